@@ -1,0 +1,54 @@
+# numadvisor — see README.md. `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+SHELL := /bin/bash
+NODE ?= node
+NPM ?= npm
+APT_PACKAGES := curl ca-certificates
+STAMP := node_modules/.installed
+
+.PHONY: run test deps apt-deps build typecheck schemas check-schemas unit bench bench-advice fixtures clean
+
+run: deps build
+	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
+
+test: deps build typecheck check-schemas unit
+
+# Installs what is missing: Debian packages (as root, only when absent) and the npm dependencies from the lockfile.
+deps: apt-deps $(STAMP)
+
+apt-deps:
+	@$(NODE) -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj<20) { console.error("numadvisor needs Node.js >= 20 (found "+process.version+")"); process.exit(1) }'
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else echo "missing Debian packages: $$missing (run as root or install them)"; exit 1; fi; \
+	fi
+
+$(STAMP): package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+build: $(STAMP)
+	$(NPM) run --silent build
+
+typecheck: $(STAMP)
+	$(NPM) run --silent typecheck
+
+schemas: build
+	$(NODE) dist/cli/numadvisor-entry.js schemas --out schemas
+
+check-schemas: build
+	$(NODE) dist/cli/numadvisor-entry.js schemas --check schemas
+
+unit: build
+	npx vitest run --config test/vitest.config.ts
+
+bench: bench-advice
+
+bench-advice: deps build
+	npx tsx test/bench/advice-latency.ts
+
+fixtures: $(STAMP)
+	npx tsx test/fixtures/make-fixtures.ts
+
+clean:
+	rm -rf dist run node_modules/.vite

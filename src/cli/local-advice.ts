@@ -1,0 +1,33 @@
+// The answer `numad -w` gives when no daemon can: read the host, measure CPU idle over a short window, run the
+// same policy the daemon runs, log numad's line pair. No reservation is made (only the daemon keeps a ledger).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FsRoot } from '../topology/fsroot.js';
+import { HostObserver } from '../observe/host-observer.js';
+import { deriveCapacity, type CapacityOptions } from '../model/capacity.js';
+import { adviseNumad } from '../policy/numad.js';
+import type { Advice, PlacementRequest } from '../policy/types.js';
+import { toPolicyNode } from '../daemon/advisor-service.js';
+import { formatIdList } from '../topology/idlist.js';
+import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
+
+/** numad sleeps 2 s between its two samples; 100 ms gives 10 ticks per CPU at USER_HZ=100, enough to rank nodes. */
+export const LOCAL_SAMPLE_WINDOW_MS = 100;
+
+export async function adviseLocally(
+  fsRoot: string,
+  request: PlacementRequest,
+  capacity: CapacityOptions,
+  numadLog: NumadLog | undefined,
+  windowMs = LOCAL_SAMPLE_WINDOW_MS,
+): Promise<Advice> {
+  const observer = new HostObserver(new FsRoot(fsRoot));
+  if (windowMs > 0) {
+    await sleep(windowMs);
+    observer.sampleCpu();
+  }
+  const caps = deriveCapacity(observer.snapshot(), capacity);
+  const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), request);
+  const memoryNodes = formatIdList(caps.filter((c) => c.hasMemory).map((c) => c.id));
+  numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodes, advice.nodeset));
+  return advice;
+}

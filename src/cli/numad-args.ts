@@ -1,0 +1,30 @@
+// numad's value grammars, byte for byte where users can see the difference.
+
+export interface PreplacementRequest {
+  cpuHundredths: number;
+  memMiB: number;
+}
+
+const LEADING_INT = /^[ \t\n\v\f\r]*([+-]?)(\d+)/;
+
+/**
+ * `-w CPUs[:MB]` as numad parses it: CPUs is an integer with an optional fraction of which two digits count
+ * (hundredths, truncated); `.5` (no leading digit), negatives, `2:` and `:512` are errors; anything after the CPU
+ * part that is not `:` is ignored (`2x`), as is anything after MB (`2:512:7`). Returns undefined on error.
+ */
+export function parsePreplacementArg(arg: string): PreplacementRequest | undefined {
+  const cpu = LEADING_INT.exec(arg);
+  if (!cpu || cpu[1] === '-') return undefined;
+  let rest = arg.slice(cpu[0].length);
+  let fraction = 0;
+  if (rest.startsWith('.')) {
+    const digits = /^\.(\d*)/.exec(rest)?.[1] ?? '';
+    fraction = Number(digits.slice(0, 2).padEnd(2, '0'));
+    rest = rest.slice(1 + digits.length);
+  }
+  const cpuHundredths = Number(cpu[2]) * 100 + fraction;
+  if (!rest.startsWith(':')) return { cpuHundredths, memMiB: 0 };
+  const mem = LEADING_INT.exec(rest.slice(1));
+  if (!mem || mem[1] === '-') return undefined;
+  return { cpuHundredths, memMiB: Number(mem[2]) };
+}

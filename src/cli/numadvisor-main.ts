@@ -1,0 +1,249 @@
+// `numadvisor`: the daemon and the operator's tools (snapshot, offline advice, schema export).
+import { parseArgs } from 'node:util';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { defaultPaths } from '../daemon/paths.js';
+import { defaultFsRoot, FsRoot } from '../topology/fsroot.js';
+import { HostObserver } from '../observe/host-observer.js';
+import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
+import { HostSnapshotSchema } from '../model/snapshot.js';
+import { RESERVATION_TTL_MS } from '../model/reservations.js';
+import { adviseNumad } from '../policy/numad.js';
+import { parseLooseCpuList } from '../topology/idlist.js';
+import { LOG_NOTICE } from '../log/numad-log.js';
+import { CPU_ALLOCATION_RATIO, MEMORY_MAX_AGE_MS, toPolicyNode } from '../daemon/advisor-service.js';
+import { cpusTextToHundredths } from '../server/app.js';
+import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
+import { VERSION } from '../version.js';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+class UsageError extends Error {}
+
+const USAGE = `Usage: numadvisor <command> [options]
+
+Commands:
+  daemon     run the placement daemon (HTTP API on a unix socket)
+  snapshot   print this host's NUMA model as JSON (schemas/host-snapshot.schema.json)
+  advise     answer a request offline from a snapshot file
+  schemas    write (--out DIR) or verify (--check DIR) the JSON Schemas of the API
+  version    print the version
+
+numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
+                  [--log-file PATH] [--log-level 5] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
+                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--cpu-sample-ms 2000]
+numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
+numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
+                  [--nodeset-only]
+`;
+
+const capacityFlags = {
+  C: { type: 'string', short: 'C' },
+  t: { type: 'string', short: 't' },
+  R: { type: 'string', short: 'R' },
+} as const;
+
+function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(text)}`);
+  const v = Number(text);
+  if (v < min || v > max) throw new UsageError(`--${name} must be between ${min} and ${max}`);
+  return v;
+}
+
+function capacityOptions(values: { C?: string; t?: string; R?: string }): CapacityOptions {
+  const o: CapacityOptions = { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() };
+  if (values.C !== undefined) {
+    if (values.C !== '0' && values.C !== '1') throw new UsageError('-C takes 0 or 1');
+    o.inactiveFileIsFree = values.C === '1';
+  }
+  o.htPercent = intOption('t', values.t, o.htPercent, 0, 100);
+  if (values.R !== undefined) o.reservedCpus = new Set(parseLooseCpuList(values.R));
+  return o;
+}
+
+async function cmdDaemon(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      ...capacityFlags,
+      fsroot: { type: 'string' },
+      socket: { type: 'string' },
+      'socket-mode': { type: 'string' },
+      'tcp-port': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'log-file': { type: 'string' },
+      'log-level': { type: 'string' },
+      'pino-level': { type: 'string' },
+      'cpu-allocation-ratio': { type: 'string' },
+      'reservation-ttl': { type: 'string' },
+      'cpu-sample-ms': { type: 'string' },
+    },
+  });
+  const paths = defaultPaths();
+  const ratio = values['cpu-allocation-ratio'] === undefined ? CPU_ALLOCATION_RATIO : Number(values['cpu-allocation-ratio']);
+  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
+  const modeText = values['socket-mode'] ?? '0660';
+  if (!/^0?[0-7]{3}$/.test(modeText)) throw new UsageError('--socket-mode must be octal, e.g. 0660');
+  const { startDaemon } = await import('../daemon/daemon.js');
+  const daemon = await startDaemon({
+    fsRoot: values.fsroot ?? defaultFsRoot(),
+    socketPath: path.resolve(values.socket ?? paths.socket),
+    socketMode: Number.parseInt(modeText, 8),
+    ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
+    stateDir: path.resolve(values['state-dir'] ?? paths.stateDir),
+    numadLogPath: path.resolve(values['log-file'] ?? paths.numadLog),
+    numadLogLevel: intOption('log-level', values['log-level'], LOG_NOTICE, 0, 7),
+    capacity: capacityOptions(values),
+    cpuAllocationRatio: ratio,
+    reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
+    memoryMaxAgeMs: MEMORY_MAX_AGE_MS,
+    cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
+    logLevel: values['pino-level'] ?? 'info',
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      daemon.logger.info({ signal }, 'stopping');
+      daemon.close().then(resolve, (err: unknown) => {
+        io.stderr(`error while stopping: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGQUIT', () => stop('SIGQUIT'));
+    process.on('SIGHUP', () => {
+      daemon.numadLog.reopen();
+      daemon.logger.info('numad log reopened');
+    });
+  });
+  return 0;
+}
+
+async function cmdSnapshot(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { fsroot: { type: 'string' }, 'sample-ms': { type: 'string' } } });
+  const observer = new HostObserver(new FsRoot(values.fsroot ?? defaultFsRoot()));
+  const sampleMs = intOption('sample-ms', values['sample-ms'], 200, 0, 60_000);
+  if (sampleMs > 0) {
+    await sleep(sampleMs);
+    observer.sampleCpu();
+  }
+  io.stdout(`${JSON.stringify(observer.snapshot(), null, 2)}\n`);
+  return 0;
+}
+
+function cmdAdvise(args: string[], io: Io): number {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      ...capacityFlags,
+      snapshot: { type: 'string' },
+      cpus: { type: 'string' },
+      mem: { type: 'string' },
+      policy: { type: 'string' },
+      'nodeset-only': { type: 'boolean' },
+    },
+  });
+  if (!values.snapshot) throw new UsageError('advise needs --snapshot FILE (or - for stdin)');
+  if (values.cpus === undefined || !/^\d{1,7}(\.\d{1,2})?$/.test(values.cpus)) {
+    throw new UsageError('advise needs --cpus N with at most two decimals');
+  }
+  if ((values.policy ?? 'numad') !== 'numad') throw new UsageError(`unknown policy ${JSON.stringify(values.policy)}; known: numad`);
+  const memMiB = intOption('mem', values.mem, 0, 0, 1_073_741_824);
+  const text = values.snapshot === '-' ? readFileSync(0, 'utf8') : readFileSync(values.snapshot, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${values.snapshot}: not JSON (${(err as Error).message})`);
+  }
+  const snap = HostSnapshotSchema.safeParse(parsed);
+  if (!snap.success) {
+    throw new UsageError(`${values.snapshot}: not a host snapshot: ${snap.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const caps = deriveCapacity(snap.data, capacityOptions(values));
+  const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), {
+    cpuHundredths: cpusTextToHundredths(values.cpus),
+    memMiB,
+  });
+  io.stdout(values['nodeset-only'] ? `${advice.nodeset}\n` : `${JSON.stringify(advice, null, 2)}\n`);
+  return 0;
+}
+
+export function renderSchemas(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, schema] of Object.entries(EXPORTED_SCHEMAS)) {
+    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+    out.set(`${name}.schema.json`, `${JSON.stringify({ $id: `https://numadvisor.invalid/schemas/${name}.schema.json`, ...json }, null, 2)}\n`);
+  }
+  return out;
+}
+
+function cmdSchemas(args: string[], io: Io): number {
+  const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, check: { type: 'string' } } });
+  const rendered = renderSchemas();
+  if (values.out) {
+    mkdirSync(values.out, { recursive: true });
+    for (const [file, text] of rendered) writeFileSync(path.join(values.out, file), text);
+    io.stdout(`wrote ${rendered.size} schemas to ${values.out}\n`);
+    return 0;
+  }
+  if (values.check) {
+    const stale = [...rendered].filter(([file, text]) => {
+      try {
+        return readFileSync(path.join(values.check as string, file), 'utf8') !== text;
+      } catch {
+        return true;
+      }
+    });
+    if (stale.length > 0) {
+      io.stderr(`schemas out of date: ${stale.map(([f]) => f).join(', ')}; run make schemas\n`);
+      return 1;
+    }
+    return 0;
+  }
+  throw new UsageError('schemas needs --out DIR or --check DIR');
+}
+
+export async function numadvisorMain(args: string[], io: Io): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'daemon':
+        return await cmdDaemon(rest, io);
+      case 'snapshot':
+        return await cmdSnapshot(rest, io);
+      case 'advise':
+        return cmdAdvise(rest, io);
+      case 'schemas':
+        return cmdSchemas(rest, io);
+      case 'version':
+      case '--version':
+        io.stdout(`numadvisor ${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      io.stderr(`numadvisor: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.stderr(`numadvisor: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return 1;
+  }
+}

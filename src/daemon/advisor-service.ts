@@ -1,0 +1,136 @@
+// The daemon's state in one place: the host observer, derived capacity, the reservation ledger and the policy.
+// Routes and the numad command call this; it is the only code that combines measurement with reservations.
+import type { HostObserver } from '../observe/host-observer.js';
+import { deriveCapacity, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
+import type { HostSnapshot } from '../model/snapshot.js';
+import { ReservationLedger, type Reservation } from '../model/reservations.js';
+import { adviseNumad } from '../policy/numad.js';
+import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
+import { formatIdList } from '../topology/idlist.js';
+import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
+
+/**
+ * A reserved vCPU is expected to keep 1/ratio of a CPU busy. Counting it as a whole CPU would make a host refuse
+ * single-node answers after one vCPU per core, although KVM hosts overcommit vCPUs routinely; Nova's default
+ * initial_cpu_allocation_ratio is 4.0 for the same reason. Measured load is still counted in full.
+ */
+export const CPU_ALLOCATION_RATIO = 4;
+
+/** Memory counters older than this are re-read before an answer (sysfs reads cost ~0.1 ms per node). */
+export const MEMORY_MAX_AGE_MS = 100;
+
+export interface AdvisorOptions {
+  capacity: CapacityOptions;
+  cpuAllocationRatio: number;
+  reservationTtlMs: number;
+  memoryMaxAgeMs: number;
+}
+
+export interface NodeView extends NodeCapacity {
+  reservedCpuHundredths: number;
+  reservedMemMiB: number;
+  /** Free after reservations: what the next answer can use. */
+  availableCpuHundredths: number;
+  availableMemMiB: number;
+  hugepages: HostSnapshot['nodes'][number]['hugepages'];
+}
+
+export interface AdviseOptions {
+  reserve: boolean;
+  ttlMs?: number;
+  client: string;
+}
+
+export interface AdviseResult {
+  advice: Advice;
+  reservation: Reservation | undefined;
+}
+
+export class AdvisorService {
+  private snapshotCache: HostSnapshot | undefined;
+  private snapshotAtMs = 0;
+  private capacityCache: NodeCapacity[] | undefined;
+  readonly startedAtMs: number;
+
+  constructor(
+    readonly observer: HostObserver,
+    readonly ledger: ReservationLedger,
+    readonly options: AdvisorOptions,
+    readonly numadLog: NumadLog | undefined,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.startedAtMs = clock();
+  }
+
+  /** Called by the CPU sampler: the next answer must see the new window. */
+  invalidate(): void {
+    this.snapshotCache = undefined;
+    this.capacityCache = undefined;
+  }
+
+  setCapacityOptions(capacity: CapacityOptions): void {
+    this.options.capacity = capacity;
+    this.capacityCache = undefined;
+  }
+
+  snapshot(): HostSnapshot {
+    const now = this.clock();
+    if (!this.snapshotCache || now - this.snapshotAtMs > this.options.memoryMaxAgeMs) {
+      this.snapshotCache = this.observer.snapshot();
+      this.snapshotAtMs = now;
+      this.capacityCache = undefined;
+    }
+    return this.snapshotCache;
+  }
+
+  capacity(): NodeCapacity[] {
+    const snap = this.snapshot();
+    if (!this.capacityCache) this.capacityCache = deriveCapacity(snap, this.options.capacity);
+    return this.capacityCache;
+  }
+
+  nodes(): NodeView[] {
+    this.ledger.expire(this.clock());
+    const snap = this.snapshot();
+    return this.capacity().map((cap, i) => {
+      const reserved = this.ledger.reservedOn(cap.id);
+      const policy = toPolicyNode(cap, reserved, this.options.cpuAllocationRatio);
+      return {
+        ...cap,
+        reservedCpuHundredths: reserved.cpuHundredths,
+        reservedMemMiB: reserved.memMiB,
+        availableCpuHundredths: policy.cpuFreeHundredths,
+        availableMemMiB: policy.memFreeMiB,
+        hugepages: snap.nodes[i]?.hugepages ?? [],
+      };
+    });
+  }
+
+  advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
+    const now = this.clock();
+    this.ledger.expire(now);
+    const capacity = this.capacity();
+    const nodes = capacity.map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
+    const advice = adviseNumad(nodes, request);
+    const reservation = opts.reserve
+      ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
+      : undefined;
+    if (reservation) advice.reasons.push(`reserved as ${reservation.id} until ${reservation.expiresAt}`);
+    const memoryNodes = formatIdList(capacity.filter((c) => c.hasMemory).map((c) => c.id));
+    this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodes, advice.nodeset));
+    return { advice, reservation };
+  }
+}
+
+export function toPolicyNode(cap: NodeCapacity, reserved: { cpuHundredths: number; memMiB: number }, ratio: number): PolicyNode {
+  return {
+    id: cap.id,
+    hasMemory: cap.hasMemory,
+    hasCpu: cap.hasCpu,
+    cpuTotalHundredths: cap.cpuTotalHundredths,
+    memTotalMiB: cap.memTotalMiB,
+    cpuFreeHundredths: Math.max(0, Math.floor(cap.cpuFreeHundredths - reserved.cpuHundredths / ratio)),
+    memFreeMiB: Math.max(0, cap.memFreeMiB - reserved.memMiB),
+    distances: cap.distances,
+  };
+}

@@ -1,0 +1,121 @@
+// Wiring of the long-running daemon: observer + ledger + state file + numad log + HTTP server on a unix socket.
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { FsRoot } from '../topology/fsroot.js';
+import { HostObserver } from '../observe/host-observer.js';
+import { ReservationLedger } from '../model/reservations.js';
+import { ReservationStateFile } from '../model/state-file.js';
+import type { CapacityOptions } from '../model/capacity.js';
+import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
+import { buildApp } from '../server/app.js';
+import { AdvisorService } from './advisor-service.js';
+import { NUMAD_VERSION } from '../version.js';
+import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
+
+/** numad's standalone window is 2 s: long enough to smooth scheduler noise, short enough that new load shows. */
+export const CPU_SAMPLE_INTERVAL_MS = 2_000;
+
+
+export interface DaemonConfig {
+  fsRoot: string;
+  socketPath: string;
+  /** 0660: root and the socket's group (e.g. libvirt's) may ask; others may not, unlike numad's open queue. */
+  socketMode: number;
+  tcpPort?: number;
+  stateDir: string;
+  numadLogPath: string;
+  numadLogLevel: number;
+  capacity: CapacityOptions;
+  cpuAllocationRatio: number;
+  reservationTtlMs: number;
+  memoryMaxAgeMs: number;
+  cpuSampleIntervalMs: number;
+  logLevel: string;
+  logger?: Logger;
+}
+
+export interface RunningDaemon {
+  app: FastifyInstance;
+  service: AdvisorService;
+  numadLog: NumadLog;
+  stateFile: ReservationStateFile;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> {
+  const logger = config.logger ?? pino({ level: config.logLevel, base: { pid: process.pid, name: 'numadvisor' } });
+  const fs = new FsRoot(config.fsRoot);
+  const observer = new HostObserver(fs);
+  const ledger = new ReservationLedger();
+  const stateFile = new ReservationStateFile(config.stateDir, () => ledger.list());
+  const loaded = stateFile.load();
+  if (loaded.quarantinedTo) logger.warn({ movedTo: loaded.quarantinedTo }, 'reservation state file was unreadable; moved aside, starting empty');
+  const restored = ledger.restore(loaded.reservations, Date.now());
+  ledger.onChange(() => {
+    stateFile.save().catch((err: unknown) => logger.error({ err }, 'cannot save reservations'));
+  });
+  if (loaded.reservations.length !== restored) void stateFile.save();
+
+  const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numadLogLevel });
+  const service = new AdvisorService(
+    observer,
+    ledger,
+    {
+      capacity: config.capacity,
+      cpuAllocationRatio: config.cpuAllocationRatio,
+      reservationTtlMs: config.reservationTtlMs,
+      memoryMaxAgeMs: config.memoryMaxAgeMs,
+    },
+    numadLog,
+  );
+  // Fail on an unreadable host now, not on the first VM start.
+  service.nodes();
+
+  const app = buildApp({ service, logger });
+  await prepareSocketPath(config.socketPath);
+  await app.listen({ path: config.socketPath });
+  restrictSocket(config.socketPath, config.socketMode);
+  let tcpApp: FastifyInstance | undefined;
+  if (config.tcpPort !== undefined) {
+    tcpApp = buildApp({ service, logger });
+    await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
+  }
+
+  const sampler = setInterval(() => {
+    try {
+      observer.sampleCpu();
+      service.invalidate();
+    } catch (err) {
+      logger.error({ err }, 'cannot sample the host');
+    }
+  }, config.cpuSampleIntervalMs);
+  sampler.unref();
+
+  numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
+  logger.info(
+    { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length },
+    'numadvisor daemon listening',
+  );
+
+  let closed = false;
+  return {
+    app,
+    service,
+    numadLog,
+    stateFile,
+    logger,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sampler);
+      await app.close();
+      if (tcpApp) await tcpApp.close();
+      removeSocket(config.socketPath);
+      await stateFile.idle();
+      stateFile.saveSync();
+      numadLog.log(LOG_NOTICE, 'Shutting down numad');
+      numadLog.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Derive per-node capacity from a raw snapshot with numad's option semantics (-C, -t, -R), each node sized by
+// itself. Units: CPU in hundredths of a CPU (numad's unit), memory in MiB (KiB integer-divided by 1024, as numad).
+import type { HostSnapshot } from './snapshot.js';
+
+export interface CapacityOptions {
+  /** numad -C: count the node's Inactive(file) page cache as free memory. */
+  inactiveFileIsFree: boolean;
+  /** numad -t: what a second (third…) hyper-thread of a core is worth, in percent of a core. */
+  htPercent: number;
+  /** numad -R: CPUs kept for non-numad use; never counted, never handed out. */
+  reservedCpus: ReadonlySet<number>;
+}
+
+export const NUMAD_DEFAULT_CAPACITY_OPTIONS: CapacityOptions = {
+  inactiveFileIsFree: true,
+  htPercent: 20,
+  reservedCpus: new Set(),
+};
+
+export interface NodeCapacity {
+  id: number;
+  /** CPUs counted for placement: online, not reserved (-R). */
+  cpus: number[];
+  hasMemory: boolean;
+  hasCpu: boolean;
+  cpuTotalHundredths: number;
+  cpuFreeHundredths: number;
+  memTotalMiB: number;
+  memFreeMiB: number;
+  distances: number[];
+}
+
+const kibToMiB = (kib: number): number => Math.floor(kib / 1024);
+
+export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions): NodeCapacity[] {
+  const cpuById = new Map(snapshot.cpus.map((c) => [c.id, c]));
+  return snapshot.nodes.map((node) => {
+    const counted = node.cpus.filter((c) => !options.reservedCpus.has(c));
+    // Cores are counted per node from each CPU's own package/core ids (numad uses cpu0's sibling count for all).
+    const cores = new Set(counted.map((c) => {
+      const t = cpuById.get(c);
+      return t ? `${t.packageId}:${t.coreId}` : `cpu${c}`;
+    })).size;
+    const threads = counted.length;
+    const extraThreads = threads - cores;
+    const ht = Math.min(Math.max(options.htPercent, 0), 100);
+    const cpuTotalHundredths = ht >= 100 ? threads * 100 : cores * 100 + extraThreads * ht;
+    const idleSum = counted.reduce((sum, c) => sum + (cpuById.get(c)?.idleHundredths ?? 0), 0);
+    const htDiscount = ht >= 100 ? 0 : extraThreads * (100 - ht);
+    const cpuFreeHundredths = Math.min(cpuTotalHundredths, Math.max(0, Math.floor(idleSum - htDiscount)));
+    const memTotalMiB = node.hasMemory ? kibToMiB(node.memTotalKiB) : 0;
+    // Each counter is divided separately, as numad does, so answers match numad's to the MiB.
+    const freeMiB = kibToMiB(node.memFreeKiB) + (options.inactiveFileIsFree ? kibToMiB(node.inactiveFileKiB) : 0);
+    return {
+      id: node.id,
+      cpus: counted,
+      hasMemory: node.hasMemory && memTotalMiB >= 1,
+      hasCpu: counted.length > 0,
+      cpuTotalHundredths,
+      cpuFreeHundredths,
+      memTotalMiB,
+      memFreeMiB: node.hasMemory ? Math.min(memTotalMiB, freeMiB) : 0,
+      distances: node.distances,
+    };
+  });
+}

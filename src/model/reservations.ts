@@ -1,0 +1,150 @@
+// The reservation ledger: capacity promised by an answer but not yet used by the VM that asked. numad reserves
+// nothing, so VMs started together all get the same node until their memory materialises, and strict binding then
+// OOM-kills. Every answer reserves what the chain walk took from each node; the next answer sees less.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Advice } from '../policy/types.js';
+
+/**
+ * libvirt starts a guest seconds after numad answers, but its RAM materialises only as the guest touches it; a
+ * boot storm started by a script (libvirt serialises nothing across domains) lasts minutes. 300 s covers that
+ * and equals numad's own re-evaluation delay. Reservations that a VM takes over are bound and shrunk by the
+ * libvirt integration, so this TTL only limits how long an unused answer (a start that failed) holds capacity.
+ */
+export const RESERVATION_TTL_MS = 300_000;
+
+/** A reservation may be asked to live longer, but never more than a day: forgotten ones must not strand a node. */
+export const MAX_RESERVATION_TTL_MS = 86_400_000;
+
+export const ReservationSchema = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  client: z.string(),
+  request: z.object({ cpuHundredths: z.number().int().nonnegative(), memMiB: z.number().int().nonnegative() }),
+  nodeset: z.string(),
+  nodes: z.array(z.number().int().nonnegative()),
+  perNode: z.array(
+    z.object({
+      node: z.number().int().nonnegative(),
+      cpuHundredths: z.number().int().nonnegative(),
+      memMiB: z.number().int().nonnegative(),
+    }),
+  ),
+});
+export type Reservation = z.infer<typeof ReservationSchema>;
+
+export interface NodeReservedTotals {
+  cpuHundredths: number;
+  memMiB: number;
+}
+
+export class ReservationLedger {
+  private readonly byId = new Map<string, Reservation>();
+  private readonly expiresAtMs = new Map<string, number>();
+  private readonly totals = new Map<number, NodeReservedTotals>();
+  private nextExpiryMs = Number.POSITIVE_INFINITY;
+  private readonly listeners: (() => void)[] = [];
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  private account(r: Reservation, sign: 1 | -1): void {
+    for (const p of r.perNode) {
+      const t = this.totals.get(p.node) ?? { cpuHundredths: 0, memMiB: 0 };
+      t.cpuHundredths += sign * p.cpuHundredths;
+      t.memMiB += sign * p.memMiB;
+      if (t.cpuHundredths === 0 && t.memMiB === 0) this.totals.delete(p.node);
+      else this.totals.set(p.node, t);
+    }
+  }
+
+  private insert(r: Reservation, expiresAtMs: number): void {
+    this.byId.set(r.id, r);
+    this.expiresAtMs.set(r.id, expiresAtMs);
+    this.account(r, 1);
+    if (expiresAtMs < this.nextExpiryMs) this.nextExpiryMs = expiresAtMs;
+  }
+
+  reserve(advice: Advice, opts: { nowMs: number; ttlMs: number; client: string }): Reservation {
+    const perNode = advice.perNode
+      .filter((p) => p.chosen && (p.takenCpuHundredths > 0 || p.takenMemMiB > 0))
+      .map((p) => ({ node: p.node, cpuHundredths: p.takenCpuHundredths, memMiB: p.takenMemMiB }));
+    const expiresAtMs = opts.nowMs + opts.ttlMs;
+    const r: Reservation = {
+      id: randomUUID(),
+      createdAt: new Date(opts.nowMs).toISOString(),
+      expiresAt: new Date(expiresAtMs).toISOString(),
+      client: opts.client,
+      request: { ...advice.request },
+      nodeset: advice.nodeset,
+      nodes: [...advice.nodes],
+      perNode,
+    };
+    this.insert(r, expiresAtMs);
+    this.changed();
+    return r;
+  }
+
+  release(id: string): Reservation | undefined {
+    const r = this.byId.get(id);
+    if (!r) return undefined;
+    this.remove(r);
+    this.changed();
+    return r;
+  }
+
+  private remove(r: Reservation): void {
+    this.byId.delete(r.id);
+    this.expiresAtMs.delete(r.id);
+    this.account(r, -1);
+  }
+
+  /** Drop what has expired; cheap when nothing is due, so it runs before every answer. */
+  expire(nowMs: number): Reservation[] {
+    if (nowMs < this.nextExpiryMs) return [];
+    const gone: Reservation[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, at] of this.expiresAtMs) {
+      if (at <= nowMs) gone.push(this.byId.get(id) as Reservation);
+      else if (at < next) next = at;
+    }
+    for (const r of gone) this.remove(r);
+    this.nextExpiryMs = next;
+    if (gone.length > 0) this.changed();
+    return gone;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  list(): Reservation[] {
+    return [...this.byId.values()];
+  }
+
+  get(id: string): Reservation | undefined {
+    return this.byId.get(id);
+  }
+
+  reservedOn(node: number): NodeReservedTotals {
+    return this.totals.get(node) ?? { cpuHundredths: 0, memMiB: 0 };
+  }
+
+  /** Load persisted reservations, dropping those already expired. */
+  restore(reservations: Reservation[], nowMs: number): number {
+    let kept = 0;
+    for (const r of reservations) {
+      const at = Date.parse(r.expiresAt);
+      if (!Number.isFinite(at) || at <= nowMs || this.byId.has(r.id)) continue;
+      this.insert(r, at);
+      kept++;
+    }
+    return kept;
+  }
+}

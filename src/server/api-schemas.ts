@@ -1,0 +1,127 @@
+// The HTTP API's contract. Inputs are validated here and nowhere else; outputs are typed from the same schemas,
+// and `numadvisor schemas` exports all of them as JSON Schema into schemas/.
+import { z } from 'zod';
+import { ReservationSchema, MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
+import { HostSnapshotSchema, HugepagePoolSchema } from '../model/snapshot.js';
+
+/** Beyond any host Linux runs on (libvirt's own vCPU limit is 16384 on x86), so larger is a caller's bug. */
+export const MAX_REQUEST_CPUS = 1_000_000;
+/** 1 PiB in MiB. */
+export const MAX_REQUEST_MEM_MIB = 1_073_741_824;
+
+const CPUS_TEXT = /^\d{1,7}(\.\d{1,2})?$/;
+const UINT_TEXT = /^\d{1,16}$/;
+
+export const AdviceQuerySchema = z
+  .object({
+    cpus: z.string().regex(CPUS_TEXT, 'cpus must be a number of CPUs with at most two decimals, e.g. 2 or 1.5'),
+    mem: z.string().regex(UINT_TEXT, 'mem must be a whole number of MiB').default('0'),
+    reserve: z.enum(['true', 'false', '1', '0']).default('true'),
+    ttl: z.string().regex(UINT_TEXT, 'ttl must be a whole number of seconds').optional(),
+    client: z.string().max(64).optional(),
+  })
+  .strict();
+
+export const AdviceBodySchema = z
+  .object({
+    cpus: z.number().min(0),
+    mem: z.number().int().min(0).default(0),
+    reserve: z.boolean().default(true),
+    ttlSeconds: z.number().int().positive().optional(),
+    client: z.string().max(64).optional(),
+  })
+  .strict();
+
+export const ReservationIdParamsSchema = z.object({ id: z.string().uuid('reservation ids are UUIDs') }).strict();
+
+export const ErrorResponseSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+const PlacementRequestSchema = z.object({
+  cpuHundredths: z.number().int().nonnegative(),
+  memMiB: z.number().int().nonnegative(),
+});
+
+export const AdviceResponseSchema = z.object({
+  nodeset: z.string(),
+  nodes: z.array(z.number().int()),
+  fits: z.boolean(),
+  policy: z.string(),
+  request: PlacementRequestSchema,
+  unmet: PlacementRequestSchema,
+  centre: z.number().int(),
+  minNodes: z.number().int(),
+  reasons: z.array(z.string()),
+  centres: z.array(z.object({ centre: z.number().int(), weightedMagnitude: z.number() })),
+  perNode: z.array(
+    z.object({
+      node: z.number().int(),
+      cpuFreeHundredths: z.number(),
+      memFreeMiB: z.number(),
+      magnitude: z.number(),
+      takenCpuHundredths: z.number(),
+      takenMemMiB: z.number(),
+      chosen: z.boolean(),
+    }),
+  ),
+  reservation: ReservationSchema.nullable(),
+});
+
+export const NodeViewSchema = z.object({
+  id: z.number().int(),
+  cpus: z.array(z.number().int()),
+  hasMemory: z.boolean(),
+  hasCpu: z.boolean(),
+  cpuTotalHundredths: z.number(),
+  cpuFreeHundredths: z.number(),
+  memTotalMiB: z.number(),
+  memFreeMiB: z.number(),
+  distances: z.array(z.number().int()),
+  reservedCpuHundredths: z.number(),
+  reservedMemMiB: z.number(),
+  availableCpuHundredths: z.number(),
+  availableMemMiB: z.number(),
+  hugepages: z.array(HugepagePoolSchema),
+});
+
+export const NodesResponseSchema = z.object({
+  takenAt: z.string(),
+  cpuSampleWindowMs: z.number(),
+  options: z.object({
+    inactiveFileIsFree: z.boolean(),
+    htPercent: z.number(),
+    reservedCpus: z.string(),
+    cpuAllocationRatio: z.number(),
+    reservationTtlSeconds: z.number(),
+  }),
+  nodes: z.array(NodeViewSchema),
+});
+
+export const ReservationsResponseSchema = z.object({ reservations: z.array(ReservationSchema) });
+
+export const HealthResponseSchema = z.object({
+  status: z.literal('ok'),
+  version: z.string(),
+  pid: z.number().int(),
+  uptimeSeconds: z.number(),
+  nodes: z.number().int(),
+  reservations: z.number().int(),
+});
+
+export { HostSnapshotSchema, ReservationSchema, MAX_RESERVATION_TTL_MS };
+
+/** Everything exported to schemas/, by file name. */
+export const EXPORTED_SCHEMAS: Record<string, z.ZodType> = {
+  'advice-query': AdviceQuerySchema,
+  'advice-body': AdviceBodySchema,
+  'advice-response': AdviceResponseSchema,
+  'nodes-response': NodesResponseSchema,
+  'reservations-response': ReservationsResponseSchema,
+  reservation: ReservationSchema,
+  'health-response': HealthResponseSchema,
+  error: ErrorResponseSchema,
+  'host-snapshot': HostSnapshotSchema,
+};
+
+export type AdviceResponse = z.infer<typeof AdviceResponseSchema>;

@@ -1,0 +1,138 @@
+// The HTTP API: thin routes over AdvisorService. Every input goes through a zod schema; every error leaves as
+// JSON {error:{code,message}} with a 4xx for the caller's mistakes, never a crash or an HTML page.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { badRequest, notFound, tooLarge, NumadvisorError } from '../errors.js';
+import type { AdvisorService } from '../daemon/advisor-service.js';
+import { formatIdList } from '../topology/idlist.js';
+import { VERSION } from '../version.js';
+import {
+  AdviceBodySchema,
+  AdviceQuerySchema,
+  MAX_REQUEST_CPUS,
+  MAX_REQUEST_MEM_MIB,
+  MAX_RESERVATION_TTL_MS,
+  ReservationIdParamsSchema,
+  type AdviceResponse,
+} from './api-schemas.js';
+
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const message = result.error.issues
+    .map((i) => {
+      const where = i.path.length > 0 ? i.path.join('.') : '';
+      if (i.code === 'unrecognized_keys') return `unknown parameter(s): ${i.keys.join(', ')}`;
+      return where ? `${where}: ${i.message}` : i.message;
+    })
+    .join('; ');
+  throw badRequest(message);
+}
+
+/** "2" → 200, "1.5" → 150, "1.25" → 125: numad's unit, exact (no binary floating point involved). */
+export function cpusTextToHundredths(text: string): number {
+  const [whole, frac = ''] = text.split('.');
+  return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
+}
+
+function checkLimits(cpuHundredths: number, memMiB: number, ttlSeconds: number | undefined): void {
+  if (cpuHundredths > MAX_REQUEST_CPUS * 100) throw tooLarge(`cpus must be at most ${MAX_REQUEST_CPUS}`);
+  if (memMiB > MAX_REQUEST_MEM_MIB) throw tooLarge(`mem must be at most ${MAX_REQUEST_MEM_MIB} MiB`);
+  if (ttlSeconds !== undefined && (ttlSeconds <= 0 || ttlSeconds * 1000 > MAX_RESERVATION_TTL_MS)) {
+    throw badRequest(`ttl must be between 1 and ${MAX_RESERVATION_TTL_MS / 1000} seconds`);
+  }
+}
+
+export interface AppOptions {
+  service: AdvisorService;
+  logger: FastifyBaseLogger;
+}
+
+export function buildApp({ service, logger }: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger,
+    // Thousands of answers a second: per-request log lines would cost more than the answers.
+    logController: new LogController({ disableRequestLogging: true }),
+    // One request at a time per connection is what clients do here; small bodies only.
+    bodyLimit: 64 * 1024,
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof NumadvisorError) {
+      return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
+    }
+    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: { code: 'NUMADVISOR_ERR_BAD_REQUEST', message: (err as Error).message } });
+    }
+    logger.error({ err }, 'request failed');
+    return reply.code(500).send({ error: { code: 'NUMADVISOR_ERR_INTERNAL', message: 'internal error; see the daemon log' } });
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: { code: 'NUMADVISOR_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
+
+  const answer = (cpuHundredths: number, memMiB: number, reserve: boolean, ttlSeconds: number | undefined, client: string): AdviceResponse => {
+    checkLimits(cpuHundredths, memMiB, ttlSeconds);
+    const { advice, reservation } = service.advise(
+      { cpuHundredths, memMiB },
+      { reserve, client, ...(ttlSeconds !== undefined ? { ttlMs: ttlSeconds * 1000 } : {}) },
+    );
+    return { ...advice, reservation: reservation ?? null };
+  };
+
+  app.get('/v1/advice', async (req) => {
+    const q = parseInput(AdviceQuerySchema, req.query);
+    const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
+    return answer(cpusTextToHundredths(q.cpus), Number(q.mem), q.reserve === 'true' || q.reserve === '1', ttl, q.client ?? 'api');
+  });
+
+  app.post('/v1/advice', async (req) => {
+    const b = parseInput(AdviceBodySchema, req.body);
+    const hundredths = Math.round(b.cpus * 100);
+    if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
+    return answer(hundredths, b.mem, b.reserve, b.ttlSeconds, b.client ?? 'api');
+  });
+
+  app.get('/v1/nodes', async () => {
+    const nodes = service.nodes();
+    const snap = service.snapshot();
+    const o = service.options;
+    return {
+      takenAt: snap.takenAt,
+      cpuSampleWindowMs: snap.cpuSampleWindowMs,
+      options: {
+        inactiveFileIsFree: o.capacity.inactiveFileIsFree,
+        htPercent: o.capacity.htPercent,
+        reservedCpus: formatIdList(o.capacity.reservedCpus),
+        cpuAllocationRatio: o.cpuAllocationRatio,
+        reservationTtlSeconds: o.reservationTtlMs / 1000,
+      },
+      nodes,
+    };
+  });
+
+  app.get('/v1/reservations', async () => {
+    service.ledger.expire(Date.now());
+    return { reservations: service.ledger.list() };
+  });
+
+  app.delete('/v1/reservations/:id', async (req, reply) => {
+    const { id } = parseInput(ReservationIdParamsSchema, req.params);
+    const released = service.ledger.release(id);
+    if (!released) throw notFound(`no reservation ${id}`);
+    return reply.code(200).send({ released });
+  });
+
+  app.get('/healthz', async () => ({
+    status: 'ok' as const,
+    version: VERSION,
+    pid: process.pid,
+    uptimeSeconds: Math.round((Date.now() - service.startedAtMs) / 1000),
+    nodes: service.capacity().length,
+    reservations: service.ledger.size,
+  }));
+
+  return app;
+}

@@ -1,0 +1,42 @@
+// One root prefix for everything read from /sys and /proc (like hwloc's HWLOC_FSROOT), so tests, demos and the
+// lab can point the same readers at a fixture tree.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+export const FSROOT_ENV = 'NUMADVISOR_FSROOT';
+
+export function defaultFsRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env[FSROOT_ENV] && env[FSROOT_ENV] !== '' ? env[FSROOT_ENV] : '/';
+}
+
+export class FsRoot {
+  constructor(readonly root: string) {}
+
+  resolve(absPath: string): string {
+    return path.join(this.root, absPath);
+  }
+
+  readText(absPath: string): string {
+    return readFileSync(this.resolve(absPath), 'utf8');
+  }
+
+  readTextOr(absPath: string, fallback: string): string {
+    try {
+      return this.readText(absPath);
+    } catch {
+      return fallback;
+    }
+  }
+
+  list(absPath: string): string[] {
+    return readdirSync(this.resolve(absPath));
+  }
+
+  listOr(absPath: string): string[] {
+    try {
+      return this.list(absPath);
+    } catch {
+      return [];
+    }
+  }
+}
