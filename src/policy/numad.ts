@@ -3,6 +3,8 @@
 // - the minimum node count comes from the nodes' own sizes, not from "array position 0";
 // - memoryless nodes are never centres, never counted as memory, and never raise the memory still needed
 //   (numad's unsigned margin arithmetic did that);
+// - a CPU-only (memoryless) node is valued with the centre's free memory, since that is the memory its CPUs would
+//   use; numad values it 0, so a centre next to one loses to a farther pair (E1);
 // - the walk is bounded by the node list and stops once every memory node is in the answer;
 // - an empty request gets the single best node, not array position 0.
 // Everything else (node value, distance² weighting, tie rules, 100 MiB margin, no CPU flex) is numad's.
@@ -52,10 +54,12 @@ export function adviseNumad(nodes: readonly PolicyNode[], req: PlacementRequest)
   );
 
   const distance = (from: number, to: number): number => (nodes[from] as PolicyNode).distances[to] ?? Number.MAX_SAFE_INTEGER;
+  const valueFrom = (centre: number, j: number): number =>
+    (nodes[j] as PolicyNode).hasMemory ? (magnitude[j] as number) : nodeMagnitude(freeMem[centre] as number, freeCpu[j] as number, req);
   const orderFrom = (centre: number): number[] =>
     nodes
       .map((_, i) => i)
-      .sort((a, b) => distance(centre, a) - distance(centre, b) || (magnitude[b] as number) - (magnitude[a] as number) || a - b);
+      .sort((a, b) => distance(centre, a) - distance(centre, b) || valueFrom(centre, b) - valueFrom(centre, a) || a - b);
 
   const centres: CentreScore[] = [];
   let best = -1;
@@ -66,7 +70,7 @@ export function adviseNumad(nodes: readonly PolicyNode[], req: PlacementRequest)
     let score = 0;
     for (const j of window) {
       const d = distance(c, j);
-      score += Math.floor((magnitude[j] as number) / (d * d));
+      score += Math.floor(valueFrom(c, j) / (d * d));
     }
     centres.push({ centre: (nodes[c] as PolicyNode).id, weightedMagnitude: score });
     if (score > bestScore) {

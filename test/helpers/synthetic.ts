@@ -1,0 +1,85 @@
+// Builds host snapshots the way numad's reference observations describe them ("n4(id, idle%, free MB)"), so policy
+// tests read like the table in numad.md §5.3 and still go through the real capacity derivation.
+import type { HostSnapshot } from '../../src/model/snapshot.js';
+import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../../src/model/capacity.js';
+import { toPolicyNode } from '../../src/daemon/advisor-service.js';
+import { adviseNumad } from '../../src/policy/numad.js';
+import type { Advice } from '../../src/policy/types.js';
+
+export interface SynthNode {
+  id?: number;
+  cpus?: number;
+  /** threads per core */
+  tpc?: number;
+  idle?: number;
+  freeMB?: number;
+  inactiveMB?: number;
+  totalMB?: number;
+}
+
+export const D2 = [
+  [10, 21],
+  [21, 10],
+];
+export const D4 = [
+  [10, 12, 17, 17],
+  [12, 10, 17, 17],
+  [17, 17, 10, 12],
+  [17, 17, 12, 10],
+];
+
+export function synthSnapshot(nodes: SynthNode[], distances: number[][]): HostSnapshot {
+  let nextCpu = 0;
+  const snapNodes: HostSnapshot['nodes'] = [];
+  const cpus: HostSnapshot['cpus'] = [];
+  nodes.forEach((n, i) => {
+    const id = n.id ?? i;
+    const count = n.cpus ?? 4;
+    const tpc = n.tpc ?? 1;
+    const ids = Array.from({ length: count }, (_, k) => nextCpu + k);
+    nextCpu += count;
+    for (const c of ids) {
+      const local = c - (ids[0] as number);
+      const core = Math.floor(local / tpc);
+      cpus.push({
+        id: c,
+        node: id,
+        packageId: id,
+        coreId: core,
+        threadSiblings: ids.filter((x) => Math.floor((x - (ids[0] as number)) / tpc) === core),
+        idleHundredths: n.idle ?? 100,
+      });
+    }
+    const totalMB = n.totalMB ?? 8192;
+    snapNodes.push({
+      id,
+      cpus: ids,
+      hasCpu: count > 0,
+      hasMemory: totalMB > 0,
+      memTotalKiB: totalMB * 1024,
+      memFreeKiB: (n.freeMB ?? (totalMB > 0 ? 7000 : 0)) * 1024,
+      inactiveFileKiB: (n.inactiveMB ?? 0) * 1024,
+      filePagesKiB: 0,
+      hugepages: [],
+      distances: distances[i] as number[],
+    });
+  });
+  return {
+    schemaVersion: 1,
+    takenAt: new Date(0).toISOString(),
+    cpuSampleWindowMs: 2000,
+    nodes: snapNodes,
+    cpus,
+    meminfo: { memTotalKiB: 0, memFreeKiB: 0, memAvailableKiB: 0, hugepageSizeKiB: 2048 },
+  };
+}
+
+export function advise(
+  snap: HostSnapshot,
+  cpuHundredths: number,
+  memMiB: number,
+  options: Partial<CapacityOptions> = {},
+): Advice {
+  const caps = deriveCapacity(snap, { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, ...options });
+  return adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), { cpuHundredths, memMiB });
+}

@@ -1,0 +1,106 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ReservationLedger } from '../../src/model/reservations.js';
+import { ReservationStateFile, STATE_FILE_NAME } from '../../src/model/state-file.js';
+import { adviseNumad } from '../../src/policy/numad.js';
+import type { PolicyNode } from '../../src/policy/types.js';
+import { toPolicyNode } from '../../src/daemon/advisor-service.js';
+import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
+import { D4, synthSnapshot } from '../helpers/synthetic.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const nodes: PolicyNode[] = [0, 1].map((id) => ({
+  id,
+  hasMemory: true,
+  hasCpu: true,
+  cpuTotalHundredths: 400,
+  memTotalMiB: 8192,
+  cpuFreeHundredths: 400,
+  memFreeMiB: 7000,
+  distances: id === 0 ? [10, 21] : [21, 10],
+}));
+
+describe('reservation ledger', () => {
+  it('reserves what the walk took, per node, and releases it', () => {
+    const ledger = new ReservationLedger();
+    const advice = adviseNumad(nodes, { cpuHundredths: 200, memMiB: 2048 });
+    const r = ledger.reserve(advice, { nowMs: 1000, ttlMs: 5000, client: 'test' });
+    expect(r.perNode).toEqual([{ node: 0, cpuHundredths: 200, memMiB: 2048 }]);
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 200, memMiB: 2048 });
+    expect(ledger.release(r.id)?.id).toBe(r.id);
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 0, memMiB: 0 });
+    expect(ledger.release(r.id)).toBeUndefined();
+  });
+
+  it('a split answer reserves on each node what that node covers (with the 100 MiB margin)', () => {
+    const ledger = new ReservationLedger();
+    const r = ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 9000 }), { nowMs: 0, ttlMs: 1000, client: 't' });
+    expect(r.perNode.reduce((a, p) => a + p.memMiB, 0)).toBe(9000);
+    expect(r.perNode.map((p) => p.memMiB)).toEqual([6900, 2100]);
+  });
+
+  it('expires after the TTL, and only then', () => {
+    const ledger = new ReservationLedger();
+    const r = ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 }), { nowMs: 0, ttlMs: 1000, client: 't' });
+    expect(ledger.expire(999)).toEqual([]);
+    expect(ledger.expire(1000).map((x) => x.id)).toEqual([r.id]);
+    expect(ledger.size).toBe(0);
+  });
+
+  it('concurrent-looking requests spread instead of piling onto one node', () => {
+    const ledger = new ReservationLedger();
+    const caps = deriveCapacity(synthSnapshot([0, 1, 2, 3].map(() => ({ cpus: 10, freeMB: 30000, totalMB: 32768 })), D4), NUMAD_DEFAULT_CAPACITY_OPTIONS);
+    const seen: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const a = adviseNumad(caps.map((c) => toPolicyNode(c, ledger.reservedOn(c.id), 4)), { cpuHundredths: 100, memMiB: 1024 });
+      ledger.reserve(a, { nowMs: 0, ttlMs: 1000, client: 't' });
+      seen.push(a.nodeset);
+    }
+    expect(seen).toEqual(['0', '1', '2', '3', '0', '1', '2', '3']);
+  });
+});
+
+describe('reservation state file', () => {
+  let cleanup: () => void = () => {};
+  afterEach(() => cleanup());
+
+  it('survives a restart: saved atomically, restored, expired ones dropped', async () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const ledger = new ReservationLedger();
+    const file = new ReservationStateFile(t.dir, () => ledger.list());
+    ledger.onChange(() => void file.save());
+    const keep = ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 }), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 }), { nowMs: Date.now() - 10_000, ttlMs: 1000, client: 't' });
+    await file.idle();
+    expect(readdirSync(t.dir)).toEqual([STATE_FILE_NAME]);
+    const again = new ReservationLedger();
+    const loaded = new ReservationStateFile(t.dir, () => again.list()).load();
+    expect(again.restore(loaded.reservations, Date.now())).toBe(1);
+    expect(again.list().map((r) => r.id)).toEqual([keep.id]);
+    expect(again.reservedOn(0)).toEqual({ cpuHundredths: 100, memMiB: 100 });
+  });
+
+  it('a burst of changes coalesces into few writes and ends with the latest state', async () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const ledger = new ReservationLedger();
+    const file = new ReservationStateFile(t.dir, () => ledger.list());
+    ledger.onChange(() => void file.save());
+    for (let i = 0; i < 200; i++) ledger.reserve(adviseNumad(nodes, { cpuHundredths: 1, memMiB: 1 }), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    await file.idle();
+    const saved = JSON.parse(readFileSync(path.join(t.dir, STATE_FILE_NAME), 'utf8')) as { reservations: unknown[] };
+    expect(saved.reservations).toHaveLength(200);
+  });
+
+  it('a corrupt file is moved aside, never overwritten unseen, and the daemon starts empty', () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    writeFileSync(path.join(t.dir, STATE_FILE_NAME), '{"schemaVersion":1,"reserv');
+    const r = new ReservationStateFile(t.dir, () => []).load();
+    expect(r.reservations).toEqual([]);
+    expect(r.quarantinedTo).toMatch(/corrupt-/);
+    expect(readdirSync(t.dir).some((f) => f.startsWith(`${STATE_FILE_NAME}.corrupt-`))).toBe(true);
+  });
+});
