@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
 import { ReservationLedger } from '../model/reservations.js';
-import { ReservationStateFile } from '../model/state-file.js';
+import { ReservationStore } from '../model/state-file.js';
 import type { CapacityOptions } from '../model/capacity.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
 import { buildApp } from '../server/app.js';
@@ -38,7 +38,7 @@ export interface RunningDaemon {
   app: FastifyInstance;
   service: AdvisorService;
   numadLog: NumadLog;
-  stateFile: ReservationStateFile;
+  stateFile: ReservationStore;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -48,14 +48,17 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   const fs = new FsRoot(config.fsRoot);
   const observer = new HostObserver(fs);
   const ledger = new ReservationLedger();
-  const stateFile = new ReservationStateFile(config.stateDir, () => ledger.list());
+  const stateFile = new ReservationStore(config.stateDir, () => ledger.list(), (err) => logger.error({ err }, 'cannot save reservations'));
   const loaded = stateFile.load();
-  if (loaded.quarantinedTo) logger.warn({ movedTo: loaded.quarantinedTo }, 'reservation state file was unreadable; moved aside, starting empty');
+  if (loaded.quarantinedTo) logger.warn({ movedTo: loaded.quarantinedTo }, 'reservation state file was unreadable; moved aside');
+  if (loaded.skippedLines > 0) logger.warn({ lines: loaded.skippedLines }, 'ignored unreadable reservation journal lines');
   const restored = ledger.restore(loaded.reservations, Date.now());
-  ledger.onChange(() => {
-    stateFile.save().catch((err: unknown) => logger.error({ err }, 'cannot save reservations'));
+  ledger.onChange((change) => {
+    if (change.kind === 'put') stateFile.put(change.reservation);
+    else stateFile.delete(change.reservation.id);
   });
-  if (loaded.reservations.length !== restored) void stateFile.save();
+  // Start from a compact state: expired reservations and replayed lines are dropped now.
+  await stateFile.compact();
 
   const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numadLogLevel });
   const service = new AdvisorService(
@@ -112,8 +115,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       await app.close();
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);
-      await stateFile.idle();
-      stateFile.saveSync();
+      await stateFile.close();
       numadLog.log(LOG_NOTICE, 'Shutting down numad');
       numadLog.close();
     },

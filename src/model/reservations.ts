@@ -34,6 +34,8 @@ export const ReservationSchema = z.object({
 });
 export type Reservation = z.infer<typeof ReservationSchema>;
 
+export type LedgerChange = { kind: 'put' | 'del'; reservation: Reservation };
+
 export interface NodeReservedTotals {
   cpuHundredths: number;
   memMiB: number;
@@ -44,14 +46,15 @@ export class ReservationLedger {
   private readonly expiresAtMs = new Map<string, number>();
   private readonly totals = new Map<number, NodeReservedTotals>();
   private nextExpiryMs = Number.POSITIVE_INFINITY;
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: ((change: LedgerChange) => void)[] = [];
 
-  onChange(listener: () => void): void {
+  /** Called for every reservation added or released (not for expiry, which any reader recomputes from expiresAt). */
+  onChange(listener: (change: LedgerChange) => void): void {
     this.listeners.push(listener);
   }
 
-  private changed(): void {
-    for (const l of this.listeners) l();
+  private changed(change: LedgerChange): void {
+    for (const l of this.listeners) l(change);
   }
 
   private account(r: Reservation, sign: 1 | -1): void {
@@ -87,7 +90,7 @@ export class ReservationLedger {
       perNode,
     };
     this.insert(r, expiresAtMs);
-    this.changed();
+    this.changed({ kind: 'put', reservation: r });
     return r;
   }
 
@@ -95,7 +98,7 @@ export class ReservationLedger {
     const r = this.byId.get(id);
     if (!r) return undefined;
     this.remove(r);
-    this.changed();
+    this.changed({ kind: 'del', reservation: r });
     return r;
   }
 
@@ -116,7 +119,6 @@ export class ReservationLedger {
     }
     for (const r of gone) this.remove(r);
     this.nextExpiryMs = next;
-    if (gone.length > 0) this.changed();
     return gone;
   }
 

@@ -56,17 +56,43 @@ export function adviseNumad(nodes: readonly PolicyNode[], req: PlacementRequest)
   const distance = (from: number, to: number): number => (nodes[from] as PolicyNode).distances[to] ?? Number.MAX_SAFE_INTEGER;
   const valueFrom = (centre: number, j: number): number =>
     (nodes[j] as PolicyNode).hasMemory ? (magnitude[j] as number) : nodeMagnitude(freeMem[centre] as number, freeCpu[j] as number, req);
-  const orderFrom = (centre: number): number[] =>
-    nodes
-      .map((_, i) => i)
-      .sort((a, b) => distance(centre, a) - distance(centre, b) || valueFrom(centre, b) - valueFrom(centre, a) || a - b);
+  /** numad's chain order from a centre: distance ascending, then value descending, then position. */
+  const before = (centre: number, a: number, b: number): number =>
+    distance(centre, a) - distance(centre, b) || valueFrom(centre, b) - valueFrom(centre, a) || a - b;
+  const orderFrom = (centre: number): number[] => nodes.map((_, i) => i).sort((a, b) => before(centre, a, b));
+  /** The first `k` of orderFrom(centre) by selection, O(n·k): scoring 64 centres must not sort 64 times. */
+  const windowFrom = (centre: number, k: number): number[] => {
+    if (k * 4 > n) return orderFrom(centre).slice(0, k);
+    const row = (nodes[centre] as PolicyNode).distances;
+    const used = new Uint8Array(n);
+    const picked: number[] = [];
+    for (let r = 0; r < k; r++) {
+      let pick = -1;
+      let pickDist = 0;
+      let pickValue = 0;
+      for (let j = 0; j < n; j++) {
+        if (used[j]) continue;
+        const d = row[j] ?? Number.MAX_SAFE_INTEGER;
+        if (pick >= 0 && d > pickDist) continue;
+        const v = valueFrom(centre, j);
+        if (pick < 0 || d < pickDist || v > pickValue) {
+          pick = j;
+          pickDist = d;
+          pickValue = v;
+        }
+      }
+      used[pick] = 1;
+      picked.push(pick);
+    }
+    return picked;
+  };
 
   const centres: CentreScore[] = [];
   let best = -1;
   let bestScore = -1;
   for (let c = 0; c < n; c++) {
     if (!(nodes[c] as PolicyNode).hasMemory) continue;
-    const window = orderFrom(c).slice(0, minNodes);
+    const window = windowFrom(c, minNodes);
     let score = 0;
     for (const j of window) {
       const d = distance(c, j);

@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import {
   AdviceBodySchema,
   AdviceQuerySchema,
+  AdviceResponseSchema,
   MAX_REQUEST_CPUS,
   MAX_REQUEST_MEM_MIB,
   MAX_RESERVATION_TTL_MS,
@@ -41,6 +42,11 @@ function checkLimits(cpuHundredths: number, memMiB: number, ttlSeconds: number |
   if (ttlSeconds !== undefined && (ttlSeconds <= 0 || ttlSeconds * 1000 > MAX_RESERVATION_TTL_MS)) {
     throw badRequest(`ttl must be between 1 and ${MAX_RESERVATION_TTL_MS / 1000} seconds`);
   }
+}
+
+function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...json } = z.toJSONSchema(schema, { io: 'output' }) as Record<string, unknown>;
+  return json;
 }
 
 export interface AppOptions {
@@ -82,13 +88,17 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
     return { ...advice, reservation: reservation ?? null };
   };
 
-  app.get('/v1/advice', async (req) => {
+  // fastify compiles a serializer from the response's JSON Schema (fast-json-stringify): several times faster
+  // than JSON.stringify for the 64-node answers, and it drops any field the contract does not list.
+  const adviceRoute = { schema: { response: { 200: responseJsonSchema(AdviceResponseSchema) } } };
+
+  app.get('/v1/advice', adviceRoute, async (req) => {
     const q = parseInput(AdviceQuerySchema, req.query);
     const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
     return answer(cpusTextToHundredths(q.cpus), Number(q.mem), q.reserve === 'true' || q.reserve === '1', ttl, q.client ?? 'api');
   });
 
-  app.post('/v1/advice', async (req) => {
+  app.post('/v1/advice', adviceRoute, async (req) => {
     const b = parseInput(AdviceBodySchema, req.body);
     const hundredths = Math.round(b.cpus * 100);
     if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReservationLedger } from '../../src/model/reservations.js';
-import { ReservationStateFile, STATE_FILE_NAME } from '../../src/model/state-file.js';
+import { JOURNAL_FILE_NAME, ReservationStore, STATE_FILE_NAME } from '../../src/model/state-file.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import type { PolicyNode } from '../../src/policy/types.js';
 import { toPolicyNode } from '../../src/daemon/advisor-service.js';
@@ -61,46 +61,85 @@ describe('reservation ledger', () => {
   });
 });
 
-describe('reservation state file', () => {
+describe('reservation store (snapshot + journal)', () => {
   let cleanup: () => void = () => {};
   afterEach(() => cleanup());
 
-  it('survives a restart: saved atomically, restored, expired ones dropped', async () => {
+  const wire = (dir: string): { ledger: ReservationLedger; store: ReservationStore } => {
+    const ledger = new ReservationLedger();
+    const store = new ReservationStore(dir, () => ledger.list());
+    ledger.onChange((c) => (c.kind === 'put' ? store.put(c.reservation) : store.delete(c.reservation.id)));
+    return { ledger, store };
+  };
+  const small = () => adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 });
+
+  it('survives a crash: the journal alone restores puts and releases; expired ones are dropped', async () => {
     const t = tempDir();
     cleanup = t.cleanup;
-    const ledger = new ReservationLedger();
-    const file = new ReservationStateFile(t.dir, () => ledger.list());
-    ledger.onChange(() => void file.save());
-    const keep = ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 }), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
-    ledger.reserve(adviseNumad(nodes, { cpuHundredths: 100, memMiB: 100 }), { nowMs: Date.now() - 10_000, ttlMs: 1000, client: 't' });
-    await file.idle();
-    expect(readdirSync(t.dir)).toEqual([STATE_FILE_NAME]);
+    const { ledger, store } = wire(t.dir);
+    const keep = ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    const released = ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    ledger.reserve(small(), { nowMs: Date.now() - 10_000, ttlMs: 1000, client: 't' });
+    ledger.release(released.id);
+    await store.idle();
+    // No close(): as if the daemon was SIGKILLed.
+    expect(readFileSync(path.join(t.dir, JOURNAL_FILE_NAME), 'utf8').trim().split('\n')).toHaveLength(4);
     const again = new ReservationLedger();
-    const loaded = new ReservationStateFile(t.dir, () => again.list()).load();
+    const loaded = new ReservationStore(t.dir, () => again.list()).load();
     expect(again.restore(loaded.reservations, Date.now())).toBe(1);
     expect(again.list().map((r) => r.id)).toEqual([keep.id]);
     expect(again.reservedOn(0)).toEqual({ cpuHundredths: 100, memMiB: 100 });
   });
 
-  it('a burst of changes coalesces into few writes and ends with the latest state', async () => {
+  it('a burst of changes is batched, compacted past the threshold, and restores exactly', async () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const { ledger, store } = wire(t.dir);
+    for (let i = 0; i < 2500; i++) ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    for (const r of ledger.list().slice(0, 500)) ledger.release(r.id);
+    await store.idle();
+    const again = new ReservationLedger();
+    again.restore(new ReservationStore(t.dir, () => again.list()).load().reservations, Date.now());
+    expect(again.size).toBe(2000);
+    await store.close();
+    expect(readFileSync(path.join(t.dir, JOURNAL_FILE_NAME), 'utf8')).toBe('');
+    const saved = JSON.parse(readFileSync(path.join(t.dir, STATE_FILE_NAME), 'utf8')) as { reservations: unknown[] };
+    expect(saved.reservations).toHaveLength(2000);
+  });
+
+  it('a torn last journal line (crash mid-write) is skipped, the rest restored', () => {
     const t = tempDir();
     cleanup = t.cleanup;
     const ledger = new ReservationLedger();
-    const file = new ReservationStateFile(t.dir, () => ledger.list());
-    ledger.onChange(() => void file.save());
-    for (let i = 0; i < 200; i++) ledger.reserve(adviseNumad(nodes, { cpuHundredths: 1, memMiB: 1 }), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
-    await file.idle();
-    const saved = JSON.parse(readFileSync(path.join(t.dir, STATE_FILE_NAME), 'utf8')) as { reservations: unknown[] };
-    expect(saved.reservations).toHaveLength(200);
+    const r = ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    writeFileSync(path.join(t.dir, JOURNAL_FILE_NAME), `${JSON.stringify({ op: 'put', r })}\n{"op":"put","r":{"id":"x`);
+    const loaded = new ReservationStore(t.dir, () => []).load();
+    expect(loaded.reservations.map((x) => x.id)).toEqual([r.id]);
+    expect(loaded.skippedLines).toBe(1);
   });
 
-  it('a corrupt file is moved aside, never overwritten unseen, and the daemon starts empty', () => {
+  it('a corrupt snapshot is moved aside, never overwritten unseen', () => {
     const t = tempDir();
     cleanup = t.cleanup;
     writeFileSync(path.join(t.dir, STATE_FILE_NAME), '{"schemaVersion":1,"reserv');
-    const r = new ReservationStateFile(t.dir, () => []).load();
+    const r = new ReservationStore(t.dir, () => []).load();
     expect(r.reservations).toEqual([]);
     expect(r.quarantinedTo).toMatch(/corrupt-/);
     expect(readdirSync(t.dir).some((f) => f.startsWith(`${STATE_FILE_NAME}.corrupt-`))).toBe(true);
+  });
+
+  it('a write error (here: the state dir is a file) is reported, not thrown, and answers go on', async () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const blocked = path.join(t.dir, 'not-a-dir');
+    writeFileSync(blocked, '');
+    const errors: unknown[] = [];
+    const ledger = new ReservationLedger();
+    const store = new ReservationStore(blocked, () => ledger.list(), (e) => errors.push(e));
+    ledger.onChange((c) => store.put(c.reservation));
+    ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't' });
+    await store.idle();
+    expect(errors.length).toBeGreaterThan(0);
+    expect(ledger.size).toBe(1);
   });
 });
