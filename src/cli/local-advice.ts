@@ -24,6 +24,7 @@ export async function adviseLocally(
   if (windowMs > 0) {
     await sleep(windowMs);
     observer.sampleCpu();
+    observer.refreshMemory();
   }
   const caps = deriveCapacity(observer.snapshot(), capacity);
   const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), request);

@@ -13,7 +13,7 @@ import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
 import { parseLooseCpuList } from '../topology/idlist.js';
 import { LOG_NOTICE } from '../log/numad-log.js';
-import { CPU_ALLOCATION_RATIO, MEMORY_MAX_AGE_MS, toPolicyNode } from '../daemon/advisor-service.js';
+import { CPU_ALLOCATION_RATIO, MEMORY_REFRESH_MS, toPolicyNode } from '../daemon/advisor-service.js';
 import { cpusTextToHundredths } from '../server/app.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
 import { VERSION } from '../version.js';
@@ -103,7 +103,7 @@ async function cmdDaemon(args: string[], io: Io): Promise<number> {
     capacity: capacityOptions(values),
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
-    memoryMaxAgeMs: MEMORY_MAX_AGE_MS,
+    memoryRefreshMs: MEMORY_REFRESH_MS,
     cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
     logLevel: values['pino-level'] ?? 'info',
   });
@@ -133,6 +133,7 @@ async function cmdSnapshot(args: string[], io: Io): Promise<number> {
   if (sampleMs > 0) {
     await sleep(sampleMs);
     observer.sampleCpu();
+    observer.refreshMemory();
   }
   io.stdout(`${JSON.stringify(observer.snapshot(), null, 2)}\n`);
   return 0;

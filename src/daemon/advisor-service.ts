@@ -16,14 +16,17 @@ import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.j
  */
 export const CPU_ALLOCATION_RATIO = 4;
 
-/** Memory counters older than this are re-read before an answer (sysfs reads cost ~0.1 ms per node). */
-export const MEMORY_MAX_AGE_MS = 100;
+/**
+ * Memory counters are re-read in the background this often (numad re-reads per query, but on a 64-node host that
+ * is ~400 sysfs reads, milliseconds on the answer path). Capacity an answer promised is in the ledger at once, so
+ * only memory taken by others in the last quarter second is not yet seen.
+ */
+export const MEMORY_REFRESH_MS = 250;
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
-  memoryMaxAgeMs: number;
 }
 
 export interface NodeView extends NodeCapacity {
@@ -48,7 +51,7 @@ export interface AdviseResult {
 
 export class AdvisorService {
   private snapshotCache: HostSnapshot | undefined;
-  private snapshotAtMs = 0;
+  private snapshotVersion = -1;
   private capacityCache: NodeCapacity[] | undefined;
   readonly startedAtMs: number;
 
@@ -62,22 +65,16 @@ export class AdvisorService {
     this.startedAtMs = clock();
   }
 
-  /** Called by the CPU sampler: the next answer must see the new window. */
-  invalidate(): void {
-    this.snapshotCache = undefined;
-    this.capacityCache = undefined;
-  }
-
   setCapacityOptions(capacity: CapacityOptions): void {
     this.options.capacity = capacity;
     this.capacityCache = undefined;
   }
 
+  /** The observer's latest readings, rebuilt only when it has read something new. */
   snapshot(): HostSnapshot {
-    const now = this.clock();
-    if (!this.snapshotCache || now - this.snapshotAtMs > this.options.memoryMaxAgeMs) {
+    if (!this.snapshotCache || this.snapshotVersion !== this.observer.version) {
       this.snapshotCache = this.observer.snapshot();
-      this.snapshotAtMs = now;
+      this.snapshotVersion = this.observer.version;
       this.capacityCache = undefined;
     }
     return this.snapshotCache;

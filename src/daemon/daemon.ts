@@ -28,7 +28,7 @@ export interface DaemonConfig {
   capacity: CapacityOptions;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
-  memoryMaxAgeMs: number;
+  memoryRefreshMs: number;
   cpuSampleIntervalMs: number;
   logLevel: string;
   logger?: Logger;
@@ -68,13 +68,13 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       capacity: config.capacity,
       cpuAllocationRatio: config.cpuAllocationRatio,
       reservationTtlMs: config.reservationTtlMs,
-      memoryMaxAgeMs: config.memoryMaxAgeMs,
     },
     numadLog,
   );
   // Fail on an unreadable host now, not on the first VM start.
   service.nodes();
 
+  let closed = false;
   const app = buildApp({ service, logger });
   await prepareSocketPath(config.socketPath);
   await app.listen({ path: config.socketPath });
@@ -88,12 +88,22 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   const sampler = setInterval(() => {
     try {
       observer.sampleCpu();
-      service.invalidate();
     } catch (err) {
-      logger.error({ err }, 'cannot sample the host');
+      logger.error({ err }, 'cannot sample /proc/stat');
     }
   }, config.cpuSampleIntervalMs);
   sampler.unref();
+  // A chain of timeouts, not an interval: a slow read (a stalled sysfs) never stacks up refreshes.
+  let memoryTimer: NodeJS.Timeout | undefined;
+  const refreshMemory = (): void => {
+    observer
+      .refreshMemoryAsync()
+      .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
+      .finally(() => {
+        if (!closed) memoryTimer = setTimeout(refreshMemory, config.memoryRefreshMs).unref();
+      });
+  };
+  memoryTimer = setTimeout(refreshMemory, config.memoryRefreshMs).unref();
 
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
   logger.info(
@@ -101,7 +111,6 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     'numadvisor daemon listening',
   );
 
-  let closed = false;
   return {
     app,
     service,
@@ -112,6 +121,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       if (closed) return;
       closed = true;
       clearInterval(sampler);
+      clearTimeout(memoryTimer);
       await app.close();
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);

@@ -41,11 +41,66 @@ export interface NodeReservedTotals {
   memMiB: number;
 }
 
+/** Binary min-heap of (expiry, id): expiring costs O(log n) per reservation, not a scan per answer. */
+class ExpiryHeap {
+  private readonly at: number[] = [];
+  private readonly ids: string[] = [];
+
+  get size(): number {
+    return this.at.length;
+  }
+
+  peekAt(): number {
+    return this.at[0] ?? Number.POSITIVE_INFINITY;
+  }
+
+  push(at: number, id: string): void {
+    this.at.push(at);
+    this.ids.push(id);
+    let i = this.at.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((this.at[parent] as number) <= at) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): string | undefined {
+    if (this.at.length === 0) return undefined;
+    const id = this.ids[0];
+    const lastAt = this.at.pop() as number;
+    const lastId = this.ids.pop() as string;
+    if (this.at.length > 0) {
+      this.at[0] = lastAt;
+      this.ids[0] = lastId;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.at.length && (this.at[l] as number) < (this.at[m] as number)) m = l;
+        if (r < this.at.length && (this.at[r] as number) < (this.at[m] as number)) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return id;
+  }
+
+  private swap(a: number, b: number): void {
+    [this.at[a], this.at[b]] = [this.at[b] as number, this.at[a] as number];
+    [this.ids[a], this.ids[b]] = [this.ids[b] as string, this.ids[a] as string];
+  }
+}
+
 export class ReservationLedger {
   private readonly byId = new Map<string, Reservation>();
   private readonly expiresAtMs = new Map<string, number>();
   private readonly totals = new Map<number, NodeReservedTotals>();
-  private nextExpiryMs = Number.POSITIVE_INFINITY;
+  /** May hold ids already released; they are skipped when popped. */
+  private readonly expiry = new ExpiryHeap();
   private readonly listeners: ((change: LedgerChange) => void)[] = [];
 
   /** Called for every reservation added or released (not for expiry, which any reader recomputes from expiresAt). */
@@ -71,7 +126,7 @@ export class ReservationLedger {
     this.byId.set(r.id, r);
     this.expiresAtMs.set(r.id, expiresAtMs);
     this.account(r, 1);
-    if (expiresAtMs < this.nextExpiryMs) this.nextExpiryMs = expiresAtMs;
+    this.expiry.push(expiresAtMs, r.id);
   }
 
   reserve(advice: Advice, opts: { nowMs: number; ttlMs: number; client: string }): Reservation {
@@ -108,18 +163,26 @@ export class ReservationLedger {
     this.account(r, -1);
   }
 
-  /** Drop what has expired; cheap when nothing is due, so it runs before every answer. */
+  /** Drop what has expired; O(1) when nothing is due, so it runs before every answer. */
   expire(nowMs: number): Reservation[] {
-    if (nowMs < this.nextExpiryMs) return [];
     const gone: Reservation[] = [];
-    let next = Number.POSITIVE_INFINITY;
-    for (const [id, at] of this.expiresAtMs) {
-      if (at <= nowMs) gone.push(this.byId.get(id) as Reservation);
-      else if (at < next) next = at;
+    while (this.expiry.peekAt() <= nowMs) {
+      const id = this.expiry.pop() as string;
+      const r = this.byId.get(id);
+      // Skip ids released earlier (or re-inserted with a later expiry by restore).
+      if (r && (this.expiresAtMs.get(id) as number) <= nowMs) {
+        this.remove(r);
+        gone.push(r);
+      }
     }
-    for (const r of gone) this.remove(r);
-    this.nextExpiryMs = next;
+    // Released reservations leave stale heap entries; rebuild when they dominate so memory stays bounded.
+    if (this.expiry.size > 2 * this.byId.size + 1024) this.rebuildExpiry();
     return gone;
+  }
+
+  private rebuildExpiry(): void {
+    while (this.expiry.size > 0) this.expiry.pop();
+    for (const [id, at] of this.expiresAtMs) this.expiry.push(at, id);
   }
 
   get size(): number {

@@ -1,7 +1,17 @@
 // Keeps the latest picture of the host: its shape (re-read now and then, like numad's 600 s static refresh, but
-// more often because CPU and memory hotplug happen on VM hosts), two /proc/stat samples, and fresh memory counters.
+// more often because CPU and memory hotplug happen on VM hosts), two /proc/stat samples, and memory counters.
+// Reads happen in sampleCpu/refreshMemory*; snapshot() only combines what was read, so an answer never waits on I/O.
 import type { FsRoot } from '../topology/fsroot.js';
-import { readHostShape, readNodeMemory, readProcMeminfo, type HostShape } from '../topology/sysfs.js';
+import {
+  readHostShape,
+  readNodeMemory,
+  readNodeMemoryAsync,
+  readProcMeminfo,
+  readProcMeminfoAsync,
+  type HostShape,
+  type NodeMemory,
+  type ProcMeminfo,
+} from '../topology/sysfs.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { idleHundredths, readProcStat, type ProcStatSample } from './proc-stat.js';
 
@@ -16,6 +26,11 @@ export class HostObserver {
   private shapeReadAtMs: number;
   private previous: ProcStatSample | undefined;
   private latest: ProcStatSample;
+  private memory: Map<number, NodeMemory>;
+  private procMeminfo: ProcMeminfo;
+  private memoryReadAtMs: number;
+  /** Bumped on every new reading, so callers can cache what they derive from a snapshot. */
+  version = 0;
 
   constructor(
     readonly fs: FsRoot,
@@ -25,6 +40,9 @@ export class HostObserver {
     this.shape = readHostShape(fs);
     this.shapeReadAtMs = now;
     this.latest = readProcStat(fs, now);
+    this.memory = new Map(this.shape.nodes.map((n) => [n.id, readNodeMemory(fs, n.id)]));
+    this.procMeminfo = readProcMeminfo(fs);
+    this.memoryReadAtMs = now;
   }
 
   /** Take a /proc/stat sample; the idle share is measured between the last two. */
@@ -33,23 +51,46 @@ export class HostObserver {
     this.previous = this.latest;
     this.latest = readProcStat(this.fs, now);
     if (now - this.shapeReadAtMs >= SHAPE_REFRESH_MS) this.refreshShape();
+    this.version++;
   }
 
   refreshShape(): void {
     this.shape = readHostShape(this.fs);
     this.shapeReadAtMs = this.clock();
+    this.refreshMemory();
+  }
+
+  refreshMemory(): void {
+    this.memory = new Map(this.shape.nodes.map((n) => [n.id, readNodeMemory(this.fs, n.id)]));
+    this.procMeminfo = readProcMeminfo(this.fs);
+    this.memoryReadAtMs = this.clock();
+    this.version++;
+  }
+
+  async refreshMemoryAsync(): Promise<void> {
+    const nodes = this.shape.nodes;
+    const [readings, procMeminfo] = await Promise.all([Promise.all(nodes.map((n) => readNodeMemoryAsync(this.fs, n.id))), readProcMeminfoAsync(this.fs)]);
+    // The shape may have been refreshed meanwhile; keep readings only for nodes that still exist.
+    if (nodes !== this.shape.nodes) return;
+    this.memory = new Map(nodes.map((n, i) => [n.id, readings[i] as NodeMemory]));
+    this.procMeminfo = procMeminfo;
+    this.memoryReadAtMs = this.clock();
+    this.version++;
   }
 
   get cpuWindowMs(): number {
     return this.previous ? this.latest.atMs - this.previous.atMs : 0;
   }
 
-  /** Read memory counters now and combine them with the latest CPU window. */
+  get memoryAgeMs(): number {
+    return this.clock() - this.memoryReadAtMs;
+  }
+
+  /** Combine the latest readings; no I/O. */
   snapshot(): HostSnapshot {
     const idle = idleHundredths(this.latest, this.previous);
-    const procMeminfo = readProcMeminfo(this.fs);
     const nodes = this.shape.nodes.map((shape) => {
-      const mem = readNodeMemory(this.fs, shape.id);
+      const mem = this.memory.get(shape.id) ?? readNodeMemory(this.fs, shape.id);
       return {
         id: shape.id,
         cpus: shape.cpus,
@@ -65,7 +106,7 @@ export class HostObserver {
     });
     return {
       schemaVersion: 1,
-      takenAt: new Date(this.clock()).toISOString(),
+      takenAt: new Date(this.memoryReadAtMs).toISOString(),
       cpuSampleWindowMs: this.cpuWindowMs,
       nodes,
       cpus: this.shape.cpus.map((c) => ({
@@ -73,7 +114,7 @@ export class HostObserver {
         // A CPU missing from /proc/stat (just hot-added) is taken as busy rather than guessed idle.
         idleHundredths: idle.get(c.id) ?? 0,
       })),
-      meminfo: { ...procMeminfo, hugepageSizeKiB: procMeminfo.hugepageSizeKiB || this.shape.hugepageSizeKiB },
+      meminfo: { ...this.procMeminfo, hugepageSizeKiB: this.procMeminfo.hugepageSizeKiB || this.shape.hugepageSizeKiB },
     };
   }
 }

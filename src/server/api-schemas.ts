@@ -19,6 +19,8 @@ export const AdviceQuerySchema = z
     reserve: z.enum(['true', 'false', '1', '0']).default('true'),
     ttl: z.string().regex(UINT_TEXT, 'ttl must be a whole number of seconds').optional(),
     client: z.string().max(64).optional(),
+    /** true: the score of every node and every centre; false (default): only the chosen nodes'. */
+    explain: z.enum(['true', 'false', '1', '0']).default('false'),
   })
   .strict();
 
@@ -29,6 +31,7 @@ export const AdviceBodySchema = z
     reserve: z.boolean().default(true),
     ttlSeconds: z.number().int().positive().optional(),
     client: z.string().max(64).optional(),
+    explain: z.boolean().default(false),
   })
   .strict();
 
@@ -53,7 +56,9 @@ export const AdviceResponseSchema = z.object({
   centre: z.number().int(),
   minNodes: z.number().int(),
   reasons: z.array(z.string()),
+  /** Every centre's weighted value; empty unless explain=true. */
   centres: z.array(z.object({ centre: z.number().int(), weightedMagnitude: z.number() })),
+  /** Score breakdown of the chosen nodes, or of every node with explain=true. */
   perNode: z.array(
     z.object({
       node: z.number().int(),

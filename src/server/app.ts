@@ -63,6 +63,16 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
     bodyLimit: 64 * 1024,
   });
 
+  // Server-Timing (a standard header) tells a client how long the daemon itself took, queueing excluded.
+  const startedAt = new WeakMap<object, bigint>();
+  app.addHook('onRequest', async (req) => {
+    startedAt.set(req, process.hrtime.bigint());
+  });
+  app.addHook('onSend', async (req, reply) => {
+    const t0 = startedAt.get(req);
+    if (t0 !== undefined) reply.header('server-timing', `app;dur=${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}`);
+  });
+
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof NumadvisorError) {
       return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
@@ -79,14 +89,21 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
     reply.code(404).send({ error: { code: 'NUMADVISOR_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
-  const answer = (cpuHundredths: number, memMiB: number, reserve: boolean, ttlSeconds: number | undefined, client: string): AdviceResponse => {
-    checkLimits(cpuHundredths, memMiB, ttlSeconds);
+  const answer = (
+    cpuHundredths: number,
+    memMiB: number,
+    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean },
+  ): AdviceResponse => {
+    checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
     const { advice, reservation } = service.advise(
       { cpuHundredths, memMiB },
-      { reserve, client, ...(ttlSeconds !== undefined ? { ttlMs: ttlSeconds * 1000 } : {}) },
+      { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}) },
     );
-    return { ...advice, reservation: reservation ?? null };
+    // The full breakdown is 64 entries twice on a 64-node host; callers that want it ask for it.
+    const detail = o.explain ? advice : { ...advice, perNode: advice.perNode.filter((p) => p.chosen), centres: [] };
+    return { ...detail, reservation: reservation ?? null };
   };
+  const yes = (v: string): boolean => v === 'true' || v === '1';
 
   // fastify compiles a serializer from the response's JSON Schema (fast-json-stringify): several times faster
   // than JSON.stringify for the 64-node answers, and it drops any field the contract does not list.
@@ -95,14 +112,14 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
   app.get('/v1/advice', adviceRoute, async (req) => {
     const q = parseInput(AdviceQuerySchema, req.query);
     const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
-    return answer(cpusTextToHundredths(q.cpus), Number(q.mem), q.reserve === 'true' || q.reserve === '1', ttl, q.client ?? 'api');
+    return answer(cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: yes(q.explain) });
   });
 
   app.post('/v1/advice', adviceRoute, async (req) => {
     const b = parseInput(AdviceBodySchema, req.body);
     const hundredths = Math.round(b.cpus * 100);
     if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
-    return answer(hundredths, b.mem, b.reserve, b.ttlSeconds, b.client ?? 'api');
+    return answer(hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
   });
 
   app.get('/v1/nodes', async () => {

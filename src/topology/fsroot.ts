@@ -1,6 +1,7 @@
 // One root prefix for everything read from /sys and /proc (like hwloc's HWLOC_FSROOT), so tests, demos and the
 // lab can point the same readers at a fixture tree.
 import { readFileSync, readdirSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 export const FSROOT_ENV = 'NUMADVISOR_FSROOT';
@@ -25,6 +26,26 @@ export class FsRoot {
       return this.readText(absPath);
     } catch {
       return fallback;
+    }
+  }
+
+  readTextAsync(absPath: string): Promise<string> {
+    return readFile(this.resolve(absPath), 'utf8');
+  }
+
+  async readTextOrAsync(absPath: string, fallback: string): Promise<string> {
+    try {
+      return await this.readTextAsync(absPath);
+    } catch {
+      return fallback;
+    }
+  }
+
+  async listOrAsync(absPath: string): Promise<string[]> {
+    try {
+      return await readdir(this.resolve(absPath));
+    } catch {
+      return [];
     }
   }
 

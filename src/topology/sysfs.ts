@@ -114,37 +114,68 @@ export function readHostShape(fs: FsRoot): HostShape {
   return { nodes, cpus, hugepageSizeKiB: procMeminfo.get('Hugepagesize') ?? 0 };
 }
 
-function readHugepagePools(fs: FsRoot, node: number): NodeMemory['hugepages'] {
-  const dir = `${NODE_DIR}/node${node}/hugepages`;
-  const pools: NodeMemory['hugepages'] = [];
-  for (const name of fs.listOr(dir)) {
-    const m = /^hugepages-(\d+)kB$/.exec(name);
-    if (!m) continue;
-    const read = (f: string): number => Number.parseInt(fs.readTextOr(`${dir}/${name}/${f}`, '0'), 10) || 0;
-    pools.push({ sizeKiB: Number(m[1]), total: read('nr_hugepages'), free: read('free_hugepages') });
-  }
+const HUGEPAGE_DIR = /^hugepages-(\d+)kB$/;
+const poolCount = (text: string): number => Number.parseInt(text, 10) || 0;
+
+function sortPools(pools: NodeMemory['hugepages']): NodeMemory['hugepages'] {
   return pools.sort((a, b) => a.sizeKiB - b.sizeKiB);
 }
 
-export function readNodeMemory(fs: FsRoot, node: number): NodeMemory {
+function parseNodeMemory(node: number, meminfoText: string, hugepages: NodeMemory['hugepages']): NodeMemory {
   const where = `node ${node} meminfo`;
-  let info;
-  try {
-    info = parseMeminfo(fs.readText(`${NODE_DIR}/node${node}/meminfo`));
-  } catch (err) {
-    throw topologyError(`cannot read ${where}: ${(err as Error).message}`, err);
-  }
+  const info = parseMeminfo(meminfoText);
   try {
     return {
       memTotalKiB: requireField(info, 'MemTotal', where),
       memFreeKiB: requireField(info, 'MemFree', where),
       inactiveFileKiB: requireField(info, 'Inactive(file)', where),
       filePagesKiB: info.get('FilePages') ?? 0,
-      hugepages: readHugepagePools(fs, node),
+      hugepages,
     };
   } catch (err) {
     throw topologyError((err as Error).message, err);
   }
+}
+
+export function readNodeMemory(fs: FsRoot, node: number): NodeMemory {
+  let text: string;
+  try {
+    text = fs.readText(`${NODE_DIR}/node${node}/meminfo`);
+  } catch (err) {
+    throw topologyError(`cannot read node ${node} meminfo: ${(err as Error).message}`, err);
+  }
+  const dir = `${NODE_DIR}/node${node}/hugepages`;
+  const pools: NodeMemory['hugepages'] = [];
+  for (const name of fs.listOr(dir)) {
+    const m = HUGEPAGE_DIR.exec(name);
+    if (!m) continue;
+    const read = (f: string): number => poolCount(fs.readTextOr(`${dir}/${name}/${f}`, '0'));
+    pools.push({ sizeKiB: Number(m[1]), total: read('nr_hugepages'), free: read('free_hugepages') });
+  }
+  return parseNodeMemory(node, text, sortPools(pools));
+}
+
+/** Same as readNodeMemory without blocking the event loop: the daemon refreshes in the background. */
+export async function readNodeMemoryAsync(fs: FsRoot, node: number): Promise<NodeMemory> {
+  let text: string;
+  try {
+    text = await fs.readTextAsync(`${NODE_DIR}/node${node}/meminfo`);
+  } catch (err) {
+    throw topologyError(`cannot read node ${node} meminfo: ${(err as Error).message}`, err);
+  }
+  const dir = `${NODE_DIR}/node${node}/hugepages`;
+  const pools = await Promise.all(
+    (await fs.listOrAsync(dir))
+      .map((name) => [name, HUGEPAGE_DIR.exec(name)] as const)
+      .filter((e): e is readonly [string, RegExpExecArray] => e[1] !== null)
+      .map(async ([name, m]) => {
+        const [total, free] = await Promise.all(
+          ['nr_hugepages', 'free_hugepages'].map(async (f) => poolCount(await fs.readTextOrAsync(`${dir}/${name}/${f}`, '0'))),
+        );
+        return { sizeKiB: Number(m[1]), total: total as number, free: free as number };
+      }),
+  );
+  return parseNodeMemory(node, text, sortPools(pools));
 }
 
 export interface ProcMeminfo {
@@ -155,7 +186,15 @@ export interface ProcMeminfo {
 }
 
 export function readProcMeminfo(fs: FsRoot): ProcMeminfo {
-  const info = parseMeminfo(fs.readTextOr('/proc/meminfo', ''));
+  return parseProcMeminfo(fs.readTextOr('/proc/meminfo', ''));
+}
+
+export async function readProcMeminfoAsync(fs: FsRoot): Promise<ProcMeminfo> {
+  return parseProcMeminfo(await fs.readTextOrAsync('/proc/meminfo', ''));
+}
+
+function parseProcMeminfo(text: string): ProcMeminfo {
+  const info = parseMeminfo(text);
   return {
     memTotalKiB: info.get('MemTotal') ?? 0,
     memFreeKiB: info.get('MemFree') ?? 0,

@@ -61,6 +61,8 @@ interface Row {
   mode: string;
   p50: number;
   p99: number;
+  sp50: number;
+  sp99: number;
   rps: number;
 }
 
@@ -72,26 +74,28 @@ async function throughput(socket: string, urlPath: string): Promise<number> {
 }
 
 /** Latency of one answer as a client sees it (one request at a time on a keep-alive connection), µs resolution. */
-async function latency(socket: string, urlPath: string, count = 5000): Promise<{ p50: number; p99: number }> {
+async function latency(socket: string, urlPath: string, count = 5000): Promise<{ client: { p50: number; p99: number }; server: { p50: number; p99: number } }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const one = (): Promise<void> =>
+  const one = (): Promise<number> =>
     new Promise((resolve, reject) => {
       const req = http.request({ socketPath: socket, path: urlPath, agent }, (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        const serverMs = Number(/dur=([\d.]+)/.exec(String(res.headers['server-timing']))?.[1] ?? Number.NaN);
+        res.on('end', () => (res.statusCode === 200 ? resolve(serverMs) : reject(new Error(`HTTP ${res.statusCode}`))));
       });
       req.on('error', reject);
       req.end();
     });
-  for (let i = 0; i < 200; i++) await one();
-  const times: number[] = [];
+  for (let i = 0; i < 500; i++) await one();
+  const client: number[] = [];
+  const server: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = process.hrtime.bigint();
-    await one();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    server.push(await one());
+    client.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   agent.destroy();
-  return percentiles(times);
+  return { client: percentiles(client), server: percentiles(server) };
 }
 
 function percentiles(times: number[]): { p50: number; p99: number } {
@@ -99,9 +103,9 @@ function percentiles(times: number[]): { p50: number; p99: number } {
   return { p50: times[Math.floor(times.length * 0.5)] as number, p99: times[Math.floor(times.length * 0.99)] as number };
 }
 
-async function load(socket: string, urlPath: string): Promise<{ p50: number; p99: number; rps: number }> {
+async function load(socket: string, urlPath: string): Promise<Omit<Row, 'topology' | 'reservations' | 'mode'>> {
   const lat = await latency(socket, urlPath);
-  return { ...lat, rps: await throughput(socket, urlPath) };
+  return { p50: lat.client.p50, p99: lat.client.p99, sp50: lat.server.p50, sp99: lat.server.p99, rps: await throughput(socket, urlPath) };
 }
 
 /** Pure server-side cost: the same answer computed in-process, without HTTP. */
@@ -116,7 +120,7 @@ async function inProcess(fsRoot: string, dir: string, reservations: number): Pro
     capacity: NUMAD_DEFAULT_CAPACITY_OPTIONS,
     cpuAllocationRatio: 4,
     reservationTtlMs: 3_600_000,
-    memoryMaxAgeMs: 100,
+    memoryRefreshMs: 250,
     cpuSampleIntervalMs: 2000,
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),
@@ -149,6 +153,8 @@ async function main(): Promise<void> {
         await fill(socket, resv);
         const q = await load(socket, '/v1/advice?cpus=1&mem=64&reserve=false');
         rows.push({ topology: name, reservations: String(resv), mode: 'advice, no new reservation', ...q });
+        const e = await load(socket, '/v1/advice?cpus=1&mem=64&reserve=false&explain=true');
+        rows.push({ topology: name, reservations: String(resv), mode: 'advice with explain=true (every node and centre)', ...e });
         const r = await load(socket, '/v1/advice?cpus=1&mem=64&ttl=1');
         rows.push({ topology: name, reservations: `${resv} + ~rate×1 s`, mode: 'advice + reservation (TTL 1 s, persisted)', ...r });
       } finally {
@@ -162,11 +168,12 @@ async function main(): Promise<void> {
   }
   console.log(
     `\nHTTP over the unix socket, client and daemon on the same ${os.cpus().length}-CPU machine. Latency: 5,000 sequential ` +
-      `requests on one keep-alive connection. Throughput: autocannon, 8 connections, ${seconds} s.\n`,
+      `requests on one keep-alive connection; server = the daemon's Server-Timing (request in → response out), client = round trip. Throughput: autocannon, 8 connections, ${seconds} s.\n`,
   );
-  console.log('| topology | live reservations | request | p50 ms | p99 ms | answers/s (saturated) |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.topology} | ${r.reservations} | ${r.mode} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.rps} |`);
+  console.log('| topology | live reservations | request | server p50 ms | server p99 ms | client p50 ms | client p99 ms | answers/s (saturated) |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  const f = (x: number): string => x.toFixed(3);
+  for (const r of rows) console.log(`| ${r.topology} | ${r.reservations} | ${r.mode} | ${f(r.sp50)} | ${f(r.sp99)} | ${f(r.p50)} | ${f(r.p99)} | ${r.rps} |`);
   console.log('\nServer-side compute only (AdvisorService.advise in-process, 20,000 calls)\n');
   console.log('| topology | live reservations | p50 ms | p99 ms |');
   console.log('|---|---|---|---|');

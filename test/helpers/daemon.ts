@@ -15,7 +15,7 @@ export function daemonConfig(dir: string, fixtureName: string, overrides: Partia
     capacity: { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() },
     cpuAllocationRatio: 4,
     reservationTtlMs: 300_000,
-    memoryMaxAgeMs: 100,
+    memoryRefreshMs: 250,
     cpuSampleIntervalMs: 2000,
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),

@@ -52,6 +52,15 @@ describe('daemon API on the 4-node fixture', () => {
     expect(log).toMatch(new RegExp(`^${CTIME}: Getting NUMA pre-placement advice for 200 CPUs and 1024 MBs\\n${CTIME}: Advising pid -1 \\(unknown\\) move from nodes \\(0-3\\) to nodes \\(${body.nodeset}\\)$`, 'm'));
   });
 
+  it('explain=true adds the score of every node and centre; the default lists the chosen nodes only', async () => {
+    const short = (await request(sock, 'GET', '/v1/advice?cpus=1&mem=1&reserve=false')).body as AdviceBody & { perNode: { node: number }[]; centres: unknown[] };
+    expect(short.perNode.map((p) => p.node)).toEqual(short.nodes);
+    expect(short.centres).toEqual([]);
+    const full = (await request(sock, 'GET', '/v1/advice?cpus=1&mem=1&reserve=false&explain=true')).body as typeof short;
+    expect(full.perNode).toHaveLength(4);
+    expect(full.centres).toHaveLength(4);
+  });
+
   it('POST /v1/advice takes JSON; reserve=false reserves nothing', async () => {
     const before = d.service.ledger.size;
     const r = await request(sock, 'POST', '/v1/advice', { cpus: 1.5, mem: 512, reserve: false });

@@ -143,3 +143,18 @@ describe('reservation store (snapshot + journal)', () => {
     expect(ledger.size).toBe(1);
   });
 });
+
+describe('ledger expiry order', () => {
+  it('expires exactly the due reservations for mixed TTLs, skipping released ones', () => {
+    const ledger = new ReservationLedger();
+    const a = (ttlMs: number) => ledger.reserve(adviseNumad(nodes, { cpuHundredths: 1, memMiB: 1 }), { nowMs: 0, ttlMs, client: 't' });
+    const ttls = [50, 10, 40, 20, 30, 10, 60];
+    const rs = ttls.map(a);
+    ledger.release(rs[2]!.id);
+    expect(ledger.expire(9)).toEqual([]);
+    expect(ledger.expire(10).map((r) => r.id).sort()).toEqual([rs[1]!.id, rs[5]!.id].sort());
+    expect(ledger.expire(45).map((r) => r.id).sort()).toEqual([rs[3]!.id, rs[4]!.id].sort());
+    expect(ledger.list().map((r) => r.id).sort()).toEqual([rs[0]!.id, rs[6]!.id].sort());
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 2, memMiB: 2 });
+  });
+});
