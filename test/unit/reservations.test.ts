@@ -89,6 +89,7 @@ describe('reservation store (snapshot + journal)', () => {
     expect(again.restore(loaded.reservations, Date.now())).toBe(1);
     expect(again.list().map((r) => r.id)).toEqual([keep.id]);
     expect(again.reservedOn(0)).toEqual({ cpuHundredths: 100, memMiB: 100 });
+    await store.close();
   });
 
   it('a burst of changes is batched, compacted past the threshold, and restores exactly', async () => {
