@@ -1,56 +1,77 @@
-// Asking the daemon over its unix socket with hard deadlines: libvirt holds the starting domain's lock while it
+// Talking to the daemon over its unix socket with hard deadlines: libvirt holds the starting domain's lock while it
 // waits for `numad -w`, so a dead, wedged or slow daemon must turn into a local answer, never into a hang.
 import http from 'node:http';
 import { CANONICAL_NODESET } from '../topology/idlist.js';
+import type { NumadOp } from '../daemon/numad-settings.js';
 
 /** A live daemon accepts in well under a millisecond; a full backlog or a stopped process does not. */
 export const CONNECT_TIMEOUT_MS = 250;
-/** An answer takes < 2 ms; a second means the daemon is stuck, and the local answer takes ~0.2 s. */
+/** An answer takes < 1 ms; a second means the daemon is stuck, and the local answer takes ~0.2 s. */
 export const REPLY_TIMEOUT_MS = 1_000;
 
-export interface DaemonAnswer {
-  nodeset: string;
+export interface Deadlines {
+  connectMs: number;
+  replyMs: number;
 }
 
-export function askDaemon(
+const DEFAULT_DEADLINES: Deadlines = { connectMs: CONNECT_TIMEOUT_MS, replyMs: REPLY_TIMEOUT_MS };
+
+/** One request; resolves with the body of a 200 answer, rejects on anything else or when a deadline passes. */
+export function requestDaemon(
   socketPath: string,
-  query: { cpuHundredths: number; memMiB: number; client: string },
-  timeouts = { connectMs: CONNECT_TIMEOUT_MS, replyMs: REPLY_TIMEOUT_MS },
-): Promise<DaemonAnswer> {
-  const cpus = `${Math.floor(query.cpuHundredths / 100)}.${String(query.cpuHundredths % 100).padStart(2, '0')}`;
-  const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}`;
+  method: 'GET' | 'POST',
+  path: string,
+  body: unknown,
+  deadlines: Deadlines = DEFAULT_DEADLINES,
+): Promise<string> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     let settled = false;
-    const finish = (err: Error | undefined, value?: DaemonAnswer): void => {
+    const finish = (err: Error | undefined, value?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
       clearTimeout(replyTimer);
       req.destroy();
       if (err) reject(err);
-      else resolve(value as DaemonAnswer);
+      else resolve(value as string);
     };
-    const req = http.request({ socketPath, path, method: 'GET', agent: false, headers: { connection: 'close' } }, (res) => {
+    const headers: Record<string, string | number> = { connection: 'close' };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(payload);
+    }
+    const req = http.request({ socketPath, path, method, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (e) => finish(e));
       res.on('end', () => {
-        if (res.statusCode !== 200) return finish(new Error(`daemon answered HTTP ${res.statusCode}`));
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { nodeset?: unknown };
-          if (typeof body.nodeset !== 'string' || !CANONICAL_NODESET.test(body.nodeset)) {
-            return finish(new Error('daemon answer has no valid nodeset'));
-          }
-          finish(undefined, { nodeset: body.nodeset });
-        } catch (e) {
-          finish(e as Error);
-        }
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) return finish(new Error(`daemon answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        finish(undefined, text);
       });
     });
-    const connectTimer = setTimeout(() => finish(new Error('daemon did not accept the connection in time')), timeouts.connectMs);
-    const replyTimer = setTimeout(() => finish(new Error('daemon did not answer in time')), timeouts.replyMs);
+    const connectTimer = setTimeout(() => finish(new Error('daemon did not accept the connection in time')), deadlines.connectMs);
+    const replyTimer = setTimeout(() => finish(new Error('daemon did not answer in time')), deadlines.replyMs);
     req.on('socket', (s) => s.once('connect', () => clearTimeout(connectTimer)));
     req.on('error', (e) => finish(e));
-    req.end();
+    req.end(payload);
   });
+}
+
+export async function askDaemon(
+  socketPath: string,
+  query: { cpuHundredths: number; memMiB: number; client: string },
+  deadlines: Deadlines = DEFAULT_DEADLINES,
+): Promise<{ nodeset: string }> {
+  const cpus = `${Math.floor(query.cpuHundredths / 100)}.${String(query.cpuHundredths % 100).padStart(2, '0')}`;
+  const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}&format=nodeset`;
+  const text = await requestDaemon(socketPath, 'GET', path, undefined, deadlines);
+  const nodeset = text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (!CANONICAL_NODESET.test(nodeset)) throw new Error('daemon answer is not a nodeset');
+  return { nodeset };
+}
+
+export async function sendOptions(socketPath: string, ops: NumadOp[], deadlines: Deadlines = { connectMs: CONNECT_TIMEOUT_MS, replyMs: 5_000 }): Promise<void> {
+  await requestDaemon(socketPath, 'POST', '/v1/options', { ops }, deadlines);
 }

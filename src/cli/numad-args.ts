@@ -28,3 +28,24 @@ export function parsePreplacementArg(arg: string): PreplacementRequest | undefin
   if (!mem || mem[1] === '-') return undefined;
   return { cpuHundredths, memMiB: Number(mem[2]) };
 }
+
+/** C's atoi: leading blanks, optional sign, digits; anything else gives 0. */
+export function atoi(text: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
+  return m ? Number.parseInt(m[1] as string, 10) : 0;
+}
+
+/**
+ * `-i [MIN:]MAX` as numad parses it: strtol-like numbers (leading blanks and `+` allowed), a fraction after `.` is
+ * skipped, anything after the last number is ignored; negatives, empty fields or no digits are errors.
+ */
+export function parseIntervalArg(arg: string): { min?: number; max: number } | undefined {
+  const num = /^[ \t\n\v\f\r]*([+-]?)(\d+)(?:\.\d*)?/;
+  const first = num.exec(arg);
+  if (!first || first[1] === '-') return undefined;
+  const rest = arg.slice(first[0].length);
+  if (!rest.startsWith(':')) return { max: Number(first[2]) };
+  const second = num.exec(rest.slice(1));
+  if (!second || second[1] === '-') return undefined;
+  return { min: Number(first[2]), max: Number(second[2]) };
+}

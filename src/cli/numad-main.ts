@@ -1,18 +1,21 @@
-// `numad`: the numad-compatible command libvirt runs as `/usr/bin/numad -w <vcpus>:<MiB>`. stdout carries exactly
-// one canonical nodeset line or nothing; every diagnostic goes to stderr with numad's wording and exit codes.
+// `numad`: the numad-compatible command. libvirt runs it as `/usr/bin/numad -w <vcpus>:<MiB>` and parses all of
+// stdout as a nodeset; operators run it with numad's options. stdout carries exactly one canonical nodeset line or
+// nothing; diagnostics go to stderr with numad's wording and exit codes (numad.md §1–2).
 import { getopt } from './getopt.js';
-import { parsePreplacementArg, type PreplacementRequest } from './numad-args.js';
-import { askDaemon } from './advice-client.js';
+import { atoi, parseIntervalArg, parsePreplacementArg, type PreplacementRequest } from './numad-args.js';
+import { askDaemon, sendOptions } from './advice-client.js';
 import { adviseLocally } from './local-advice.js';
-import { defaultPaths } from '../daemon/paths.js';
+import { defaultPaths, type Paths } from '../daemon/paths.js';
+import { probeSocket } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { formatIdList, parseLooseCpuList, CANONICAL_NODESET } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
-import { NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
+import { NUMAD_DEFAULTS, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
+import { capacityFromSettings } from '../daemon/numad-control.js';
 import { NUMAD_VERSION } from '../version.js';
 
 const OPTSTRING = 'C:dD:hH:i:K:l:m:p:r:R:S:t:u:vVw:x:';
-const LONG = { socket: true, fsroot: true, 'log-file': true, 'state-dir': true, foreground: false };
+const LONG = { socket: true, fsroot: true, 'log-file': true, 'state-dir': true, 'pid-file': true, foreground: false };
 
 export function numadUsage(argv0: string): string {
   return [
@@ -42,70 +45,95 @@ export function numadUsage(argv0: string): string {
   ].join('\n');
 }
 
-/** C's atoi: leading blanks, optional sign, digits; anything else gives 0. */
-export function atoi(text: string): number {
-  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(text);
-  return m ? Number.parseInt(m[1] as string, 10) : 0;
-}
-
-interface Invocation {
-  preplacement?: PreplacementRequest;
-  capacity: CapacityOptions;
-  logLevel: number;
-  socket: string;
-  fsRoot: string;
-  logFile: string;
-  daemonOptionsGiven: string[];
-}
-
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
-export async function numadMain(argv0: string, args: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
-  const paths = defaultPaths(env);
-  const inv: Invocation = {
-    capacity: { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() },
-    logLevel: LOG_NOTICE,
-    socket: paths.socket,
-    fsRoot: defaultFsRoot(env),
-    logFile: paths.numadLog,
-    daemonOptionsGiven: [],
+/** What one invocation asked for, after numad's parsing rules. */
+export interface NumadInvocation {
+  preplacement?: PreplacementRequest;
+  /** options that change settings, one per kind (the last one given wins, as in numad) */
+  C?: boolean;
+  H?: number;
+  interval?: { min: number; max: number };
+  K?: boolean;
+  logLevel?: number;
+  m?: number;
+  S?: boolean;
+  t?: number;
+  u?: number;
+  R?: number[];
+  /** -p/-r/-x in the order given (numad sends only the last PID; we send each) */
+  pidOps: { opt: 'p' | 'r' | 'x'; pid: number }[];
+  paths: Paths;
+  fsRoot: string;
+  foreground: boolean;
+}
+
+export type ParseOutcome = { kind: 'run'; inv: NumadInvocation; warnings: string[] } | { kind: 'exit'; code: number };
+
+export function parseNumadArgs(argv0: string, args: readonly string[], env: NodeJS.ProcessEnv, io: Io): ParseOutcome {
+  const inv: NumadInvocation = { pidOps: [], paths: defaultPaths(env), fsRoot: defaultFsRoot(env), foreground: false };
+  const warnings: string[] = [];
+  const ranged = (opt: string, v: string, lo: number, hi: number): number | undefined => {
+    const n = atoi(v);
+    if (n >= lo && n <= hi) return n;
+    // numad drops these silently; we say so, and keep numad's exit code.
+    warnings.push(`${argv0}: ignoring -${opt} ${v}: must be ${lo}..${hi}`);
+    return undefined;
   };
   const { items, operands } = getopt(argv0, args, { short: OPTSTRING, long: LONG });
+  let minInterval = NUMAD_DEFAULTS.intervalMinS;
   for (const item of items) {
     if (item.kind === 'error') {
       io.stderr(`${item.message}\n${numadUsage(argv0)}`);
-      return 1;
+      return { kind: 'exit', code: 1 };
     }
     const v = item.value ?? '';
     switch (item.name) {
       case 'h':
         io.stderr(numadUsage(argv0));
-        return 1;
+        return { kind: 'exit', code: 1 };
       case 'V':
         io.stdout(`${argv0} version: ${NUMAD_VERSION}: compiled by numadvisor\n`);
-        return 0;
+        return { kind: 'exit', code: 0 };
       case 'w': {
         const req = parsePreplacementArg(v);
         if (!req) {
           io.stderr(`Can't parse arg value(s): ${v}\n`);
-          return 1;
+          return { kind: 'exit', code: 1 };
         }
         inv.preplacement = req;
         break;
       }
-      case 'C':
-        inv.capacity.inactiveFileIsFree = atoi(v) !== 0;
-        break;
-      case 't': {
-        const t = atoi(v);
-        if (t >= 0 && t <= 100) inv.capacity.htPercent = t;
+      case 'i': {
+        const iv = parseIntervalArg(v);
+        if (!iv) {
+          io.stderr(`Can't parse arg value(s): ${v}\n`);
+          return { kind: 'exit', code: 1 };
+        }
+        if (iv.min !== undefined) minInterval = iv.min;
+        inv.interval = { min: minInterval, max: iv.max };
         break;
       }
-      case 'R':
-        inv.capacity.reservedCpus = new Set(parseLooseCpuList(v));
+      case 'H': {
+        const h = atoi(v);
+        if (h !== 0 && (h < 10 || h > 1_000_000)) {
+          io.stderr('THP scan_sleep_ms must be > 9 and < 1000001\n');
+          return { kind: 'exit', code: 1 };
+        }
+        inv.H = h;
+        break;
+      }
+      case 'C':
+        inv.C = atoi(v) !== 0;
+        break;
+      case 'K':
+        inv.K = atoi(v) !== 0;
+        break;
+      case 'S':
+        inv.S = atoi(v) !== 0;
         break;
       case 'd':
         inv.logLevel = 7;
@@ -116,53 +144,152 @@ export async function numadMain(argv0: string, args: readonly string[], env: Nod
       case 'l':
         inv.logLevel = atoi(v);
         break;
+      case 'm': {
+        const n = ranged('m', v, 50, 100);
+        if (n !== undefined) inv.m = n;
+        break;
+      }
+      case 't': {
+        const n = ranged('t', v, 0, 100);
+        if (n !== undefined) inv.t = n;
+        break;
+      }
+      case 'u': {
+        const n = ranged('u', v, 10, 130);
+        if (n !== undefined) inv.u = n;
+        break;
+      }
+      case 'p':
+      case 'r':
+      case 'x':
+        inv.pidOps.push({ opt: item.name, pid: atoi(v) });
+        break;
+      case 'R':
+        inv.R = parseLooseCpuList(v);
+        break;
+      case 'D':
+        break; // obsolete in numad 20150602 (cgroup mount point), accepted and ignored
       case '--socket':
-        inv.socket = v;
+        inv.paths = { ...inv.paths, socket: v };
         break;
       case '--fsroot':
         inv.fsRoot = v;
         break;
       case '--log-file':
-        inv.logFile = v;
+        inv.paths = { ...inv.paths, numadLog: v };
         break;
       case '--state-dir':
-      case '--foreground':
-      case 'D':
+        inv.paths = { ...inv.paths, stateDir: v };
         break;
-      default:
-        inv.daemonOptionsGiven.push(item.name);
+      case '--pid-file':
+        inv.paths = { ...inv.paths, pidFile: v };
+        break;
+      case '--foreground':
+        inv.foreground = true;
+        break;
     }
   }
   if (operands.length > 0) {
     io.stderr(`Unexpected arg = ${operands[0]}\n`);
-    return 1;
+    return { kind: 'exit', code: 1 };
   }
-  if (!inv.preplacement) {
-    io.stderr(
-      `${argv0}: this build answers -w only; run the daemon with \`numadvisor daemon\`` +
-        (inv.daemonOptionsGiven.length > 0 ? ` (options ${inv.daemonOptionsGiven.map((o) => `-${o}`).join(' ')} not applied)` : '') +
-        '\n',
-    );
-    return 1;
+  // The client compares with its own min, 5 unless given: `numad -i 3` fails.
+  if (inv.interval && inv.interval.max !== 0 && inv.interval.max < inv.interval.min) {
+    io.stderr(`Max interval (${inv.interval.max}) must be greater than min interval (${inv.interval.min})\n`);
+    return { kind: 'exit', code: 1 };
   }
-  return preplace(inv, inv.preplacement, io);
+  return { kind: 'run', inv, warnings };
 }
 
-async function preplace(inv: Invocation, req: PreplacementRequest, io: Io): Promise<number> {
+/** The option messages for a running daemon, in numad's send order (C,H,i,K,l,m,p,r,S,t,u,x; R applied too). */
+export function optionOps(inv: NumadInvocation): NumadOp[] {
+  const ops: NumadOp[] = [];
+  if (inv.C !== undefined) ops.push({ opt: 'C', value: inv.C });
+  if (inv.H !== undefined) ops.push({ opt: 'H', value: inv.H });
+  if (inv.interval && inv.interval.max > 0) ops.push({ opt: 'i', min: inv.interval.min, max: inv.interval.max });
+  if (inv.K !== undefined) ops.push({ opt: 'K', value: inv.K });
+  if (inv.logLevel !== undefined) ops.push({ opt: 'l', value: inv.logLevel });
+  if (inv.m !== undefined) ops.push({ opt: 'm', value: inv.m });
+  for (const p of inv.pidOps) ops.push({ opt: p.opt, pid: p.pid });
+  if (inv.R !== undefined) ops.push({ opt: 'R', cpus: inv.R });
+  if (inv.S !== undefined) ops.push({ opt: 'S', value: inv.S });
+  if (inv.t !== undefined) ops.push({ opt: 't', value: inv.t });
+  if (inv.u !== undefined) ops.push({ opt: 'u', value: inv.u });
+  return ops;
+}
+
+/** Settings for a daemon this invocation starts: numad's defaults plus what was given. */
+export function startSettings(inv: NumadInvocation): NumadSettings {
+  const s: NumadSettings = { ...NUMAD_DEFAULTS, includePids: [], excludePids: [] };
+  if (inv.C !== undefined) s.inactiveFileIsFree = inv.C;
+  if (inv.H !== undefined) s.thpScanSleepMs = inv.H === 0 ? null : inv.H;
+  if (inv.interval) {
+    s.intervalMinS = inv.interval.min;
+    s.intervalMaxS = inv.interval.max;
+  }
+  if (inv.K !== undefined) s.keepInterleaved = inv.K;
+  if (inv.logLevel !== undefined) s.logLevel = inv.logLevel;
+  if (inv.m !== undefined) s.memLocalityTargetPercent = inv.m;
+  for (const p of inv.pidOps) {
+    s.includePids = s.includePids.filter((x) => x !== p.pid);
+    s.excludePids = s.excludePids.filter((x) => x !== p.pid);
+    if (p.opt === 'p') s.includePids.push(p.pid);
+    if (p.opt === 'x') s.excludePids.push(p.pid);
+  }
+  if (inv.R !== undefined) s.reservedCpus = inv.R;
+  if (inv.S !== undefined) s.scanAll = inv.S;
+  if (inv.t !== undefined) s.htPercent = inv.t;
+  if (inv.u !== undefined) s.utilizationTargetPercent = inv.u;
+  return s;
+}
+
+export async function numadMain(argv0: string, args: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {
+  const parsed = parseNumadArgs(argv0, args, env, io);
+  if (parsed.kind === 'exit') return parsed.code;
+  const { inv, warnings } = parsed;
+  for (const w of warnings) io.stderr(`${w}\n`);
+  const shutdown = inv.interval !== undefined && inv.interval.max === 0;
+  const ops = optionOps(inv);
+
+  // A -w that a daemon answers needs no liveness probe first: askDaemon has its own deadlines.
+  const alive = ops.length > 0 || shutdown || !inv.preplacement ? await probeSocket(inv.paths.socket) : undefined;
+  if (alive) {
+    if (ops.length > 0) {
+      try {
+        await sendOptions(inv.paths.socket, ops);
+      } catch (err) {
+        io.stderr(`${argv0}: the daemon on ${inv.paths.socket} did not take the options: ${(err as Error).message}\n`);
+        if (!inv.preplacement) return 1;
+      }
+    }
+    const code = inv.preplacement ? await preplace(inv, inv.preplacement, io) : 0;
+    // numad sends -i 0 before the -w and then waits forever for an answer that never comes; we answer first.
+    if (shutdown) await sendOptions(inv.paths.socket, [{ opt: 'i', min: inv.interval?.min ?? 0, max: 0 }]).catch(() => undefined);
+    return code;
+  }
+  if (inv.preplacement) return preplace(inv, inv.preplacement, io, alive === false);
+  if (shutdown) return 0;
+  const { startNumadDaemon } = await import('./numad-daemon-start.js');
+  return startNumadDaemon(argv0, inv, startSettings(inv), io);
+}
+
+async function preplace(inv: NumadInvocation, req: PreplacementRequest, io: Io, knownDead = false): Promise<number> {
   let nodeset: string | undefined;
-  try {
-    nodeset = (await askDaemon(inv.socket, { ...req, client: 'numad -w' })).nodeset;
-  } catch {
-    nodeset = undefined;
+  if (!knownDead) {
+    try {
+      nodeset = (await askDaemon(inv.paths.socket, { ...req, client: 'numad -w' })).nodeset;
+    } catch {
+      nodeset = undefined;
+    }
   }
   if (nodeset === undefined) {
-    const log = new NumadLog({ path: inv.logFile, level: inv.logLevel, fallback: io.stderr });
+    const settings = startSettings(inv);
+    const log = new NumadLog({ path: inv.paths.numadLog, level: settings.logLevel, fallback: io.stderr });
     try {
-      if (inv.capacity.reservedCpus.size > 0) {
-        const list = formatIdList(inv.capacity.reservedCpus);
-        log.log(LOG_NOTICE, `Reserving ${inv.capacity.reservedCpus.size} CPUs (${list}) for non-numad use`);
+      if (settings.reservedCpus.length > 0) {
+        log.log(LOG_NOTICE, `Reserving ${settings.reservedCpus.length} CPUs (${formatIdList(settings.reservedCpus)}) for non-numad use`);
       }
-      nodeset = (await adviseLocally(inv.fsRoot, req, inv.capacity, log)).nodeset;
+      nodeset = (await adviseLocally(inv.fsRoot, req, capacityFromSettings(settings), log)).nodeset;
     } catch (err) {
       io.stderr(`${(err as Error).message}\n`);
       return 1;
@@ -171,7 +298,7 @@ async function preplace(inv: Invocation, req: PreplacementRequest, io: Io): Prom
     }
   }
   if (!CANONICAL_NODESET.test(nodeset)) {
-    io.stderr(`internal error: refusing to print a non-nodeset answer\n`);
+    io.stderr('internal error: refusing to print a non-nodeset answer\n');
     return 1;
   }
   io.stdout(`${nodeset}\n`);

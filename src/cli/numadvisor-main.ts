@@ -12,8 +12,10 @@ import { HostSnapshotSchema } from '../model/snapshot.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
 import { parseLooseCpuList } from '../topology/idlist.js';
-import { LOG_NOTICE } from '../log/numad-log.js';
-import { CPU_ALLOCATION_RATIO, MEMORY_REFRESH_MS, toPolicyNode } from '../daemon/advisor-service.js';
+import { NUMAD_DEFAULTS, type NumadSettings } from '../daemon/numad-settings.js';
+import { NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
+import { CPU_ALLOCATION_RATIO, MEMORY_REFRESH_MS } from '../daemon/advisor-service.js';
+import { toPolicyNode } from '../model/capacity.js';
 import { cpusTextToHundredths } from '../server/app.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
 import { VERSION } from '../version.js';
@@ -35,7 +37,7 @@ Commands:
   version    print the version
 
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
-                  [--log-file PATH] [--log-level 5] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
+                  [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--cpu-sample-ms 2000]
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
 numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
@@ -67,7 +69,7 @@ function capacityOptions(values: { C?: string; t?: string; R?: string }): Capaci
   return o;
 }
 
-async function cmdDaemon(args: string[], io: Io): Promise<number> {
+async function cmdDaemon(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -80,10 +82,12 @@ async function cmdDaemon(args: string[], io: Io): Promise<number> {
       'state-dir': { type: 'string' },
       'log-file': { type: 'string' },
       'log-level': { type: 'string' },
+      'pid-file': { type: 'string' },
       'pino-level': { type: 'string' },
       'cpu-allocation-ratio': { type: 'string' },
       'reservation-ttl': { type: 'string' },
       'cpu-sample-ms': { type: 'string' },
+      'numad-settings': { type: 'string' },
     },
   });
   const paths = defaultPaths();
@@ -91,37 +95,36 @@ async function cmdDaemon(args: string[], io: Io): Promise<number> {
   if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
   const modeText = values['socket-mode'] ?? '0660';
   if (!/^0?[0-7]{3}$/.test(modeText)) throw new UsageError('--socket-mode must be octal, e.g. 0660');
-  const { startDaemon } = await import('../daemon/daemon.js');
-  const daemon = await startDaemon({
+  let numad: NumadSettings = { ...NUMAD_DEFAULTS };
+  if (values['numad-settings'] !== undefined) {
+    // How `numad` hands its parsed options to the daemon it starts.
+    const parsed = NumadSettingsSchema.safeParse(JSON.parse(values['numad-settings']));
+    if (!parsed.success) throw new UsageError(`--numad-settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    numad = parsed.data;
+  }
+  const capacity = capacityOptions(values);
+  numad = {
+    ...numad,
+    inactiveFileIsFree: values.C !== undefined ? capacity.inactiveFileIsFree : numad.inactiveFileIsFree,
+    htPercent: values.t !== undefined ? capacity.htPercent : numad.htPercent,
+    reservedCpus: values.R !== undefined ? [...capacity.reservedCpus] : numad.reservedCpus,
+    logLevel: intOption('log-level', values['log-level'], numad.logLevel, 0, 7),
+  };
+  const { runDaemonUntilStopped } = await import('../daemon/run.js');
+  await runDaemonUntilStopped({
     fsRoot: values.fsroot ?? defaultFsRoot(),
     socketPath: path.resolve(values.socket ?? paths.socket),
     socketMode: Number.parseInt(modeText, 8),
     ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
     stateDir: path.resolve(values['state-dir'] ?? paths.stateDir),
     numadLogPath: path.resolve(values['log-file'] ?? paths.numadLog),
-    numadLogLevel: intOption('log-level', values['log-level'], LOG_NOTICE, 0, 7),
-    capacity: capacityOptions(values),
+    ...(values['pid-file'] !== undefined ? { pidFile: path.resolve(values['pid-file']) } : {}),
+    numad,
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
     memoryRefreshMs: MEMORY_REFRESH_MS,
     cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
     logLevel: values['pino-level'] ?? 'info',
-  });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      daemon.logger.info({ signal }, 'stopping');
-      daemon.close().then(resolve, (err: unknown) => {
-        io.stderr(`error while stopping: ${(err as Error).message}\n`);
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGQUIT', () => stop('SIGQUIT'));
-    process.on('SIGHUP', () => {
-      daemon.numadLog.reopen();
-      daemon.logger.info('numad log reopened');
-    });
   });
   return 0;
 }
@@ -218,7 +221,7 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
   try {
     switch (command) {
       case 'daemon':
-        return await cmdDaemon(rest, io);
+        return await cmdDaemon(rest);
       case 'snapshot':
         return await cmdSnapshot(rest, io);
       case 'advise':

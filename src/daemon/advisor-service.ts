@@ -1,11 +1,11 @@
 // The daemon's state in one place: the host observer, derived capacity, the reservation ledger and the policy.
 // Routes and the numad command call this; it is the only code that combines measurement with reservations.
 import type { HostObserver } from '../observe/host-observer.js';
-import { deriveCapacity, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
+import { deriveCapacity, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
-import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
+import type { Advice, PlacementRequest } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 
@@ -117,17 +117,4 @@ export class AdvisorService {
     this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodes, advice.nodeset));
     return { advice, reservation };
   }
-}
-
-export function toPolicyNode(cap: NodeCapacity, reserved: { cpuHundredths: number; memMiB: number }, ratio: number): PolicyNode {
-  return {
-    id: cap.id,
-    hasMemory: cap.hasMemory,
-    hasCpu: cap.hasCpu,
-    cpuTotalHundredths: cap.cpuTotalHundredths,
-    memTotalMiB: cap.memTotalMiB,
-    cpuFreeHundredths: Math.max(0, Math.floor(cap.cpuFreeHundredths - reserved.cpuHundredths / ratio)),
-    memFreeMiB: Math.max(0, cap.memFreeMiB - reserved.memMiB),
-    distances: cap.distances,
-  };
 }

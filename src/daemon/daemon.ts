@@ -5,8 +5,12 @@ import { FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
 import { ReservationLedger } from '../model/reservations.js';
 import { ReservationStore } from '../model/state-file.js';
-import type { CapacityOptions } from '../model/capacity.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
+import { ThpScanSleep } from '../apply/thp.js';
+import { formatIdList } from '../topology/idlist.js';
+import { capacityFromSettings, NumadControl } from './numad-control.js';
+import type { NumadSettings } from './numad-settings.js';
+import { removePidFile, writePidFile } from './pid-file.js';
 import { buildApp } from '../server/app.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
@@ -24,8 +28,10 @@ export interface DaemonConfig {
   tcpPort?: number;
   stateDir: string;
   numadLogPath: string;
-  numadLogLevel: number;
-  capacity: CapacityOptions;
+  /** numad's options at start (-C, -t, -R, -l, -i, -H, …); changed later through POST /v1/options. */
+  numad: NumadSettings;
+  /** numad's pid file; none when undefined. */
+  pidFile?: string;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
   memoryRefreshMs: number;
@@ -37,9 +43,12 @@ export interface DaemonConfig {
 export interface RunningDaemon {
   app: FastifyInstance;
   service: AdvisorService;
+  control: NumadControl;
   numadLog: NumadLog;
   stateFile: ReservationStore;
   logger: Logger;
+  /** Resolves once the daemon has stopped, however it was asked to (close(), `numad -i 0`). */
+  stopped: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,12 +69,12 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   // Start from a compact state: expired reservations and replayed lines are dropped now.
   await stateFile.compact();
 
-  const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numadLogLevel });
+  const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numad.logLevel });
   const service = new AdvisorService(
     observer,
     ledger,
     {
-      capacity: config.capacity,
+      capacity: capacityFromSettings(config.numad),
       cpuAllocationRatio: config.cpuAllocationRatio,
       reservationTtlMs: config.reservationTtlMs,
     },
@@ -75,13 +84,26 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   service.nodes();
 
   let closed = false;
-  const app = buildApp({ service, logger });
+  let close: () => Promise<void> = async () => {};
+  let markStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
+  const thp = new ThpScanSleep(fs, (message) => numadLog.log(LOG_NOTICE, message));
+  const control = new NumadControl(config.numad, service, numadLog, thp, () => {
+    close().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
+  });
+  if (config.numad.reservedCpus.length > 0) {
+    numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
+  }
+  if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
+  const app = buildApp({ service, control, logger });
   await prepareSocketPath(config.socketPath);
   await app.listen({ path: config.socketPath });
   restrictSocket(config.socketPath, config.socketMode);
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
-    tcpApp = buildApp({ service, logger });
+    tcpApp = buildApp({ service, control, logger });
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
 
@@ -105,29 +127,30 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   };
   memoryTimer = setTimeout(refreshMemory, config.memoryRefreshMs).unref();
 
+  if (config.pidFile) writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
   logger.info(
     { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length },
     'numadvisor daemon listening',
   );
 
-  return {
-    app,
-    service,
-    numadLog,
-    stateFile,
-    logger,
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearInterval(sampler);
-      clearTimeout(memoryTimer);
+  close = async () => {
+    if (closed) return stopped;
+    closed = true;
+    clearInterval(sampler);
+    clearTimeout(memoryTimer);
+    try {
       await app.close();
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);
       await stateFile.close();
+      thp.restore();
+    } finally {
+      if (config.pidFile) removePidFile(config.pidFile);
       numadLog.log(LOG_NOTICE, 'Shutting down numad');
       numadLog.close();
-    },
+      markStopped();
+    }
   };
+  return { app, service, control, numadLog, stateFile, logger, stopped, close: () => close() };
 }

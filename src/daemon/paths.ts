@@ -8,6 +8,10 @@ export interface Paths {
   socket: string;
   stateDir: string;
   numadLog: string;
+  /** numad's pid file, for init scripts (`start-stop-daemon --pidfile /var/run/numad.pid`). */
+  pidFile: string;
+  /** the background daemon's structured (pino) log */
+  daemonLog: string;
 }
 
 export function defaultPaths(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Paths {
@@ -17,5 +21,7 @@ export function defaultPaths(env: NodeJS.ProcessEnv = process.env, cwd = process
     socket: env.NUMADVISOR_SOCKET || (root ? '/run/numadvisor/numadvisor.sock' : local('numadvisor.sock')),
     stateDir: env.NUMADVISOR_STATE_DIR || (root ? '/var/lib/numadvisor' : local('state')),
     numadLog: env.NUMADVISOR_LOG_FILE || (root ? '/var/log/numad.log' : local('numad.log')),
+    pidFile: env.NUMADVISOR_PID_FILE || (root ? '/var/run/numad.pid' : local('numad.pid')),
+    daemonLog: env.NUMADVISOR_DAEMON_LOG || (root ? '/var/log/numadvisor.log' : local('numadvisor.log')),
   };
 }

@@ -1,6 +1,7 @@
 // Derive per-node capacity from a raw snapshot with numad's option semantics (-C, -t, -R), each node sized by
 // itself. Units: CPU in hundredths of a CPU (numad's unit), memory in MiB (KiB integer-divided by 1024, as numad).
 import type { HostSnapshot } from './snapshot.js';
+import type { PolicyNode } from '../policy/types.js';
 
 export interface CapacityOptions {
   /** numad -C: count the node's Inactive(file) page cache as free memory. */
@@ -63,4 +64,18 @@ export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions)
       distances: node.distances,
     };
   });
+}
+
+/** What the policy sees of a node: free capacity after reservations (a reserved vCPU counts 1/ratio of a CPU). */
+export function toPolicyNode(cap: NodeCapacity, reserved: { cpuHundredths: number; memMiB: number }, ratio: number): PolicyNode {
+  return {
+    id: cap.id,
+    hasMemory: cap.hasMemory,
+    hasCpu: cap.hasCpu,
+    cpuTotalHundredths: cap.cpuTotalHundredths,
+    memTotalMiB: cap.memTotalMiB,
+    cpuFreeHundredths: Math.max(0, Math.floor(cap.cpuFreeHundredths - reserved.cpuHundredths / ratio)),
+    memFreeMiB: Math.max(0, cap.memFreeMiB - reserved.memMiB),
+    distances: cap.distances,
+  };
 }

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ReservationSchema, MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
 import { HostSnapshotSchema, HugepagePoolSchema } from '../model/snapshot.js';
+import { NumadOpSchema, NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
 
 /** Beyond any host Linux runs on (libvirt's own vCPU limit is 16384 on x86), so larger is a caller's bug. */
 export const MAX_REQUEST_CPUS = 1_000_000;
@@ -21,6 +22,8 @@ export const AdviceQuerySchema = z
     client: z.string().max(64).optional(),
     /** true: the score of every node and every centre; false (default): only the chosen nodes'. */
     explain: z.enum(['true', 'false', '1', '0']).default('false'),
+    /** json (default), or nodeset: the bare nodeset line as text/plain (what `numad -w` prints). */
+    format: z.enum(['json', 'nodeset']).default('json'),
   })
   .strict();
 
@@ -34,6 +37,9 @@ export const AdviceBodySchema = z
     explain: z.boolean().default(false),
   })
   .strict();
+
+export const OptionsBodySchema = z.object({ ops: z.array(NumadOpSchema).max(64) }).strict();
+export const OptionsResponseSchema = z.object({ settings: NumadSettingsSchema, shutdown: z.boolean().optional() });
 
 export const ReservationIdParamsSchema = z.object({ id: z.string().uuid('reservation ids are UUIDs') }).strict();
 
@@ -125,6 +131,8 @@ export const EXPORTED_SCHEMAS: Record<string, z.ZodType> = {
   'reservations-response': ReservationsResponseSchema,
   reservation: ReservationSchema,
   'health-response': HealthResponseSchema,
+  'options-body': OptionsBodySchema,
+  'options-response': OptionsResponseSchema,
   error: ErrorResponseSchema,
   'host-snapshot': HostSnapshotSchema,
 };

@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { z } from 'zod';
 import { badRequest, notFound, tooLarge, NumadvisorError } from '../errors.js';
 import type { AdvisorService } from '../daemon/advisor-service.js';
+import type { NumadControl } from '../daemon/numad-control.js';
 import { formatIdList } from '../topology/idlist.js';
 import { VERSION } from '../version.js';
 import {
@@ -13,6 +14,7 @@ import {
   MAX_REQUEST_CPUS,
   MAX_REQUEST_MEM_MIB,
   MAX_RESERVATION_TTL_MS,
+  OptionsBodySchema,
   ReservationIdParamsSchema,
   type AdviceResponse,
 } from './api-schemas.js';
@@ -51,10 +53,11 @@ function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
 
 export interface AppOptions {
   service: AdvisorService;
+  control: NumadControl;
   logger: FastifyBaseLogger;
 }
 
-export function buildApp({ service, logger }: AppOptions): FastifyInstance {
+export function buildApp({ service, control, logger }: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // Thousands of answers a second: per-request log lines would cost more than the answers.
@@ -109,9 +112,14 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
   // than JSON.stringify for the 64-node answers, and it drops any field the contract does not list.
   const adviceRoute = { schema: { response: { 200: responseJsonSchema(AdviceResponseSchema) } } };
 
-  app.get('/v1/advice', adviceRoute, async (req) => {
+  app.get('/v1/advice', adviceRoute, async (req, reply) => {
     const q = parseInput(AdviceQuerySchema, req.query);
     const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
+    if (q.format === 'nodeset') {
+      // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
+      const a = answer(cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: false });
+      return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
+    }
     return answer(cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: yes(q.explain) });
   });
 
@@ -120,6 +128,13 @@ export function buildApp({ service, logger }: AppOptions): FastifyInstance {
     const hundredths = Math.round(b.cpus * 100);
     if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
     return answer(hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
+  });
+
+  app.get('/v1/options', async () => ({ settings: control.settings }));
+
+  app.post('/v1/options', async (req) => {
+    const { ops } = parseInput(OptionsBodySchema, req.body);
+    return control.apply(ops);
   });
 
   app.get('/v1/nodes', async () => {

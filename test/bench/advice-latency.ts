@@ -13,7 +13,7 @@ import { generate, type FixtureSpec } from '../fixtures/make-fixtures.js';
 import { fixture, REPO_DIR } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
-import { NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
+import { NUMAD_DEFAULTS } from '../../src/daemon/numad-settings.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 10;
 const CLI = path.join(REPO_DIR, 'dist/cli/numadvisor-entry.js');
@@ -116,8 +116,7 @@ async function inProcess(fsRoot: string, dir: string, reservations: number): Pro
     socketMode: 0o660,
     stateDir: path.join(dir, `inproc-state-${path.basename(fsRoot)}`),
     numadLogPath: path.join(dir, 'inproc.log'),
-    numadLogLevel: 5,
-    capacity: NUMAD_DEFAULT_CAPACITY_OPTIONS,
+    numad: { ...NUMAD_DEFAULTS },
     cpuAllocationRatio: 4,
     reservationTtlMs: 3_600_000,
     memoryRefreshMs: 250,

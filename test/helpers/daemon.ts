@@ -1,7 +1,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { startDaemon, type DaemonConfig, type RunningDaemon } from '../../src/daemon/daemon.js';
-import { NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
+import { NUMAD_DEFAULTS } from '../../src/daemon/numad-settings.js';
 import { fixture } from './fixtures.js';
 
 export function daemonConfig(dir: string, fixtureName: string, overrides: Partial<DaemonConfig> = {}): DaemonConfig {
@@ -11,8 +11,7 @@ export function daemonConfig(dir: string, fixtureName: string, overrides: Partia
     socketMode: 0o660,
     stateDir: path.join(dir, 'state'),
     numadLogPath: path.join(dir, 'numad.log'),
-    numadLogLevel: 5,
-    capacity: { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() },
+    numad: { ...NUMAD_DEFAULTS },
     cpuAllocationRatio: 4,
     reservationTtlMs: 300_000,
     memoryRefreshMs: 250,

@@ -2,7 +2,7 @@
 // tests read like the table in numad.md §5.3 and still go through the real capacity derivation.
 import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../../src/model/capacity.js';
-import { toPolicyNode } from '../../src/daemon/advisor-service.js';
+import { toPolicyNode } from '../../src/model/capacity.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import type { Advice } from '../../src/policy/types.js';
 

@@ -5,7 +5,7 @@ import { ReservationLedger } from '../../src/model/reservations.js';
 import { JOURNAL_FILE_NAME, ReservationStore, STATE_FILE_NAME } from '../../src/model/state-file.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import type { PolicyNode } from '../../src/policy/types.js';
-import { toPolicyNode } from '../../src/daemon/advisor-service.js';
+import { toPolicyNode } from '../../src/model/capacity.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
 import { D4, synthSnapshot } from '../helpers/synthetic.js';
 import { tempDir } from '../helpers/fixtures.js';

@@ -1,0 +1,76 @@
+// `numad` without -w and without a running daemon starts one, like numad's fork. Unlike numad, the parent returns
+// only once the daemon answers on its socket (or reports why it did not start), so `numad && numad -w 2` works.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { probeSocket } from '../daemon/socket.js';
+import { MEMORY_REFRESH_MS, CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
+import { RESERVATION_TTL_MS } from '../model/reservations.js';
+import type { NumadSettings } from '../daemon/numad-settings.js';
+import type { Io, NumadInvocation } from './numad-main.js';
+
+/** Node starts in ~60 ms and the first host read takes a few more; a daemon not up in 10 s has failed. */
+const START_DEADLINE_MS = 10_000;
+
+export async function startNumadDaemon(argv0: string, inv: NumadInvocation, settings: NumadSettings, io: Io): Promise<number> {
+  const common = {
+    fsRoot: path.resolve(inv.fsRoot),
+    socketPath: path.resolve(inv.paths.socket),
+    stateDir: path.resolve(inv.paths.stateDir),
+    numadLogPath: path.resolve(inv.paths.numadLog),
+    pidFile: path.resolve(inv.paths.pidFile),
+  };
+  if (inv.foreground) {
+    const { runDaemonUntilStopped } = await import('../daemon/run.js');
+    await runDaemonUntilStopped({
+      ...common,
+      socketMode: 0o660,
+      numad: settings,
+      cpuAllocationRatio: CPU_ALLOCATION_RATIO,
+      reservationTtlMs: RESERVATION_TTL_MS,
+      memoryRefreshMs: MEMORY_REFRESH_MS,
+      cpuSampleIntervalMs: 2000,
+      logLevel: 'info',
+    });
+    return 0;
+  }
+  const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'numadvisor-entry.js');
+  const args = [
+    entry,
+    'daemon',
+    '--fsroot', common.fsRoot,
+    '--socket', common.socketPath,
+    '--state-dir', common.stateDir,
+    '--log-file', common.numadLogPath,
+    '--pid-file', common.pidFile,
+    '--numad-settings', JSON.stringify(settings),
+  ];
+  // Structured logs go to their own file; anything the daemon prints before its logger exists lands in numad's log.
+  mkdirSync(path.dirname(inv.paths.daemonLog), { recursive: true });
+  mkdirSync(path.dirname(common.numadLogPath), { recursive: true });
+  const out = openSync(inv.paths.daemonLog, 'a', 0o640);
+  const err = openSync(common.numadLogPath, 'a', 0o644);
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, err], cwd: '/' });
+    child.once('exit', (code, signal) => {
+      exited = code ?? (signal ? 128 : 1);
+    });
+    child.unref();
+    const deadline = Date.now() + START_DEADLINE_MS;
+    while (Date.now() < deadline) {
+      if (exited !== undefined) break;
+      if (await probeSocket(common.socketPath, 200)) return 0;
+      await sleep(30);
+    }
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  io.stderr(
+    `${argv0}: the daemon did not start${exited !== undefined ? ` (exit code ${exited})` : ' in time'}; see ${common.numadLogPath} and ${inv.paths.daemonLog}\n`,
+  );
+  return 1;
+}
