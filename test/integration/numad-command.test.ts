@@ -1,35 +1,15 @@
 // The built `numad` command as libvirt runs it: a separate process, stdout parsed whole.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../helpers/run.js';
 import type { RunningDaemon } from '../../src/daemon/daemon.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { fixture, REPO_DIR, tempDir } from '../helpers/fixtures.js';
 
 const NUMAD = path.join(REPO_DIR, 'dist/cli/numad-entry.js');
 const NUMADVISOR = path.join(REPO_DIR, 'dist/cli/numadvisor-entry.js');
-
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<Run> {
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`make build\` first`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 describe('numad -w against a running daemon', () => {
   const t = tempDir();
