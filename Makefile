@@ -2,15 +2,18 @@
 SHELL := /bin/bash
 NODE ?= node
 NPM ?= npm
-APT_PACKAGES := curl ca-certificates
+# Run: a C compiler for the numad front end (src/cli/numad-fast.c). Test: the real numad for side-by-side tests.
+APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux
+APT_TEST_PACKAGES := numad
+NODE_BIN := $(shell command -v $(NODE))
 STAMP := node_modules/.installed
 
-.PHONY: run test deps apt-deps build typecheck schemas check-schemas unit bench bench-advice fixtures clean
+.PHONY: run test deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad fixtures clean
 
 run: deps build
 	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
 
-test: deps build typecheck check-schemas unit
+test: deps apt-test-deps build typecheck check-schemas unit
 
 # Installs what is missing: Debian packages (as root, only when absent) and the npm dependencies from the lockfile.
 deps: apt-deps $(STAMP)
@@ -23,12 +26,25 @@ apt-deps:
 	  else echo "missing Debian packages: $$missing (run as root or install them)"; exit 1; fi; \
 	fi
 
+apt-test-deps:
+	@missing=$$(for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else echo "note: $$missing not installed; the side-by-side tests with the real numad will be skipped"; fi; \
+	fi
+
 $(STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-build: $(STAMP)
+build: $(STAMP) dist/numad
 	$(NPM) run --silent build
+
+# The numad front end: answers `-w V[:M]` from the daemon in ~2 ms, otherwise execs the Node.js client.
+dist/numad: src/cli/numad-fast.c
+	@mkdir -p dist
+	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -DNUMADVISOR_NODE='"$(NODE_BIN)"' \
+	  -DNUMADVISOR_ENTRY='"$(CURDIR)/dist/cli/numad-entry.js"' -o $@ $<
 
 typecheck: $(STAMP)
 	$(NPM) run --silent typecheck
@@ -42,7 +58,7 @@ check-schemas: build
 unit: build
 	npx vitest run --config test/vitest.config.ts
 
-bench: bench-advice
+bench: bench-advice bench-numad
 
 bench-advice: deps build
 	npx tsx test/bench/advice-latency.ts
@@ -52,3 +68,6 @@ fixtures: $(STAMP)
 
 clean:
 	rm -rf dist run node_modules/.vite
+
+bench-numad: deps build
+	npx tsx test/bench/numad-w-latency.ts

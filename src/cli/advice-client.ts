@@ -1,7 +1,7 @@
 // Talking to the daemon over its unix socket with hard deadlines: libvirt holds the starting domain's lock while it
 // waits for `numad -w`, so a dead, wedged or slow daemon must turn into a local answer, never into a hang.
 import http from 'node:http';
-import { CANONICAL_NODESET } from '../topology/idlist.js';
+import { isCanonicalNodeset } from '../topology/idlist.js';
 import type { NumadOp } from '../daemon/numad-settings.js';
 
 /** A live daemon accepts in well under a millisecond; a full backlog or a stopped process does not. */
@@ -68,7 +68,7 @@ export async function askDaemon(
   const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}&format=nodeset`;
   const text = await requestDaemon(socketPath, 'GET', path, undefined, deadlines);
   const nodeset = text.endsWith('\n') ? text.slice(0, -1) : text;
-  if (!CANONICAL_NODESET.test(nodeset)) throw new Error('daemon answer is not a nodeset');
+  if (!isCanonicalNodeset(nodeset)) throw new Error('daemon answer is not a canonical nodeset');
   return { nodeset };
 }
 

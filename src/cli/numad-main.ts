@@ -8,7 +8,7 @@ import { adviseLocally } from './local-advice.js';
 import { defaultPaths, type Paths } from '../daemon/paths.js';
 import { probeSocket } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
-import { formatIdList, parseLooseCpuList, CANONICAL_NODESET } from '../topology/idlist.js';
+import { formatIdList, parseLooseCpuList, isCanonicalNodeset } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
 import { NUMAD_DEFAULTS, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
 import { capacityFromSettings } from '../daemon/numad-control.js';
@@ -297,7 +297,7 @@ async function preplace(inv: NumadInvocation, req: PreplacementRequest, io: Io, 
       log.close();
     }
   }
-  if (!CANONICAL_NODESET.test(nodeset)) {
+  if (!isCanonicalNodeset(nodeset)) {
     io.stderr('internal error: refusing to print a non-nodeset answer\n');
     return 1;
   }

@@ -40,5 +40,15 @@ export function formatIdList(ids: Iterable<number>): string {
   return parts.join(',');
 }
 
-/** What libvirt accepts from numad: a canonical list and nothing else. */
+/** The shape of a list (digits, ranges, commas); isCanonicalNodeset also checks order and ranges. */
 export const CANONICAL_NODESET = /^\d+(-\d+)?(,\d+(-\d+)?)*$/;
+
+/** Exactly what formatIdList prints: ascending, no duplicates, runs of two or more written a-b. */
+export function isCanonicalNodeset(text: string): boolean {
+  if (text.length > 4096 || !CANONICAL_NODESET.test(text)) return false;
+  try {
+    return formatIdList(parseIdList(text)) === text;
+  } catch {
+    return false;
+  }
+}

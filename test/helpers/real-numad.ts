@@ -8,7 +8,8 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixture } from './fixtures.js';
 
-export const REAL_NUMAD = '/usr/bin/numad';
+/** Debian's numad; after `make install` diverts it, dpkg keeps the real binary at numad.distrib. */
+export const REAL_NUMAD = existsSync('/usr/bin/numad.distrib') ? '/usr/bin/numad.distrib' : '/usr/bin/numad';
 
 export function realNumadUnavailable(): string | undefined {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'needs root (unshare -m, bind mounts)';

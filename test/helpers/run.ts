@@ -12,13 +12,16 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, s
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`make build\` first`);
   const [cmd, argv] = file.endsWith('.js') ? [process.execPath, [file, ...args]] : [file, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
+    if (stdin !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // a program that exits without reading its input is fine
+      child.stdin.end(stdin);
+    }
   });
 }

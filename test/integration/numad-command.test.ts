@@ -34,6 +34,14 @@ describe('numad -w against a running daemon', () => {
     expect(existsSync(path.join(t.dir, 'client.log'))).toBe(false);
   });
 
+  it('the C front end answers from the daemon the same way, without starting Node.js', async () => {
+    const before = d.service.ledger.size;
+    const r = await run(path.join(REPO_DIR, 'dist/numad'), ['-w', '2:1024'], env);
+    expect(r).toEqual({ code: 0, stdout: expect.stringMatching(/^[0-3]\n$/), stderr: '' });
+    expect(d.service.ledger.size).toBe(before + 1);
+    expect(d.service.ledger.list().at(-1)?.client).toBe('numad -w');
+  });
+
   it('successive starts spread over nodes (numad would answer the same node every time)', async () => {
     const answers: string[] = [];
     for (let i = 0; i < 4; i++) answers.push((await run(NUMAD, ['-w', '4:8192'], env)).stdout);
@@ -41,7 +49,12 @@ describe('numad -w against a running daemon', () => {
   });
 });
 
-describe('numad -w without a daemon', () => {
+const NUMAD_C = path.join(REPO_DIR, 'dist/numad');
+
+describe.each([
+  ['Node.js client', NUMAD],
+  ['C front end', NUMAD_C],
+])('numad -w without a working daemon (%s)', (_name, NUMAD) => {
   const t = tempDir();
   afterAll(t.cleanup);
   const base = (): NodeJS.ProcessEnv => ({
@@ -94,6 +107,33 @@ describe('numad -w without a daemon', () => {
       expect(r).toMatchObject({ code: 0, stdout: '8\n' });
     } finally {
       await new Promise<void>((res) => liar.close(() => res()));
+    }
+  });
+
+  it('an error status or an oversized answer is never printed', async () => {
+    const http = await import('node:http');
+    for (const [status, body] of [
+      [500, '0\n'],
+      [200, `${'0,'.repeat(5000)}0\n`],
+      [200, '0\n1\n'],
+      [200, '1,0\n'],
+      [200, '0-0\n'],
+      [200, '0,1\n'],
+      [200, '007\n'],
+    ] as const) {
+      const sock = path.join(t.dir, `bad-${status}-${body.length}.sock`);
+      const bad = http.createServer((req, res) => {
+        req.socket.on('error', () => {}); // a client that stops reading an oversized answer is fine
+        res.statusCode = status;
+        res.end(body);
+      });
+      await new Promise<void>((res) => bad.listen(sock, res));
+      try {
+        const r = await run(NUMAD, ['-w', '1:100'], { ...base(), NUMADVISOR_SOCKET: sock });
+        expect({ body, r }).toMatchObject({ body, r: { code: 0, stdout: '8\n' } });
+      } finally {
+        await new Promise<void>((res) => bad.close(() => res()));
+      }
     }
   });
 

@@ -9,7 +9,7 @@ import { fixture, REPO_DIR, tempDir } from '../helpers/fixtures.js';
 import { run } from '../helpers/run.js';
 
 const NUMAD = path.join(REPO_DIR, 'dist/cli/numad-entry.js');
-const NUMAD_SH = path.join(REPO_DIR, 'src/cli/numad.sh');
+const NUMAD_C = path.join(REPO_DIR, 'dist/numad');
 const CTIME = '[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}';
 
 function setup(fixtureName = '4node-westmere-ex'): { dir: string; env: NodeJS.ProcessEnv; log: () => string; pid: () => number | undefined; cleanup: () => Promise<void> } {
@@ -151,10 +151,10 @@ describe('numad -w under stress', () => {
   let env: ReturnType<typeof setup>;
   afterEach(async () => env.cleanup());
 
-  it('500 parallel `numad -w` (the sh fast path) all answer with a nodeset, spread over the nodes', async () => {
+  it('500 parallel `numad -w` (the C front end) all answer with a nodeset, spread over the nodes', async () => {
     env = setup();
     await run(NUMAD, [], env.env);
-    const results = await Promise.all(Array.from({ length: 500 }, () => run(NUMAD_SH, ['-w', '1:256'], env.env)));
+    const results = await Promise.all(Array.from({ length: 500 }, () => run(NUMAD_C, ['-w', '1:256'], env.env)));
     const count = new Map<string, number>();
     for (const r of results) {
       expect(r.code).toBe(0);
@@ -173,7 +173,7 @@ describe('numad -w under stress', () => {
     env = setup();
     await run(NUMAD, [], env.env);
     const pid = env.pid() as number;
-    const burst = Array.from({ length: 60 }, (_, i) => run(i % 2 ? NUMAD_SH : NUMAD, ['-w', '2:512'], env.env));
+    const burst = Array.from({ length: 60 }, (_, i) => run(i % 2 ? NUMAD_C : NUMAD, ['-w', '2:512'], env.env));
     await sleep(30);
     process.kill(pid, 'SIGKILL');
     const results = await Promise.all(burst);

@@ -109,3 +109,11 @@ describe('host shape from fixture trees', () => {
     });
   });
 });
+
+describe('canonical nodeset check (what numad -w may print)', () => {
+  it('accepts exactly what formatIdList prints', async () => {
+    const { isCanonicalNodeset } = await import('../../src/topology/idlist.js');
+    for (const ok of ['0', '8', '0-1', '0,2', '0-1,3', '2-3', '0-63']) expect(isCanonicalNodeset(ok), ok).toBe(true);
+    for (const bad of ['', '0,1', '1,0', '0-0', '0,0', '3-1', '0-1,2', '007', ' 0', '0\n', '0,', 'a']) expect(isCanonicalNodeset(bad), bad).toBe(false);
+  });
+});
