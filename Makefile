@@ -71,3 +71,43 @@ clean:
 
 bench-numad: deps build
 	npx tsx test/bench/numad-w-latency.ts
+
+# --- installation -------------------------------------------------------------------------------------------------
+# `make install` puts numadvisor under $(LIBDIR), the `numadvisor` command in $(BINDIR), and our numad front end at
+# /usr/bin/numad — the path libvirt has compiled in — after moving Debian's binary aside with dpkg-divert (it stays
+# runnable as /usr/bin/numad.distrib). `make uninstall` reverses every step. DESTDIR installs into a staging root
+# (dpkg-divert then works on that root's own database: --root).
+PREFIX ?= /usr
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/numadvisor
+UNITDIR ?= /etc/systemd/system
+LOGROTATEDIR ?= /etc/logrotate.d
+NUMAD_PATH := /usr/bin/numad
+DIVERT := dpkg-divert $(if $(DESTDIR),--root $(DESTDIR)) --package numadvisor --rename --divert $(NUMAD_PATH).distrib
+subst = sed -e 's|@NODE@|$(NODE_BIN)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g'
+
+.PHONY: install uninstall
+install: build
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(dir $(NUMAD_PATH))
+	rm -rf $(DESTDIR)$(LIBDIR)/dist
+	cp -r dist package.json package-lock.json README.md $(DESTDIR)$(LIBDIR)/
+	cd $(DESTDIR)$(LIBDIR) && $(NPM) ci --omit=dev --no-audit --no-fund --loglevel=error
+	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -DNUMADVISOR_NODE='"$(NODE_BIN)"' \
+	  -DNUMADVISOR_ENTRY='"$(LIBDIR)/dist/cli/numad-entry.js"' -o $(DESTDIR)$(LIBDIR)/numad src/cli/numad-fast.c
+	$(subst) src/install/numadvisor.sh > $(DESTDIR)$(BINDIR)/numadvisor && chmod 0755 $(DESTDIR)$(BINDIR)/numadvisor
+	$(subst) src/install/numadvisor.service > $(DESTDIR)$(UNITDIR)/numadvisor.service
+	install -m 0644 src/install/numadvisor.logrotate $(DESTDIR)$(LOGROTATEDIR)/numadvisor
+	@if [ ! -e $(DESTDIR)$(LOGROTATEDIR)/numad ]; then install -m 0644 src/install/numad.logrotate $(DESTDIR)$(LOGROTATEDIR)/numad-numadvisor; fi
+	$(DIVERT) --add $(NUMAD_PATH)
+	install -m 0755 $(DESTDIR)$(LIBDIR)/numad $(DESTDIR)$(NUMAD_PATH)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; start with: systemctl enable --now numadvisor  (or: numad -i 15)"
+
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now numadvisor 2>/dev/null || true; fi
+	@if cmp -s $(DESTDIR)$(NUMAD_PATH) $(DESTDIR)$(LIBDIR)/numad; then rm -f $(DESTDIR)$(NUMAD_PATH); fi
+	$(DIVERT) --remove $(NUMAD_PATH)
+	rm -f $(DESTDIR)$(BINDIR)/numadvisor $(DESTDIR)$(UNITDIR)/numadvisor.service
+	rm -f $(DESTDIR)$(LOGROTATEDIR)/numadvisor $(DESTDIR)$(LOGROTATEDIR)/numad-numadvisor
+	rm -rf $(DESTDIR)$(LIBDIR)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
