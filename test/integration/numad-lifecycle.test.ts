@@ -187,6 +187,18 @@ describe('numad -w under stress', () => {
     expect(env.pid()).not.toBe(pid);
   }, 60_000);
 
+  it('40 standalone answers written by 40 processes at once: every log line whole, every pair present', async () => {
+    env = setup();
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run(NUMAD, ['-w', `${(i % 4) + 1}:${100 + i}`], env.env)));
+    for (const r of results) expect(r.code).toBe(0);
+    const lines = env.log().split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(80);
+    const line = new RegExp(`^${CTIME}: (Getting NUMA pre-placement advice for [1-4]00 CPUs and 1[0-3]\\d MBs|Advising pid -1 \\(unknown\\) move from nodes \\(0-3\\) to nodes \\([0-9,-]+\\))$`);
+    for (const l of lines) expect(l).toMatch(line);
+    for (let i = 0; i < 40; i++) expect(lines.filter((l) => l.endsWith(`and ${100 + i} MBs`))).toHaveLength(1);
+  }, 60_000);
+
   it('a full disk (log on /dev/full) never turns into a hang or a garbage line', async () => {
     env = setup();
     const r = await run(NUMAD, ['-w', '2:512'], { ...env.env, NUMADVISOR_LOG_FILE: '/dev/full' });
