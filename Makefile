@@ -5,15 +5,17 @@ NPM ?= npm
 # Run: a C compiler for the numad front end (src/cli/numad-fast.c). Test: the real numad for side-by-side tests.
 APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux
 APT_TEST_PACKAGES := numad
+# The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
+APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))
 STAMP := node_modules/.installed
 
-.PHONY: run test deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad fixtures clean
+.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad fixtures clean
 
 run: deps build
 	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
 
-test: deps apt-test-deps build typecheck check-schemas unit
+test: deps apt-test-deps build typecheck check-schemas unit lab
 
 # Installs what is missing: Debian packages (as root, only when absent) and the npm dependencies from the lockfile.
 deps: apt-deps $(STAMP)
@@ -32,6 +34,17 @@ apt-test-deps:
 	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	  else echo "note: $$missing not installed; the side-by-side tests with the real numad will be skipped"; fi; \
 	fi
+
+lab-deps:
+	@missing=$$(for p in $(APT_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else echo "missing Debian packages for the lab: $$missing (run as root or install them)"; exit 1; fi; \
+	fi
+
+# Boots emulated 4- and 8-node guests (about a minute each run; kernel and initramfs cached under test/.tmp/lab).
+lab: deps lab-deps build
+	npx vitest run --config test/lab/vitest.config.ts
 
 $(STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { defaultPaths } from '../daemon/paths.js';
 import { defaultFsRoot, FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
+import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
+import { readProcMeminfo } from '../topology/sysfs.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
 import { HostSnapshotSchema } from '../model/snapshot.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
@@ -33,6 +35,7 @@ Commands:
   daemon     run the placement daemon (HTTP API on a unix socket)
   snapshot   print this host's NUMA model as JSON (schemas/host-snapshot.schema.json)
   advise     answer a request offline from a snapshot file
+  processes  list processes (RSS over 300 MiB, or --pid N) with memory per node from numa_maps
   schemas    write (--out DIR) or verify (--check DIR) the JSON Schemas of the API
   version    print the version
 
@@ -42,6 +45,7 @@ numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-por
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
 numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--nodeset-only]
+numadvisor processes [--fsroot DIR] [--pid N ...] [--min-rss 300]
 `;
 
 const capacityFlags = {
@@ -142,6 +146,32 @@ async function cmdSnapshot(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** numad tracks processes above 300 MB of RSS (numad.md §4.5). */
+const NUMAD_MIN_RSS_MIB = 300;
+
+function cmdProcesses(args: string[], io: Io): number {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: { fsroot: { type: 'string' }, pid: { type: 'string', multiple: true }, 'min-rss': { type: 'string' } },
+  });
+  const fs = new FsRoot(values.fsroot ?? defaultFsRoot());
+  const minRss = intOption('min-rss', values['min-rss'], NUMAD_MIN_RSS_MIB, 0, 1 << 30);
+  const pids = (values.pid ?? []).map((p) => intOption('pid', p, 0, 1, 1 << 30));
+  const opts = { basePageKiB: basePageKiB(), defaultHugeKiB: readProcMeminfo(fs).hugepageSizeKiB || 2048 };
+  // numa_maps only for the processes that matter: it walks page tables under the process's mm lock.
+  const candidates = pids.length > 0 ? pids : listPids(fs);
+  const out = [];
+  for (const pid of candidates) {
+    const light = readProcess(fs, pid, { ...opts, withNumaMaps: false });
+    if (!light || (pids.length === 0 && light.rssMiB < minRss)) continue;
+    const full = readProcess(fs, pid, { ...opts, withNumaMaps: true });
+    if (full) out.push(full);
+  }
+  io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+  return 0;
+}
+
 function cmdAdvise(args: string[], io: Io): number {
   const { values } = parseArgs({
     args,
@@ -226,6 +256,8 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
         return await cmdSnapshot(rest, io);
       case 'advise':
         return cmdAdvise(rest, io);
+      case 'processes':
+        return cmdProcesses(rest, io);
       case 'schemas':
         return cmdSchemas(rest, io);
       case 'version':

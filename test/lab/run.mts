@@ -1,0 +1,34 @@
+// Run one command in a lab guest by hand:
+//   npx tsx test/lab/run.ts [--topology 4node|8node] [--nodes N --cpus-per-node C --mem-per-node MIB] -- 'numactl -H'
+// The project directory is mounted read-write at its own path and is the working directory; the rest of this
+// machine's root is read-only, with tmpfs over /tmp /run /var/log /var/lib /var/tmp /root.
+import { parseArgs } from 'node:util';
+import { LAB_4NODE, LAB_8NODE_DL980, runInGuest, type Topology } from './harness.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    topology: { type: 'string', default: '4node' },
+    nodes: { type: 'string' },
+    'cpus-per-node': { type: 'string' },
+    'mem-per-node': { type: 'string' },
+    timeout: { type: 'string', default: '600' },
+  },
+});
+let topology: Topology = values.topology === '8node' ? LAB_8NODE_DL980 : LAB_4NODE;
+if (values.nodes) {
+  const n = Number(values.nodes);
+  // Without a given SLIT: 10 local, 20 remote.
+  topology = { name: `${n}-node`, cpusPerNode: 1, memMiBPerNode: 256, distances: Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 10 : 20))) };
+}
+topology = {
+  ...topology,
+  cpusPerNode: Number(values['cpus-per-node'] ?? topology.cpusPerNode),
+  memMiBPerNode: Number(values['mem-per-node'] ?? topology.memMiBPerNode),
+};
+const script = positionals.join(' ') || 'numactl -H';
+const r = await runInGuest(topology, `${script}\n`, Number(values.timeout) * 1000);
+process.stdout.write(r.stdout);
+process.stderr.write(r.stderr);
+process.stderr.write(`[lab: ${topology.name}, exit ${r.code}, ${(r.elapsedMs / 1000).toFixed(1)} s]\n`);
+process.exitCode = r.code;
