@@ -63,8 +63,11 @@ PROJECT=$(arg project)
 RUN=$(arg run)
 mkdir -p /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /newroot || echo "lab: no root"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 project "/newroot$PROJECT" || echo "lab: no project"
 for d in tmp run var/log var/lib var/tmp root; do mount -t tmpfs tmpfs "/newroot/$d"; done
+# After the tmpfs mounts: a project under /tmp (a CI clone) needs its mount point inside the new tmpfs.
+mkdir -p "/newroot$PROJECT"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 project "/newroot$PROJECT" || echo "lab: no project"
+
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
