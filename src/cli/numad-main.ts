@@ -10,7 +10,7 @@ import { probeSocket } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { formatIdList, parseLooseCpuList, isCanonicalNodeset } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
-import { NUMAD_DEFAULTS, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
+import { applyNumadOp, NUMAD_DEFAULTS, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
 import { capacityFromSettings } from '../daemon/numad-control.js';
 import { NUMAD_VERSION } from '../version.js';
 
@@ -218,29 +218,9 @@ export function optionOps(inv: NumadInvocation): NumadOp[] {
   return ops;
 }
 
-/** Settings for a daemon this invocation starts: numad's defaults plus what was given. */
+/** Settings for a daemon this invocation starts (or a local answer): numad's defaults with the options applied. */
 export function startSettings(inv: NumadInvocation): NumadSettings {
-  const s: NumadSettings = { ...NUMAD_DEFAULTS, includePids: [], excludePids: [] };
-  if (inv.C !== undefined) s.inactiveFileIsFree = inv.C;
-  if (inv.H !== undefined) s.thpScanSleepMs = inv.H === 0 ? null : inv.H;
-  if (inv.interval) {
-    s.intervalMinS = inv.interval.min;
-    s.intervalMaxS = inv.interval.max;
-  }
-  if (inv.K !== undefined) s.keepInterleaved = inv.K;
-  if (inv.logLevel !== undefined) s.logLevel = inv.logLevel;
-  if (inv.m !== undefined) s.memLocalityTargetPercent = inv.m;
-  for (const p of inv.pidOps) {
-    s.includePids = s.includePids.filter((x) => x !== p.pid);
-    s.excludePids = s.excludePids.filter((x) => x !== p.pid);
-    if (p.opt === 'p') s.includePids.push(p.pid);
-    if (p.opt === 'x') s.excludePids.push(p.pid);
-  }
-  if (inv.R !== undefined) s.reservedCpus = inv.R;
-  if (inv.S !== undefined) s.scanAll = inv.S;
-  if (inv.t !== undefined) s.htPercent = inv.t;
-  if (inv.u !== undefined) s.utilizationTargetPercent = inv.u;
-  return s;
+  return optionOps(inv).reduce((s, op) => applyNumadOp(s, op).settings, NUMAD_DEFAULTS);
 }
 
 export async function numadMain(argv0: string, args: readonly string[], env: NodeJS.ProcessEnv, io: Io): Promise<number> {

@@ -17,16 +17,7 @@ export interface SynthNode {
   totalMB?: number;
 }
 
-export const D2 = [
-  [10, 21],
-  [21, 10],
-];
-export const D4 = [
-  [10, 12, 17, 17],
-  [12, 10, 17, 17],
-  [17, 17, 10, 12],
-  [17, 17, 12, 10],
-];
+export { D2, D4 } from './slit.js';
 
 export function synthSnapshot(nodes: SynthNode[], distances: number[][]): HostSnapshot {
   let nextCpu = 0;

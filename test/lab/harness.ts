@@ -9,6 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_DIR } from '../helpers/fixtures.js';
+import { D4, DL980 } from '../helpers/slit.js';
 
 export const LAB_DIR = path.join(REPO_DIR, 'test/.tmp/lab');
 export const LAB_PACKAGES = ['qemu-system-x86', 'busybox-static', 'kmod', 'cpio', 'numactl'];
@@ -25,28 +26,14 @@ export const LAB_4NODE: Topology = {
   name: '4-node 10/12/17',
   cpusPerNode: 1,
   memMiBPerNode: 512,
-  distances: [
-    [10, 12, 17, 17],
-    [12, 10, 17, 17],
-    [17, 17, 10, 12],
-    [17, 17, 12, 10],
-  ],
+  distances: D4,
 };
 
 export const LAB_8NODE_DL980: Topology = {
   name: '8-node HP DL980',
   cpusPerNode: 1,
   memMiBPerNode: 256,
-  distances: [
-    [10, 12, 17, 17, 19, 19, 19, 19],
-    [12, 10, 17, 17, 19, 19, 19, 19],
-    [17, 17, 10, 12, 19, 19, 19, 19],
-    [17, 17, 12, 10, 19, 19, 19, 19],
-    [19, 19, 19, 19, 10, 12, 17, 17],
-    [19, 19, 19, 19, 12, 10, 17, 17],
-    [19, 19, 19, 19, 17, 17, 10, 12],
-    [19, 19, 19, 19, 17, 17, 12, 10],
-  ],
+  distances: DL980,
 };
 
 /** virtio needs virtio_ring's symbols first; 9p needs netfs and fscache (lab.md). */
