@@ -32,6 +32,8 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
       reservationTtlMs: RESERVATION_TTL_MS,
       memoryRefreshMs: MEMORY_REFRESH_MS,
       cpuSampleIntervalMs: 2000,
+      // numad moves processes by default; so does a daemon started through the numad command.
+      apply: 'processes',
       logLevel: 'info',
     });
     return 0;
@@ -46,6 +48,7 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
     '--log-file', common.numadLogPath,
     '--pid-file', common.pidFile,
     '--numad-settings', JSON.stringify(settings),
+    '--apply', 'processes',
   ];
   // Structured logs go to their own file; anything the daemon prints before its logger exists lands in numad's log.
   mkdirSync(path.dirname(inv.paths.daemonLog), { recursive: true });

@@ -42,6 +42,7 @@ Commands:
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--cpu-sample-ms 2000]
+                  [--apply none|processes]   (default none: advise only; the numad command starts it with processes)
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
 numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--nodeset-only]
@@ -92,8 +93,11 @@ async function cmdDaemon(args: string[]): Promise<number> {
       'reservation-ttl': { type: 'string' },
       'cpu-sample-ms': { type: 'string' },
       'numad-settings': { type: 'string' },
+      apply: { type: 'string' },
     },
   });
+  const apply = values.apply ?? 'none';
+  if (apply !== 'none' && apply !== 'processes') throw new UsageError('--apply takes none or processes');
   const paths = defaultPaths();
   const ratio = values['cpu-allocation-ratio'] === undefined ? CPU_ALLOCATION_RATIO : Number(values['cpu-allocation-ratio']);
   if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
@@ -128,6 +132,7 @@ async function cmdDaemon(args: string[]): Promise<number> {
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
     memoryRefreshMs: MEMORY_REFRESH_MS,
     cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
+    apply,
     logLevel: values['pino-level'] ?? 'info',
   });
   return 0;

@@ -11,6 +11,11 @@ import { formatIdList } from '../topology/idlist.js';
 import { capacityFromSettings, NumadControl } from './numad-control.js';
 import type { NumadSettings } from './numad-settings.js';
 import { removePidFile, writePidFile } from './pid-file.js';
+import { Rebalancer, type ApplyMode } from './rebalancer.js';
+import { ProcessScanner } from '../observe/process-scanner.js';
+import { basePageKiB } from '../observe/processes.js';
+import { ProcessMover } from '../apply/process-mover.js';
+import path from 'node:path';
 import { buildApp } from '../server/app.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
@@ -36,6 +41,8 @@ export interface DaemonConfig {
   reservationTtlMs: number;
   memoryRefreshMs: number;
   cpuSampleIntervalMs: number;
+  /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
+  apply: ApplyMode;
   logLevel: string;
   logger?: Logger;
 }
@@ -44,6 +51,7 @@ export interface RunningDaemon {
   app: FastifyInstance;
   service: AdvisorService;
   control: NumadControl;
+  rebalancer: Rebalancer;
   numadLog: NumadLog;
   stateFile: ReservationStore;
   logger: Logger;
@@ -97,13 +105,16 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
   }
   if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
-  const app = buildApp({ service, control, logger });
+  const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048);
+  const mover = config.apply === 'processes' ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
+  const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover);
+  const app = buildApp({ service, control, rebalancer, logger });
   await prepareSocketPath(config.socketPath);
   await app.listen({ path: config.socketPath });
   restrictSocket(config.socketPath, config.socketMode);
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
-    tcpApp = buildApp({ service, control, logger });
+    tcpApp = buildApp({ service, control, rebalancer, logger });
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
 
@@ -129,6 +140,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
 
   if (config.pidFile) writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
+  rebalancer.start();
   logger.info(
     { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length },
     'numadvisor daemon listening',
@@ -140,6 +152,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     clearInterval(sampler);
     clearTimeout(memoryTimer);
     try {
+      await rebalancer.stop();
       await app.close();
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);
@@ -152,5 +165,5 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       markStopped();
     }
   };
-  return { app, service, control, numadLog, stateFile, logger, stopped, close: () => close() };
+  return { app, service, control, rebalancer, numadLog, stateFile, logger, stopped, close: () => close() };
 }

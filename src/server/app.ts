@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { badRequest, notFound, tooLarge, NumadvisorError } from '../errors.js';
 import type { AdvisorService } from '../daemon/advisor-service.js';
 import type { NumadControl } from '../daemon/numad-control.js';
+import type { Rebalancer } from '../daemon/rebalancer.js';
 import { formatIdList } from '../topology/idlist.js';
 import { VERSION } from '../version.js';
 import {
@@ -54,10 +55,11 @@ function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
 export interface AppOptions {
   service: AdvisorService;
   control: NumadControl;
+  rebalancer: Rebalancer;
   logger: FastifyBaseLogger;
 }
 
-export function buildApp({ service, control, logger }: AppOptions): FastifyInstance {
+export function buildApp({ service, control, rebalancer, logger }: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // Thousands of answers a second: per-request log lines would cost more than the answers.
@@ -131,6 +133,10 @@ export function buildApp({ service, control, logger }: AppOptions): FastifyInsta
   });
 
   app.get('/v1/options', async () => ({ settings: control.settings }));
+
+  app.get('/v1/processes', async () => ({ processes: rebalancer.scanner.tracked }));
+
+  app.get('/v1/plan', async () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }));
 
   app.post('/v1/options', async (req) => {
     const { ops } = parseInput(OptionsBodySchema, req.body);

@@ -121,6 +121,7 @@ async function inProcess(fsRoot: string, dir: string, reservations: number): Pro
     reservationTtlMs: 3_600_000,
     memoryRefreshMs: 250,
     cpuSampleIntervalMs: 2000,
+    apply: 'none',
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),
   });

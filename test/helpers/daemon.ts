@@ -16,6 +16,7 @@ export function daemonConfig(dir: string, fixtureName: string, overrides: Partia
     reservationTtlMs: 300_000,
     memoryRefreshMs: 250,
     cpuSampleIntervalMs: 2000,
+    apply: 'none',
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),
     ...overrides,

@@ -1,0 +1,91 @@
+// Moving a plain process: CPU affinity of every thread (util-linux `taskset -a`), then its pages (numactl's
+// `migratepages`), each verified from /proc afterwards and journaled old → new. Argument arrays only, no shell.
+// libvirt domains never come here: changing a VM behind libvirt's back is undone by libvirt and confuses it.
+import { execFile } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { FsRoot } from '../topology/fsroot.js';
+import { formatIdList } from '../topology/idlist.js';
+import { parseNumaMaps, parsePidStatus } from '../observe/processes.js';
+
+const run = promisify(execFile);
+/** A migration of a large process can take seconds; a hung one must not stall the daemon forever. */
+const COMMAND_TIMEOUT_MS = 120_000;
+
+export interface MoveOutcome {
+  ok: boolean;
+  cpusAllowedBefore: number[];
+  cpusAllowedAfter: number[];
+  memoryMiBBefore: Record<string, number>;
+  memoryMiBAfter: Record<string, number>;
+  elapsedMs: number;
+  error?: string;
+}
+
+function memoryByNode(fs: FsRoot, pid: number): Record<string, number> {
+  const maps = parseNumaMaps(fs.readText(`/proc/${pid}/numa_maps`));
+  return Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+}
+
+export class ProcessMover {
+  constructor(
+    private readonly fs: FsRoot,
+    private readonly journalPath: string,
+  ) {}
+
+  private journal(entry: object): void {
+    try {
+      mkdirSync(path.dirname(this.journalPath), { recursive: true });
+      appendFileSync(this.journalPath, `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
+    } catch {
+      // the move itself is what matters; a full disk must not turn it into a failure
+    }
+  }
+
+  /**
+   * Set every thread's affinity to `cpus`, and when `migrate` is given, move pages from the other memory nodes to
+   * `toNodes`. ok only when /proc shows the new affinity and (if migrating) most memory on the target nodes.
+   */
+  async move(pid: number, cpus: number[], migrate?: { fromNodes: number[]; toNodes: number[] }): Promise<MoveOutcome> {
+    const started = Date.now();
+    const status = (): number[] => parsePidStatus(this.fs.readText(`/proc/${pid}/status`)).cpusAllowed;
+    let before: number[] = [];
+    let memBefore: Record<string, number> = {};
+    try {
+      before = status();
+      memBefore = memoryByNode(this.fs, pid);
+      await run('taskset', ['-a', '-p', '-c', formatIdList(cpus), String(pid)], { timeout: COMMAND_TIMEOUT_MS });
+      if (migrate && migrate.fromNodes.length > 0) {
+        await run('migratepages', [String(pid), formatIdList(migrate.fromNodes), formatIdList(migrate.toNodes)], { timeout: COMMAND_TIMEOUT_MS });
+      }
+      const after = status();
+      const memAfter = memoryByNode(this.fs, pid);
+      const total = Object.values(memAfter).reduce((a, b) => a + b, 0);
+      const onTarget = migrate ? migrate.toNodes.reduce((a, n) => a + (memAfter[String(n)] ?? 0), 0) : total;
+      // Pages shared with other processes or pinned by the kernel may stay; numad tolerates 2 pages, we 5 %.
+      const ok = formatIdList(after) === formatIdList(cpus) && (total === 0 || onTarget >= 0.95 * total);
+      const outcome: MoveOutcome = { ok, cpusAllowedBefore: before, cpusAllowedAfter: after, memoryMiBBefore: memBefore, memoryMiBAfter: memAfter, elapsedMs: Date.now() - started };
+      this.journal({ pid, action: migrate ? 'affinity+migrate' : 'affinity', ...outcome });
+      return outcome;
+    } catch (err) {
+      const outcome: MoveOutcome = {
+        ok: false,
+        cpusAllowedBefore: before,
+        cpusAllowedAfter: [],
+        memoryMiBBefore: memBefore,
+        memoryMiBAfter: {},
+        elapsedMs: Date.now() - started,
+        error: (err as Error).message,
+      };
+      this.journal({ pid, action: migrate ? 'affinity+migrate' : 'affinity', ...outcome });
+      return outcome;
+    }
+  }
+}
+
+/** numad's "PID %d moved to node(s) %s in %d.%d seconds": hundredths without zero padding (5 → "0.5"). */
+export function movedLine(pid: number, nodeset: string, elapsedMs: number): string {
+  const hundredths = Math.round(elapsedMs / 10);
+  return `PID ${pid} moved to node(s) ${nodeset} in ${Math.floor(hundredths / 100)}.${hundredths % 100} seconds`;
+}

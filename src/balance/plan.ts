@@ -1,0 +1,188 @@
+// The rebalancer's decisions, pure: (node capacity, tracked processes, settings, memory of past moves, now) → Plan.
+// numad's rules (numad.md §5.2 process path, §5.4) with the NUMA talk's "future work" added:
+// - cheapest move first: least memory to migrate per point of locality gained;
+// - probation: a move first changes only CPU affinity; memory follows on a later cycle if the advice still holds,
+//   and the affinity is reverted if the need went away;
+// - a process larger than a node gets the SLIT-nearest node set (the policy's chain walk does that).
+import { adviseNumad } from '../policy/numad.js';
+import type { PolicyNode } from '../policy/types.js';
+import { formatIdList } from '../topology/idlist.js';
+
+/** numad's candidate thresholds: half a CPU and 300 MB. */
+export const CANDIDATE_MIN_CPU_HUNDREDTHS = 50;
+export const CANDIDATE_MIN_RSS_MIB = 300;
+/** numad re-evaluates a process it moved only after 300 s. */
+export const DWELL_MS = 300_000;
+
+export interface PlanNode extends PolicyNode {
+  cpus: number[];
+}
+
+export interface PlanProcess {
+  pid: number;
+  comm: string;
+  threads: number;
+  rssMiB: number;
+  cpuUsedHundredths: number;
+  cpusAllowed: number[];
+  memoryMiBByNode?: Record<string, number>;
+  isLibvirtDomain: boolean;
+  excluded: boolean;
+}
+
+export interface PlanSettings {
+  utilizationTargetPercent: number;
+  memLocalityTargetPercent: number;
+}
+
+/** What the planner remembers about a process it acted on or advised. */
+export interface MoveRecord {
+  pid: number;
+  comm: string;
+  from: number[];
+  to: number[];
+  /** cpu: affinity set, memory not yet migrated; done: both; advised: logged only (advise-only mode or a VM) */
+  phase: 'cpu' | 'done' | 'advised';
+  atMs: number;
+  /** the affinity we set, to tell our pins from an administrator's */
+  cpus: number[];
+}
+
+export type MoveKind = 'cpu' | 'memory' | 'revert';
+
+export interface PlannedMove {
+  pid: number;
+  comm: string;
+  kind: MoveKind;
+  from: number[];
+  to: number[];
+  toNodeset: string;
+  /** CPUs the process's threads get (the target nodes' CPUs) */
+  cpus: number[];
+  migrateMiB: number;
+  localityBeforePercent: number;
+  localityAfterPercent: number;
+  /** MiB to migrate per percentage point of locality gained; the plan applies the cheapest first */
+  costMiBPerPoint: number;
+  /** false for libvirt domains: their apply path goes through libvirt, never behind its back */
+  applicable: boolean;
+  reason: string;
+}
+
+export interface Skipped {
+  pid: number;
+  comm: string;
+  reason: string;
+}
+
+export interface Plan {
+  atMs: number;
+  moves: PlannedMove[];
+  skipped: Skipped[];
+}
+
+const nodeOfCpu = (nodes: PlanNode[]): Map<number, number> => new Map(nodes.flatMap((n) => n.cpus.map((c) => [c, n.id] as const)));
+
+function memOn(p: PlanProcess, ids: Iterable<number>): number {
+  let sum = 0;
+  for (const id of ids) sum += p.memoryMiBByNode?.[String(id)] ?? 0;
+  return sum;
+}
+
+const sameSet = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export function isCandidate(p: PlanProcess): boolean {
+  return !p.excluded && p.cpuUsedHundredths > CANDIDATE_MIN_CPU_HUNDREDTHS && p.rssMiB > CANDIDATE_MIN_RSS_MIB;
+}
+
+export function planMoves(
+  nodes: PlanNode[],
+  processes: PlanProcess[],
+  settings: PlanSettings,
+  history: ReadonlyMap<number, MoveRecord>,
+  nowMs: number,
+): Plan {
+  const moves: PlannedMove[] = [];
+  const skipped: Skipped[] = [];
+  const cpuNode = nodeOfCpu(nodes);
+  const allCpus = [...cpuNode.keys()].sort((a, b) => a - b);
+  const memoryNodes = nodes.filter((n) => n.hasMemory).map((n) => n.id);
+  const u = Math.min(Math.max(settings.utilizationTargetPercent, 10), 130);
+
+  for (const p of processes) {
+    if (!isCandidate(p)) continue;
+    const skip = (reason: string): void => {
+      skipped.push({ pid: p.pid, comm: p.comm, reason });
+    };
+    if (!p.memoryMiBByNode) {
+      skip('per-node memory not measured');
+      continue;
+    }
+    const record = history.get(p.pid);
+    const restricted = p.cpusAllowed.length > 0 && p.cpusAllowed.length < allCpus.length;
+    const ourPins = record !== undefined && sameSet(record.cpus, p.cpusAllowed);
+    if (restricted && !ourPins) {
+      skip(`CPU affinity ${formatIdList(p.cpusAllowed)} was set by someone else; never overridden`);
+      continue;
+    }
+    if (record && record.phase !== 'cpu' && nowMs - record.atMs < DWELL_MS) {
+      skip(`${record.phase === 'advised' ? 'advised' : 'moved'} ${Math.round((nowMs - record.atMs) / 1000)} s ago; re-evaluated after ${DWELL_MS / 1000} s`);
+      continue;
+    }
+
+    // numad's bias: what the process already occupies counts as available where it is.
+    const total = memOn(p, Object.keys(p.memoryMiBByNode).map(Number));
+    const biased = nodes.map((n) => {
+      const own = p.memoryMiBByNode?.[String(n.id)] ?? 0;
+      const share = total > 0 ? own / total : 0;
+      return {
+        ...n,
+        memFreeMiB: Math.min(n.memTotalMiB, n.memFreeMiB + own),
+        cpuFreeHundredths: Math.min(n.cpuTotalHundredths, n.cpuFreeHundredths + Math.round(p.cpuUsedHundredths * share)),
+      };
+    });
+    const request = {
+      cpuHundredths: Math.min(Math.round((p.cpuUsedHundredths * 100) / u), p.threads * 100),
+      memMiB: Math.round((p.rssMiB * 100) / Math.min(u, 100)),
+    };
+    const advice = adviseNumad(biased, request);
+    const to = advice.nodes;
+    const toCpus = nodes.filter((n) => to.includes(n.id)).flatMap((n) => n.cpus).sort((a, b) => a - b);
+    const from = restricted ? [...new Set(p.cpusAllowed.map((c) => cpuNode.get(c)).filter((x): x is number => x !== undefined))].sort((a, b) => a - b) : record?.to ?? memoryNodes;
+    const inTarget = memOn(p, to);
+    const before = total > 0 ? Math.floor((100 * inTarget) / total) : 100;
+    const base = { pid: p.pid, comm: p.comm, from, to, toNodeset: advice.nodeset, cpus: toCpus, localityBeforePercent: before, applicable: !p.isLibvirtDomain };
+
+    if (record?.phase === 'cpu') {
+      // Probation: memory follows only if the advice still points where the CPUs went; otherwise undo.
+      if (sameSet(to, record.to)) {
+        const migrateMiB = total - inTarget;
+        moves.push({ ...base, kind: 'memory', migrateMiB, localityAfterPercent: 100, costMiBPerPoint: migrateMiB / Math.max(1, 100 - before), reason: `probation passed: still best on ${advice.nodeset}; migrating ${migrateMiB} MiB` });
+      } else {
+        moves.push({ ...base, kind: 'revert', to: record.from, toNodeset: formatIdList(record.from), cpus: allCpus, migrateMiB: 0, localityAfterPercent: before, costMiBPerPoint: 0, reason: `probation failed: the advice moved to ${advice.nodeset}; restoring the CPU affinity` });
+      }
+      continue;
+    }
+    const alreadyThere = !restricted ? false : sameSet(from, to);
+    if (alreadyThere && before >= settings.memLocalityTargetPercent) {
+      skip(`already ${before} percent localized to nodes ${advice.nodeset}`);
+      continue;
+    }
+    if (!restricted && to.length >= memoryNodes.length) {
+      skip('its best placement is every node: nothing to gain');
+      continue;
+    }
+    const migrateMiB = total - inTarget;
+    moves.push({
+      ...base,
+      kind: 'cpu',
+      migrateMiB,
+      localityAfterPercent: 100,
+      costMiBPerPoint: migrateMiB / Math.max(1, 100 - before),
+      reason: `${before} % of ${total} MiB is on ${advice.nodeset}, the best place for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB (${advice.reasons[0] ?? ''})`,
+    });
+  }
+  // Cheapest first; the daemon acts on one move per cycle, like numad, and on the first applicable one.
+  moves.sort((a, b) => (a.kind === 'cpu' ? 1 : 0) - (b.kind === 'cpu' ? 1 : 0) || a.costMiBPerPoint - b.costMiBPerPoint || a.pid - b.pid);
+  return { atMs: nowMs, moves, skipped };
+}

@@ -1,0 +1,137 @@
+// The periodic manager numad runs in its main loop: scan, plan, act on at most one process, sleep min or max
+// interval (numad.md §5.4). Acting is opt-in (--apply processes); otherwise every decision is logged and shown
+// (GET /v1/plan) but nothing on the host changes.
+import type { Logger } from 'pino';
+import type { FsRoot } from '../topology/fsroot.js';
+import { formatIdList } from '../topology/idlist.js';
+import { ProcessScanner, type TrackedProcess } from '../observe/process-scanner.js';
+import { isCandidate, planMoves, type MoveRecord, type Plan, type PlanNode, type PlannedMove } from '../balance/plan.js';
+import { movedLine, type ProcessMover } from '../apply/process-mover.js';
+import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
+import { toPolicyNode } from '../model/capacity.js';
+import type { AdvisorService } from './advisor-service.js';
+import type { NumadSettings } from './numad-settings.js';
+
+export type ApplyMode = 'none' | 'processes';
+
+export class Rebalancer {
+  private readonly history = new Map<number, MoveRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  lastPlan: Plan | undefined;
+  cycles = 0;
+
+  constructor(
+    readonly scanner: ProcessScanner,
+    private readonly service: AdvisorService,
+    private readonly settings: () => NumadSettings,
+    private readonly numadLog: NumadLog,
+    private readonly logger: Logger,
+    private readonly mover: ProcessMover | undefined,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  get mode(): ApplyMode {
+    return this.mover ? 'processes' : 'none';
+  }
+
+  /** numad's cadence: the first cycle after min/2 s, then max when idle and min right after a move. */
+  start(): void {
+    const first = Math.max(1, Math.floor(this.settings().intervalMinS / 2)) * 1000;
+    this.schedule(first);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.cycle()
+        .then((acted) => {
+          const s = this.settings();
+          this.schedule((acted ? s.intervalMinS : s.intervalMaxS) * 1000);
+        })
+        .catch((err: unknown) => {
+          this.logger.error({ err }, 'rebalancer cycle failed');
+          this.schedule(this.settings().intervalMaxS * 1000);
+        });
+    }, ms);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private planNodes(): PlanNode[] {
+    return this.service.capacity().map((c) => ({ ...toPolicyNode(c, this.service.ledger.reservedOn(c.id), this.service.options.cpuAllocationRatio), cpus: c.cpus }));
+  }
+
+  /** Plan from the current table without acting (GET /v1/plan). */
+  planNow(): Plan {
+    const nodes = this.planNodes();
+    const tracked = this.measureCandidates(this.scanner.tracked);
+    return planMoves(nodes, tracked, this.settings(), this.history, this.clock());
+  }
+
+  private measureCandidates(tracked: TrackedProcess[]): TrackedProcess[] {
+    return tracked.map((p) => (isCandidate(p) ? (this.scanner.measureMemory(p.pid) ?? p) : p));
+  }
+
+  /** One cycle; true when a process was acted on (the next cycle then comes after the min interval). */
+  async cycle(): Promise<boolean> {
+    this.cycles++;
+    const nodes = this.planNodes();
+    // numad never examines processes on a single-node host: there is nowhere to move them.
+    if (nodes.length < 2) return false;
+    const s = this.settings();
+    const now = this.clock();
+    const tracked = this.measureCandidates(this.scanner.scan(now, s));
+    const plan = planMoves(nodes, tracked, s, this.history, now);
+    this.lastPlan = plan;
+    const move = plan.moves[0];
+    if (!move) return false;
+    return this.act(move, now);
+  }
+
+  private advising(move: PlannedMove): string {
+    return `Advising pid ${move.pid} (${move.comm}) move from nodes (${formatIdList(move.from)}) to nodes (${move.toNodeset})`;
+  }
+
+  private async act(move: PlannedMove, now: number): Promise<boolean> {
+    const record: MoveRecord = { pid: move.pid, comm: move.comm, from: move.from, to: move.to, phase: 'advised', atMs: now, cpus: move.cpus };
+    if (!this.mover || !move.applicable) {
+      if (move.kind === 'cpu') {
+        this.numadLog.log(LOG_NOTICE, this.advising(move));
+        this.history.set(move.pid, record);
+        this.logger.info({ move, applied: false, why: this.mover ? 'libvirt domain: advised only' : 'advise-only mode' }, 'advised');
+      }
+      return false;
+    }
+    if (move.kind === 'cpu') {
+      // numad logs its decision before acting; the "moved" line comes only once memory followed and was verified.
+      this.numadLog.log(LOG_NOTICE, this.advising(move));
+      const out = await this.mover.move(move.pid, move.cpus);
+      this.logger.info({ move, outcome: out }, 'probation: CPU affinity set');
+      if (out.ok) this.history.set(move.pid, { ...record, phase: 'cpu' });
+      else this.history.set(move.pid, { ...record, phase: 'done' });
+      return out.ok;
+    }
+    if (move.kind === 'memory') {
+      const prior = this.history.get(move.pid);
+      const fromNodes = Object.keys(this.scanner.tracked.find((p) => p.pid === move.pid)?.memoryMiBByNode ?? {})
+        .map(Number)
+        .filter((n) => !move.to.includes(n));
+      const out = await this.mover.move(move.pid, move.cpus, { fromNodes, toNodes: move.to });
+      this.logger.info({ move, outcome: out }, 'memory migrated');
+      if (out.ok) this.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
+      this.history.set(move.pid, { ...record, from: prior?.from ?? move.from, phase: 'done', cpus: move.cpus });
+      return true;
+    }
+    const out = await this.mover.move(move.pid, move.cpus);
+    this.logger.info({ move, outcome: out }, 'probation failed: affinity restored');
+    this.history.set(move.pid, { ...record, phase: 'done', cpus: move.cpus });
+    return true;
+  }
+}

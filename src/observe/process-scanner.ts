@@ -1,0 +1,139 @@
+// The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
+// (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
+import type { FsRoot } from '../topology/fsroot.js';
+import { listPids, parseNumaMaps, readProcess, type ProcessInfo } from './processes.js';
+import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
+
+/** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
+export const TRACK_MIN_RSS_MIB = 300;
+/** numad's ring of CPU samples: the peak of the last 8 (~2 minutes at 15 s) keeps a bursty VM a candidate. */
+export const CPU_SAMPLES = 8;
+/** USER_HZ: /proc tick counters are hundredths of a second on every Linux architecture. */
+const TICKS_PER_SECOND = 100;
+
+export interface TrackedProcess {
+  pid: number;
+  comm: string;
+  threads: number;
+  rssMiB: number;
+  vsizeMiB: number;
+  /** peak CPU use over the sample ring, hundredths of a CPU */
+  cpuUsedHundredths: number;
+  cpusAllowed: number[];
+  memsAllowed: number[];
+  isLibvirtDomain: boolean;
+  excluded: boolean;
+  included: boolean;
+  /** MiB per node id; filled in for candidates by measureMemory */
+  memoryMiBByNode?: Record<string, number>;
+  memorySource?: 'cgroup' | 'numa_maps';
+}
+
+interface Entry {
+  info: TrackedProcess;
+  lastTicks: number;
+  lastAtMs: number;
+  samples: number[];
+}
+
+export interface ScanSettings {
+  scanAll: boolean;
+  includePids: number[];
+  excludePids: number[];
+}
+
+export class ProcessScanner {
+  private readonly table = new Map<number, Entry>();
+  private readonly opts;
+
+  constructor(
+    private readonly fs: FsRoot,
+    basePageKiB: number,
+    defaultHugeKiB: number,
+  ) {
+    this.opts = { basePageKiB, defaultHugeKiB };
+  }
+
+  /** One pass over /proc/<pid>/stat and status; returns the processes tracked now. */
+  scan(nowMs: number, s: ScanSettings): TrackedProcess[] {
+    const include = new Set(s.includePids);
+    const exclude = new Set(s.excludePids);
+    const pids = s.scanAll ? listPids(this.fs) : [...include];
+    const seen = new Set<number>();
+    for (const pid of pids) {
+      const p = readProcess(this.fs, pid, { ...this.opts, withNumaMaps: false });
+      if (!p) continue; // gone between listing and reading: normal
+      if (p.rssMiB <= TRACK_MIN_RSS_MIB && !include.has(pid)) continue;
+      seen.add(pid);
+      this.update(p, nowMs, include.has(pid), exclude.has(pid));
+    }
+    for (const pid of [...this.table.keys()]) if (!seen.has(pid)) this.table.delete(pid);
+    return [...this.table.values()].map((e) => e.info);
+  }
+
+  private update(p: ProcessInfo, nowMs: number, included: boolean, excluded: boolean): void {
+    const e = this.table.get(p.pid);
+    let samples: number[] = [];
+    if (e && e.info.comm === p.comm) {
+      const dtMs = nowMs - e.lastAtMs;
+      samples = e.samples;
+      if (dtMs > 0) {
+        samples.push(Math.max(0, Math.round(((p.cpuTicks - e.lastTicks) * 100 * 1000) / (dtMs * TICKS_PER_SECOND))));
+        if (samples.length > CPU_SAMPLES) samples.shift();
+      }
+    }
+    const cgroupText = (() => {
+      try {
+        return this.fs.readText(`/proc/${p.pid}/cgroup`);
+      } catch {
+        return '';
+      }
+    })();
+    this.table.set(p.pid, {
+      lastTicks: p.cpuTicks,
+      lastAtMs: nowMs,
+      samples,
+      info: {
+        pid: p.pid,
+        comm: p.comm,
+        threads: p.threads,
+        rssMiB: p.rssMiB,
+        vsizeMiB: p.vsizeMiB,
+        // numad forces excluded processes to 0 CPU so they are never candidates.
+        cpuUsedHundredths: excluded ? 0 : Math.max(0, ...samples),
+        cpusAllowed: p.cpusAllowed,
+        memsAllowed: p.memsAllowed,
+        isLibvirtDomain: isLibvirtDomainCgroup(cgroupText),
+        excluded,
+        included,
+      },
+    });
+  }
+
+  /** Per-node memory: the process's own cgroup when it has one (libvirt VMs do), else numa_maps. */
+  measureMemory(pid: number): TrackedProcess | undefined {
+    const e = this.table.get(pid);
+    if (!e) return undefined;
+    const fromCgroup = readOwnCgroupNuma(this.fs, pid, this.opts.basePageKiB);
+    if (fromCgroup && fromCgroup.size > 0) {
+      e.info.memoryMiBByNode = Object.fromEntries([...fromCgroup].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+      e.info.memorySource = 'cgroup';
+      return e.info;
+    }
+    let text: string;
+    try {
+      text = this.fs.readText(`/proc/${pid}/numa_maps`);
+    } catch {
+      this.table.delete(pid);
+      return undefined;
+    }
+    const maps = parseNumaMaps(text, this.opts.basePageKiB, this.opts.defaultHugeKiB);
+    e.info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+    e.info.memorySource = 'numa_maps';
+    return e.info;
+  }
+
+  get tracked(): TrackedProcess[] {
+    return [...this.table.values()].map((e) => e.info);
+  }
+}

@@ -1,0 +1,138 @@
+// The rebalancer's pure decisions (src/balance/plan.ts) and the scanner on fixture /proc trees.
+import { describe, expect, it } from 'vitest';
+import { planMoves, type MoveRecord, type PlanNode, type PlanProcess } from '../../src/balance/plan.js';
+import { ProcessScanner } from '../../src/observe/process-scanner.js';
+import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src/observe/cgroup-numa.js';
+import { FsRoot } from '../../src/topology/fsroot.js';
+import { movedLine } from '../../src/apply/process-mover.js';
+import { D4 } from '../helpers/slit.js';
+import { copyFixture, tempDir } from '../helpers/fixtures.js';
+import { writeFakeProc } from '../helpers/fake-procs.js';
+
+const nodes: PlanNode[] = [0, 1, 2, 3].map((id) => ({
+  id,
+  cpus: Array.from({ length: 10 }, (_, i) => id * 10 + i),
+  hasMemory: true,
+  hasCpu: true,
+  cpuTotalHundredths: 1000,
+  memTotalMiB: 32_000,
+  cpuFreeHundredths: 800,
+  memFreeMiB: 20_000,
+  distances: D4[id] as number[],
+}));
+const ALL = Array.from({ length: 40 }, (_, i) => i);
+const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90 };
+const proc = (o: Partial<PlanProcess> & { pid: number }): PlanProcess => ({
+  comm: `p${o.pid}`,
+  threads: 8,
+  rssMiB: 4096,
+  cpuUsedHundredths: 200,
+  cpusAllowed: ALL,
+  memoryMiBByNode: { '0': 4096 },
+  isLibvirtDomain: false,
+  excluded: false,
+  ...o,
+});
+const none = new Map<number, MoveRecord>();
+
+describe('planMoves', () => {
+  it('an unbound process with its memory on node 0 is bound to node 0 at no migration cost', () => {
+    const plan = planMoves(nodes, [proc({ pid: 1 })], settings, none, 0);
+    expect(plan.moves).toEqual([expect.objectContaining({ pid: 1, kind: 'cpu', to: [0], toNodeset: '0', from: [0, 1, 2, 3], migrateMiB: 0, localityBeforePercent: 100, applicable: true })]);
+    expect(plan.moves[0]?.cpus).toEqual(nodes[0]?.cpus);
+  });
+
+  it('memory split over nodes: migrate what is outside the target; the cheapest move comes first', () => {
+    const split = proc({ pid: 2, memoryMiBByNode: { '0': 1024, '3': 3072 } });
+    const worse = proc({ pid: 3, rssMiB: 8192, memoryMiBByNode: { '1': 4096, '2': 4096 } });
+    const plan = planMoves(nodes, [worse, split], settings, none, 0);
+    const m2 = plan.moves.find((m) => m.pid === 2);
+    expect(m2).toMatchObject({ to: [3], migrateMiB: 1024, localityBeforePercent: 75 });
+    expect(plan.moves.map((m) => m.pid)).toEqual([2, 3]);
+  });
+
+  it('a process larger than one node gets the SLIT-nearest pair', () => {
+    const plan = planMoves(nodes, [proc({ pid: 4, rssMiB: 30_000, memoryMiBByNode: { '2': 15_000, '3': 15_000 } })], settings, none, 0);
+    expect(plan.moves[0]).toMatchObject({ to: [2, 3], migrateMiB: 0 });
+  });
+
+  it('never overrides an administrator\'s affinity, never touches excluded or small processes', () => {
+    const plan = planMoves(
+      nodes,
+      [proc({ pid: 5, cpusAllowed: [0, 1] }), proc({ pid: 6, excluded: true }), proc({ pid: 7, rssMiB: 200 }), proc({ pid: 8, cpuUsedHundredths: 40 })],
+      settings,
+      none,
+      0,
+    );
+    expect(plan.moves).toEqual([]);
+    expect(plan.skipped).toEqual([{ pid: 5, comm: 'p5', reason: 'CPU affinity 0-1 was set by someone else; never overridden' }]);
+  });
+
+  it('dwell: a process moved 100 s ago waits; after 300 s it is looked at again', () => {
+    const rec: MoveRecord = { pid: 1, comm: 'p1', from: [0, 1, 2, 3], to: [1], phase: 'done', atMs: 0, cpus: nodes[1]?.cpus as number[] };
+    const p = proc({ pid: 1, cpusAllowed: nodes[1]?.cpus as number[], memoryMiBByNode: { '0': 4096 } });
+    expect(planMoves(nodes, [p], settings, new Map([[1, rec]]), 100_000).skipped[0]?.reason).toMatch(/moved 100 s ago/);
+    expect(planMoves(nodes, [p], settings, new Map([[1, rec]]), 400_000).moves[0]).toMatchObject({ kind: 'cpu', from: [1], to: [0] });
+  });
+
+  it('already localized enough on the nodes we pinned it to: nothing to do', () => {
+    const rec: MoveRecord = { pid: 1, comm: 'p1', from: [0, 1, 2, 3], to: [0], phase: 'done', atMs: 0, cpus: nodes[0]?.cpus as number[] };
+    const p = proc({ pid: 1, cpusAllowed: nodes[0]?.cpus as number[], memoryMiBByNode: { '0': 3900, '1': 196 } });
+    expect(planMoves(nodes, [p], settings, new Map([[1, rec]]), 400_000).skipped[0]?.reason).toBe('already 95 percent localized to nodes 0');
+  });
+
+  it('probation: memory follows if the advice still holds, otherwise the affinity is reverted', () => {
+    const rec: MoveRecord = { pid: 9, comm: 'p9', from: [0, 1, 2, 3], to: [3], phase: 'cpu', atMs: 0, cpus: nodes[3]?.cpus as number[] };
+    const p = proc({ pid: 9, cpusAllowed: nodes[3]?.cpus as number[], memoryMiBByNode: { '0': 1024, '3': 3072 } });
+    expect(planMoves(nodes, [p], settings, new Map([[9, rec]]), 5000).moves[0]).toMatchObject({ kind: 'memory', to: [3], migrateMiB: 1024 });
+    const gone = proc({ pid: 9, cpusAllowed: nodes[3]?.cpus as number[], memoryMiBByNode: { '0': 4096 } });
+    expect(planMoves(nodes, [gone], settings, new Map([[9, rec]]), 5000).moves[0]).toMatchObject({ kind: 'revert', cpus: ALL });
+  });
+
+  it('libvirt domains are planned but marked not applicable (advised only)', () => {
+    expect(planMoves(nodes, [proc({ pid: 10, isLibvirtDomain: true })], settings, none, 0).moves[0]?.applicable).toBe(false);
+  });
+});
+
+describe('cgroup per-node memory', () => {
+  it('parses v2 and v1 memory.numa_stat, and /proc/<pid>/cgroup', () => {
+    expect(parseNumaStat('anon N0=1048576 N1=2097152\nfile N0=1048576 N1=0\nkernel_stack N0=16384\n')).toEqual(new Map([[0, 2048], [1, 2048]]));
+    expect(parseNumaStat('total=512 N0=256 N1=256\nfile=0 N0=0 N1=0\n', 4)).toEqual(new Map([[0, 1024], [1, 1024]]));
+    expect(parseProcCgroup('12:memory:/machine/qemu-1-vm.libvirt-qemu\n0::/\n')).toEqual({ v1Memory: '/machine/qemu-1-vm.libvirt-qemu', v2: '/' });
+    expect(isLibvirtDomainCgroup('0::/machine.slice/machine-qemu\\x2d1\\x2dvm.scope/libvirt\n')).toBe(true);
+    expect(isLibvirtDomainCgroup('0::/user.slice/session-1.scope\n')).toBe(false);
+  });
+  it('numad\'s moved line: hundredths without zero padding', () => {
+    expect(movedLine(42, '1', 50)).toBe('PID 42 moved to node(s) 1 in 0.5 seconds');
+    expect(movedLine(42, '0-1', 1230)).toBe('PID 42 moved to node(s) 0-1 in 1.23 seconds');
+  });
+});
+
+describe('ProcessScanner on a fixture /proc', () => {
+  it('tracks processes over 300 MiB, peak CPU of the sample ring, per-node memory from cgroup or numa_maps', () => {
+    const t = tempDir();
+    try {
+      const root = copyFixture('4node-westmere-ex', t.dir);
+      const vm = { pid: 300, comm: 'qemu-system-x86', rssMiB: 2048, cpuTicks: 1000, cpusAllowed: ALL, memByNode: { 1: 2048 }, cgroup: '/machine.slice/machine-qemu\\x2d1\\x2dvm.scope/libvirt', numaStat: 'anon N0=0 N1=2147483648 N2=0 N3=0\nfile N0=0 N1=0 N2=0 N3=0\n' };
+      const db = { pid: 400, comm: 'my db (main) x', rssMiB: 1024, cpuTicks: 500, cpusAllowed: ALL, memByNode: { 0: 512, 2: 512 } };
+      const small = { pid: 500, comm: 'small', rssMiB: 100, cpuTicks: 9000, cpusAllowed: ALL, memByNode: { 0: 100 } };
+      for (const p of [vm, db, small]) writeFakeProc(root, p);
+      const s = new ProcessScanner(new FsRoot(root), 4, 2048);
+      const settings_ = { scanAll: true, includePids: [], excludePids: [400] };
+      s.scan(0, settings_);
+      writeFakeProc(root, { ...vm, cpuTicks: 1000 + 300 }); // 3 CPUs for one second
+      writeFakeProc(root, { ...db, cpuTicks: 500 + 100 });
+      const tracked = s.scan(1000, settings_);
+      expect(tracked.map((p) => p.pid).sort()).toEqual([300, 400]);
+      expect(tracked.find((p) => p.pid === 300)).toMatchObject({ comm: 'qemu-system-x86', cpuUsedHundredths: 300, isLibvirtDomain: true });
+      expect(tracked.find((p) => p.pid === 400)).toMatchObject({ comm: 'my db (main) x', cpuUsedHundredths: 0, excluded: true });
+      expect(s.measureMemory(300)).toMatchObject({ memorySource: 'cgroup', memoryMiBByNode: { '0': 0, '1': 2048, '2': 0, '3': 0 } });
+      expect(s.measureMemory(400)).toMatchObject({ memorySource: 'numa_maps', memoryMiBByNode: { '0': 512, '2': 512 } });
+      // The peak of the ring survives a quiet sample.
+      const quiet = s.scan(2000, settings_);
+      expect(quiet.find((p) => p.pid === 300)?.cpuUsedHundredths).toBe(300);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
