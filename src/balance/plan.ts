@@ -130,15 +130,28 @@ export function planMoves(
       continue;
     }
 
-    // numad's bias: what the process already occupies counts as available where it is.
+    // numad's bias (numad.md §5.2 step 2): what the process occupies counts as available where it is, inflated a
+    // little so staying put wins ties. Unbound: its memory ×17/16 and a share of its CPU by memory share. Bound (to
+    // our pins): its memory ×5/4, and on its nodes the CPU it uses plus their free CPU, averaged over them. Crediting
+    // a bound process's CPU by memory share instead made the advice flip right after the CPU step (seen in the lab).
     const total = memOn(p, Object.keys(p.memoryMiBByNode).map(Number));
+    const boundNodes = restricted ? new Set(p.cpusAllowed.map((c) => cpuNode.get(c))) : undefined;
+    const procAvg = boundNodes
+      ? (p.cpuUsedHundredths + nodes.filter((n) => boundNodes.has(n.id)).reduce((a, n) => a + n.cpuFreeHundredths, 0)) / Math.max(1, boundNodes.size)
+      : 0;
     const biased = nodes.map((n) => {
       const own = p.memoryMiBByNode?.[String(n.id)] ?? 0;
-      const share = total > 0 ? own / total : 0;
+      if (boundNodes) {
+        return {
+          ...n,
+          memFreeMiB: Math.min(n.memTotalMiB, n.memFreeMiB + Math.floor((own * 5) / 4)),
+          cpuFreeHundredths: boundNodes.has(n.id) ? Math.min(n.cpuTotalHundredths, Math.round(procAvg)) : n.cpuFreeHundredths,
+        };
+      }
       return {
         ...n,
-        memFreeMiB: Math.min(n.memTotalMiB, n.memFreeMiB + own),
-        cpuFreeHundredths: Math.min(n.cpuTotalHundredths, n.cpuFreeHundredths + Math.round(p.cpuUsedHundredths * share)),
+        memFreeMiB: Math.min(n.memTotalMiB, n.memFreeMiB + Math.floor((own * 17) / 16)),
+        cpuFreeHundredths: Math.min(n.cpuTotalHundredths, n.cpuFreeHundredths + (total > 0 ? Math.round((p.cpuUsedHundredths * own) / total) : 0)),
       };
     });
     const request = {

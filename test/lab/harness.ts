@@ -29,6 +29,14 @@ export const LAB_4NODE: Topology = {
   distances: D4,
 };
 
+/** Room for a few 320 MiB processes per node and two CPUs each, for the rebalancer tests. */
+export const LAB_4NODE_2CPU: Topology = {
+  name: '4-node, 2 CPUs and 1 GiB each',
+  cpusPerNode: 2,
+  memMiBPerNode: 1024,
+  distances: D4,
+};
+
 export const LAB_8NODE_DL980: Topology = {
   name: '8-node HP DL980',
   cpusPerNode: 1,

@@ -89,6 +89,13 @@ describe('planMoves', () => {
     expect(planMoves(nodes, [gone], settings, new Map([[9, rec]]), 5000).moves[0]).toMatchObject({ kind: 'revert', cpus: ALL });
   });
 
+  it('probation holds when the process now loads its new node (the lab case: the advice must not flip to 0-1)', () => {
+    const small: PlanNode[] = nodes.map((n) => ({ ...n, cpus: [n.id * 2, n.id * 2 + 1], cpuTotalHundredths: 200, cpuFreeHundredths: n.id === 0 ? 91 : 190, memTotalMiB: 1000, memFreeMiB: n.id < 2 ? 700 : 900 }));
+    const rec: MoveRecord = { pid: 11, comm: 'node', from: [0, 1, 2, 3], to: [0], phase: 'cpu', atMs: 0, cpus: [0, 1] };
+    const p = proc({ pid: 11, threads: 11, rssMiB: 351, cpuUsedHundredths: 109, cpusAllowed: [0, 1], memoryMiBByNode: { '0': 190, '1': 161 } });
+    expect(planMoves(small, [p], settings, new Map([[11, rec]]), 5000).moves[0]).toMatchObject({ kind: 'memory', to: [0], migrateMiB: 161 });
+  });
+
   it('libvirt domains are planned but marked not applicable (advised only)', () => {
     expect(planMoves(nodes, [proc({ pid: 10, isLibvirtDomain: true })], settings, none, 0).moves[0]?.applicable).toBe(false);
   });
