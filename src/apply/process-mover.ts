@@ -56,8 +56,15 @@ export class ProcessMover {
       before = status();
       memBefore = memoryByNode(this.fs, pid);
       await run('taskset', ['-a', '-p', '-c', formatIdList(cpus), String(pid)], { timeout: COMMAND_TIMEOUT_MS });
+      let migrateError: string | undefined;
       if (migrate && migrate.fromNodes.length > 0) {
-        await run('migratepages', [String(pid), formatIdList(migrate.fromNodes), formatIdList(migrate.toNodes)], { timeout: COMMAND_TIMEOUT_MS });
+        // migratepages exits non-zero when some pages could not move (shared, pinned, or under I/O) even though the
+        // rest moved; what counts is where the memory is afterwards, read from numa_maps below.
+        await run('migratepages', [String(pid), formatIdList(migrate.fromNodes), formatIdList(migrate.toNodes)], { timeout: COMMAND_TIMEOUT_MS }).catch(
+          (err: unknown) => {
+            migrateError = (err as Error).message.trim();
+          },
+        );
       }
       const after = status();
       const memAfter = memoryByNode(this.fs, pid);
@@ -65,7 +72,15 @@ export class ProcessMover {
       const onTarget = migrate ? migrate.toNodes.reduce((a, n) => a + (memAfter[String(n)] ?? 0), 0) : total;
       // Pages shared with other processes or pinned by the kernel may stay; numad tolerates 2 pages, we 5 %.
       const ok = formatIdList(after) === formatIdList(cpus) && (total === 0 || onTarget >= 0.95 * total);
-      const outcome: MoveOutcome = { ok, cpusAllowedBefore: before, cpusAllowedAfter: after, memoryMiBBefore: memBefore, memoryMiBAfter: memAfter, elapsedMs: Date.now() - started };
+      const outcome: MoveOutcome = {
+        ok,
+        cpusAllowedBefore: before,
+        cpusAllowedAfter: after,
+        memoryMiBBefore: memBefore,
+        memoryMiBAfter: memAfter,
+        elapsedMs: Date.now() - started,
+        ...(migrateError ? { error: migrateError } : {}),
+      };
       this.journal({ pid, action: migrate ? 'affinity+migrate' : 'affinity', ...outcome });
       return outcome;
     } catch (err) {
