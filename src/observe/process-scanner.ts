@@ -1,7 +1,7 @@
 // The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
-import { listPids, parseNumaMaps, readProcess, type ProcessInfo } from './processes.js';
+import { listPids, parseNumaMaps, parsePidStat, readProcess, type ProcessInfo } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
@@ -61,8 +61,19 @@ export class ProcessScanner {
     const pids = s.scanAll ? listPids(this.fs) : [...include];
     const seen = new Set<number>();
     for (const pid of pids) {
+      // stat alone decides whether a process is worth more reads (numad reads only stat for every process).
+      if (!include.has(pid)) {
+        let statText: string;
+        try {
+          statText = this.fs.readText(`/proc/${pid}/stat`);
+        } catch {
+          continue; // gone between listing and reading: normal
+        }
+        const stat = parsePidStat(statText);
+        if (!stat || (stat.rssPages * this.opts.basePageKiB) / 1024 <= TRACK_MIN_RSS_MIB) continue;
+      }
       const p = readProcess(this.fs, pid, { ...this.opts, withNumaMaps: false });
-      if (!p) continue; // gone between listing and reading: normal
+      if (!p) continue;
       if (p.rssMiB <= TRACK_MIN_RSS_MIB && !include.has(pid)) continue;
       seen.add(pid);
       this.update(p, nowMs, include.has(pid), exclude.has(pid));

@@ -45,7 +45,7 @@ try {
   console.log(`\n${PROCESSES} processes, ${scanner.tracked.length} tracked (> 300 MiB), ${candidates} candidates; ${CYCLES - 1} cycles\n`);
   console.log('| step | median ms per cycle | max ms |');
   console.log('|---|---|---|');
-  console.log(`| /proc/<pid>/stat + status of every process | ${median(scanMs).toFixed(1)} | ${Math.max(...scanMs).toFixed(1)} |`);
+  console.log(`| /proc/<pid>/stat of every process (+ status of the tracked) | ${median(scanMs).toFixed(1)} | ${Math.max(...scanMs).toFixed(1)} |`);
   console.log(`| numa_maps / cgroup of the candidates | ${median(measureMs).toFixed(1)} | ${Math.max(...measureMs).toFixed(1)} |`);
   console.log(`\nAt numad's idle cadence (one cycle per 15 s) that is ${((median(scanMs) + median(measureMs)) / 150).toFixed(2)} % of one CPU.`);
 } finally {
