@@ -8,6 +8,15 @@ APT_TEST_PACKAGES := numad
 # The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
 APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))
+
+# $(call apt_install,PACKAGES,MESSAGE,COMMAND): install the missing ones as root; otherwise print MESSAGE, run COMMAND.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else echo "$(2): $$missing (run as root or install them)"; $(3); fi; \
+	fi
+endef
 STAMP := node_modules/.installed
 
 .PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad fixtures clean
@@ -22,25 +31,13 @@ deps: apt-deps $(STAMP)
 
 apt-deps:
 	@$(NODE) -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj<20) { console.error("numadvisor needs Node.js >= 20 (found "+process.version+")"); process.exit(1) }'
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
-	  else echo "missing Debian packages: $$missing (run as root or install them)"; exit 1; fi; \
-	fi
+	$(call apt_install,$(APT_PACKAGES),missing Debian packages,exit 1)
 
 apt-test-deps:
-	@missing=$$(for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
-	  else echo "note: $$missing not installed; the side-by-side tests with the real numad will be skipped"; fi; \
-	fi
+	$(call apt_install,$(APT_TEST_PACKAGES),note: not installed (the side-by-side tests with the real numad will be skipped),true)
 
 lab-deps:
-	@missing=$$(for p in $(APT_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
-	  else echo "missing Debian packages for the lab: $$missing (run as root or install them)"; exit 1; fi; \
-	fi
+	$(call apt_install,$(APT_LAB_PACKAGES),missing Debian packages for the lab,exit 1)
 
 # Boots emulated 4- and 8-node guests (about a minute each run; kernel and initramfs cached under test/.tmp/lab).
 lab: deps lab-deps build
