@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeSocket } from '../daemon/socket.js';
-import { MEMORY_REFRESH_MS, CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
+import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import type { NumadSettings } from '../daemon/numad-settings.js';
 import type { Io, NumadInvocation } from './numad-main.js';
@@ -30,7 +30,6 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
       numad: settings,
       cpuAllocationRatio: CPU_ALLOCATION_RATIO,
       reservationTtlMs: RESERVATION_TTL_MS,
-      memoryRefreshMs: MEMORY_REFRESH_MS,
       cpuSampleIntervalMs: 2000,
       // numad moves processes by default; so does a daemon started through the numad command.
       apply: 'processes',

@@ -16,7 +16,7 @@ import { adviseNumad } from '../policy/numad.js';
 import { parseLooseCpuList } from '../topology/idlist.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../daemon/numad-settings.js';
 import { NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
-import { CPU_ALLOCATION_RATIO, MEMORY_REFRESH_MS } from '../daemon/advisor-service.js';
+import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
 import { toPolicyNode } from '../model/capacity.js';
 import { cpusTextToHundredths } from '../server/app.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
@@ -130,7 +130,6 @@ async function cmdDaemon(args: string[]): Promise<number> {
     numad,
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
-    memoryRefreshMs: MEMORY_REFRESH_MS,
     cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
     apply,
     logLevel: values['pino-level'] ?? 'info',

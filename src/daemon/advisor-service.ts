@@ -17,11 +17,17 @@ import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.j
 export const CPU_ALLOCATION_RATIO = 4;
 
 /**
- * Memory counters are re-read in the background this often (numad re-reads per query, but on a 64-node host that
- * is ~400 sysfs reads, milliseconds on the answer path). Capacity an answer promised is in the ledger at once, so
- * only memory taken by others in the last quarter second is not yet seen.
+ * While answering, memory counters older than this are re-read in the background (numad re-reads per query, but on
+ * a 64-node host that is ~400 sysfs reads, milliseconds on the answer path). Capacity an answer promised is in the
+ * ledger at once, so only memory taken by others in the last quarter second is not yet seen.
  */
 export const MEMORY_REFRESH_MS = 250;
+
+/**
+ * With nobody asking, a re-read every 5 s keeps GET /v1/nodes current at a cost numad would accept: refreshing every
+ * 250 ms regardless cost 26 % of an emulated CPU in the lab (numad's idle daemon: 0.3 %).
+ */
+export const MEMORY_IDLE_REFRESH_MS = 5_000;
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
@@ -54,6 +60,8 @@ export class AdvisorService {
   private snapshotVersion = -1;
   private capacityCache: NodeCapacity[] | undefined;
   readonly startedAtMs: number;
+  /** Called when an answer used memory counters older than MEMORY_REFRESH_MS; the daemon re-reads in the background. */
+  onStaleMemory: (() => void) | undefined;
 
   constructor(
     readonly observer: HostObserver,
@@ -72,6 +80,7 @@ export class AdvisorService {
 
   /** The observer's latest readings, rebuilt only when it has read something new. */
   snapshot(): HostSnapshot {
+    if (this.observer.memoryAgeMs > MEMORY_REFRESH_MS) this.onStaleMemory?.();
     if (!this.snapshotCache || this.snapshotVersion !== this.observer.version) {
       this.snapshotCache = this.observer.snapshot();
       this.snapshotVersion = this.observer.version;

@@ -17,7 +17,7 @@ import { basePageKiB } from '../observe/processes.js';
 import { ProcessMover } from '../apply/process-mover.js';
 import path from 'node:path';
 import { buildApp } from '../server/app.js';
-import { AdvisorService } from './advisor-service.js';
+import { AdvisorService, MEMORY_IDLE_REFRESH_MS } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
 
@@ -39,7 +39,6 @@ export interface DaemonConfig {
   pidFile?: string;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
-  memoryRefreshMs: number;
   cpuSampleIntervalMs: number;
   /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
   apply: ApplyMode;
@@ -126,17 +125,24 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     }
   }, config.cpuSampleIntervalMs);
   sampler.unref();
-  // A chain of timeouts, not an interval: a slow read (a stalled sysfs) never stacks up refreshes.
+  // Memory counters: re-read every few seconds when idle, and in the background as soon as an answer finds them
+  // older than MEMORY_REFRESH_MS. One read at a time: a slow sysfs never stacks refreshes up.
   let memoryTimer: NodeJS.Timeout | undefined;
+  let refreshing = false;
   const refreshMemory = (): void => {
+    if (refreshing || closed) return;
+    refreshing = true;
+    clearTimeout(memoryTimer);
     observer
       .refreshMemoryAsync()
       .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
       .finally(() => {
-        if (!closed) memoryTimer = setTimeout(refreshMemory, config.memoryRefreshMs).unref();
+        refreshing = false;
+        if (!closed) memoryTimer = setTimeout(refreshMemory, MEMORY_IDLE_REFRESH_MS).unref();
       });
   };
-  memoryTimer = setTimeout(refreshMemory, config.memoryRefreshMs).unref();
+  service.onStaleMemory = refreshMemory;
+  memoryTimer = setTimeout(refreshMemory, MEMORY_IDLE_REFRESH_MS).unref();
 
   if (config.pidFile) writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
