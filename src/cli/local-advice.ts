@@ -3,11 +3,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
-import { deriveCapacity, type CapacityOptions } from '../model/capacity.js';
+import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions } from '../model/capacity.js';
 import { adviseNumad } from '../policy/numad.js';
 import type { Advice, PlacementRequest } from '../policy/types.js';
-import { toPolicyNode } from '../model/capacity.js';
-import { formatIdList } from '../topology/idlist.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 
 /**
@@ -31,7 +29,6 @@ export async function adviseLocally(
   }
   const caps = deriveCapacity(observer.snapshot(), capacity);
   const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), request);
-  const memoryNodes = formatIdList(caps.filter((c) => c.hasMemory).map((c) => c.id));
-  numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodes, advice.nodeset));
+  numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(caps), advice.nodeset));
   return advice;
 }

@@ -1,12 +1,11 @@
 // The daemon's state in one place: the host observer, derived capacity, the reservation ledger and the policy.
 // Routes and the numad command call this; it is the only code that combines measurement with reservations.
 import type { HostObserver } from '../observe/host-observer.js';
-import { deriveCapacity, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
+import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
-import type { Advice, PlacementRequest } from '../policy/types.js';
-import { formatIdList } from '../topology/idlist.js';
+import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 
 /**
@@ -112,18 +111,20 @@ export class AdvisorService {
     });
   }
 
+  /** What the policy sees: each node's capacity less what is reserved on it. */
+  policyNodes(): PolicyNode[] {
+    return this.capacity().map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
+  }
+
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
     const now = this.clock();
     this.ledger.expire(now);
-    const capacity = this.capacity();
-    const nodes = capacity.map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
-    const advice = adviseNumad(nodes, request);
+    const advice = adviseNumad(this.policyNodes(), request);
     const reservation = opts.reserve
       ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
       : undefined;
     if (reservation) advice.reasons.push(`reserved as ${reservation.id} until ${reservation.expiresAt}`);
-    const memoryNodes = formatIdList(capacity.filter((c) => c.hasMemory).map((c) => c.id));
-    this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodes, advice.nodeset));
+    this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(this.capacity()), advice.nodeset));
     return { advice, reservation };
   }
 }

@@ -2,13 +2,11 @@
 // interval (numad.md §5.4). Acting is opt-in (--apply processes); otherwise every decision is logged and shown
 // (GET /v1/plan) but nothing on the host changes.
 import type { Logger } from 'pino';
-import type { FsRoot } from '../topology/fsroot.js';
 import { formatIdList } from '../topology/idlist.js';
 import { ProcessScanner, type TrackedProcess } from '../observe/process-scanner.js';
 import { isCandidate, planMoves, type MoveRecord, type Plan, type PlanNode, type PlannedMove } from '../balance/plan.js';
 import { movedLine, type ProcessMover } from '../apply/process-mover.js';
 import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
-import { toPolicyNode } from '../model/capacity.js';
 import type { AdvisorService } from './advisor-service.js';
 import type { NumadSettings } from './numad-settings.js';
 
@@ -65,7 +63,8 @@ export class Rebalancer {
   }
 
   private planNodes(): PlanNode[] {
-    return this.service.capacity().map((c) => ({ ...toPolicyNode(c, this.service.ledger.reservedOn(c.id), this.service.options.cpuAllocationRatio), cpus: c.cpus }));
+    const caps = this.service.capacity();
+    return this.service.policyNodes().map((n, i) => ({ ...n, cpus: caps[i]?.cpus ?? [] }));
   }
 
   /** Plan from the current table without acting (GET /v1/plan). */

@@ -2,6 +2,7 @@
 // itself. Units: CPU in hundredths of a CPU (numad's unit), memory in MiB (KiB integer-divided by 1024, as numad).
 import type { HostSnapshot } from './snapshot.js';
 import type { PolicyNode } from '../policy/types.js';
+import { formatIdList } from '../topology/idlist.js';
 
 export interface CapacityOptions {
   /** numad -C: count the node's Inactive(file) page cache as free memory. */
@@ -64,6 +65,11 @@ export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions)
       distances: node.distances,
     };
   });
+}
+
+/** The nodes with memory, as numad's log names them (the "from" list of the pre-placement line). */
+export function memoryNodeset(caps: NodeCapacity[]): string {
+  return formatIdList(caps.filter((c) => c.hasMemory).map((c) => c.id));
 }
 
 /** What the policy sees of a node: free capacity after reservations (a reserved vCPU counts 1/ratio of a CPU). */

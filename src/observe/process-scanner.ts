@@ -1,7 +1,7 @@
 // The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
-import { listPids, parseNumaMaps, parsePidStat, readProcess, type ProcessInfo } from './processes.js';
+import { completeProcess, listPids, parseNumaMaps, readPidStat, rssMiB, type ProcessInfo } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
@@ -61,20 +61,12 @@ export class ProcessScanner {
     const pids = s.scanAll ? listPids(this.fs) : [...include];
     const seen = new Set<number>();
     for (const pid of pids) {
+      const stat = readPidStat(this.fs, pid);
+      if (!stat) continue; // gone between listing and reading: normal
       // stat alone decides whether a process is worth more reads (numad reads only stat for every process).
-      if (!include.has(pid)) {
-        let statText: string;
-        try {
-          statText = this.fs.readText(`/proc/${pid}/stat`);
-        } catch {
-          continue; // gone between listing and reading: normal
-        }
-        const stat = parsePidStat(statText);
-        if (!stat || (stat.rssPages * this.opts.basePageKiB) / 1024 <= TRACK_MIN_RSS_MIB) continue;
-      }
-      const p = readProcess(this.fs, pid, { ...this.opts, withNumaMaps: false });
+      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
+      const p = completeProcess(this.fs, stat, { ...this.opts, withNumaMaps: false });
       if (!p) continue;
-      if (p.rssMiB <= TRACK_MIN_RSS_MIB && !include.has(pid)) continue;
       seen.add(pid);
       this.update(p, nowMs, include.has(pid), exclude.has(pid));
     }
@@ -93,13 +85,7 @@ export class ProcessScanner {
         if (samples.length > CPU_SAMPLES) samples.shift();
       }
     }
-    const cgroupText = (() => {
-      try {
-        return this.fs.readText(`/proc/${p.pid}/cgroup`);
-      } catch {
-        return '';
-      }
-    })();
+    const cgroupText = this.fs.readTextOr(`/proc/${p.pid}/cgroup`, '');
     this.table.set(p.pid, {
       lastTicks: p.cpuTicks,
       lastAtMs: nowMs,
@@ -131,10 +117,8 @@ export class ProcessScanner {
       e.info.memorySource = 'cgroup';
       return e.info;
     }
-    let text: string;
-    try {
-      text = this.fs.readText(`/proc/${pid}/numa_maps`);
-    } catch {
+    const text = this.fs.readTextMaybe(`/proc/${pid}/numa_maps`);
+    if (text === undefined) {
       this.table.delete(pid);
       return undefined;
     }

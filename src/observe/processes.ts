@@ -105,41 +105,45 @@ export interface ProcessInfo extends ProcStat, ProcStatus {
   interleavedMiB?: number;
 }
 
-const readOr = (fs: FsRoot, p: string): string | undefined => {
-  try {
-    return fs.readText(p);
-  } catch {
-    return undefined;
-  }
-};
-
 export interface ReadProcessOptions {
   withNumaMaps: boolean;
   basePageKiB: number;
   defaultHugeKiB: number;
 }
 
-/** One process, or undefined when it is gone (or a kernel thread without memory). */
-export function readProcess(fs: FsRoot, pid: number, o: ReadProcessOptions): ProcessInfo | undefined {
-  const statText = readOr(fs, `/proc/${pid}/stat`);
-  const statusText = readOr(fs, `/proc/${pid}/status`);
-  if (statText === undefined || statusText === undefined) return undefined;
-  const stat = parsePidStat(statText);
-  if (!stat) return undefined;
+export const rssMiB = (stat: ProcStat, basePageKiB: number): number => Math.floor((stat.rssPages * basePageKiB) / 1024);
+
+/** /proc/<pid>/stat, or undefined when the process is gone. */
+export function readPidStat(fs: FsRoot, pid: number): ProcStat | undefined {
+  const text = fs.readTextMaybe(`/proc/${pid}/stat`);
+  return text === undefined ? undefined : parsePidStat(text);
+}
+
+/** The rest of a process whose stat was read: status, and numa_maps when asked. undefined when it is gone. */
+export function completeProcess(fs: FsRoot, stat: ProcStat, o: ReadProcessOptions): ProcessInfo | undefined {
+  const pid = stat.pid;
+  const statusText = fs.readTextMaybe(`/proc/${pid}/status`);
+  if (statusText === undefined) return undefined;
   const info: ProcessInfo = {
     ...stat,
     ...parsePidStatus(statusText),
-    rssMiB: Math.floor((stat.rssPages * o.basePageKiB) / 1024),
+    rssMiB: rssMiB(stat, o.basePageKiB),
     vsizeMiB: Math.floor(stat.vsizeBytes / 1048576),
   };
   if (o.withNumaMaps) {
-    const maps = readOr(fs, `/proc/${pid}/numa_maps`);
+    const maps = fs.readTextMaybe(`/proc/${pid}/numa_maps`);
     if (maps === undefined) return undefined;
     const parsed = parseNumaMaps(maps, o.basePageKiB, o.defaultHugeKiB);
     info.memoryMiBByNode = Object.fromEntries([...parsed.perNodeKiB].sort((a, b) => a[0] - b[0]).map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
     info.interleavedMiB = Math.floor(parsed.interleavedKiB / 1024);
   }
   return info;
+}
+
+/** One process, or undefined when it is gone (or a kernel thread without memory). */
+export function readProcess(fs: FsRoot, pid: number, o: ReadProcessOptions): ProcessInfo | undefined {
+  const stat = readPidStat(fs, pid);
+  return stat && completeProcess(fs, stat, o);
 }
 
 export function listPids(fs: FsRoot): number[] {

@@ -21,12 +21,17 @@ export class FsRoot {
     return readFileSync(this.resolve(absPath), 'utf8');
   }
 
-  readTextOr(absPath: string, fallback: string): string {
+  /** The file's text, or undefined when it cannot be read (a process that just exited, a missing file). */
+  readTextMaybe(absPath: string): string | undefined {
     try {
       return this.readText(absPath);
     } catch {
-      return fallback;
+      return undefined;
     }
+  }
+
+  readTextOr(absPath: string, fallback: string): string {
+    return this.readTextMaybe(absPath) ?? fallback;
   }
 
   readTextAsync(absPath: string): Promise<string> {
