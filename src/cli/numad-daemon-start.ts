@@ -30,7 +30,6 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
       numad: settings,
       cpuAllocationRatio: CPU_ALLOCATION_RATIO,
       reservationTtlMs: RESERVATION_TTL_MS,
-      cpuSampleIntervalMs: 2000,
       // numad moves processes by default; so does a daemon started through the numad command.
       apply: 'processes',
       logLevel: 'info',

@@ -41,7 +41,7 @@ Commands:
 
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
-                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--cpu-sample-ms 2000]
+                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS]
                   [--apply none|processes]   (default none: advise only; the numad command starts it with processes)
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
 numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
@@ -91,7 +91,6 @@ async function cmdDaemon(args: string[]): Promise<number> {
       'pino-level': { type: 'string' },
       'cpu-allocation-ratio': { type: 'string' },
       'reservation-ttl': { type: 'string' },
-      'cpu-sample-ms': { type: 'string' },
       'numad-settings': { type: 'string' },
       apply: { type: 'string' },
     },
@@ -130,7 +129,6 @@ async function cmdDaemon(args: string[]): Promise<number> {
     numad,
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
-    cpuSampleIntervalMs: intOption('cpu-sample-ms', values['cpu-sample-ms'], 2000, 100, 60_000),
     apply,
     logLevel: values['pino-level'] ?? 'info',
   });

@@ -23,10 +23,18 @@ export const CPU_ALLOCATION_RATIO = 4;
 export const MEMORY_REFRESH_MS = 250;
 
 /**
- * With nobody asking, a re-read every 5 s keeps GET /v1/nodes current at a cost numad would accept: refreshing every
- * 250 ms regardless cost 26 % of an emulated CPU in the lab (numad's idle daemon: 0.3 %).
+ * Counters older than this (the daemon was idle) are re-read before answering, not after: the first VM start after a
+ * quiet spell must not be placed on a picture from the last rebalancer cycle, up to 15 s old.
  */
-export const MEMORY_IDLE_REFRESH_MS = 5_000;
+export const MEMORY_SYNC_REFRESH_MS = 2_000;
+
+/**
+ * numad takes a /proc/stat sample per query when the last is more than 0.07 s old (numad.md §5.5). We sample per
+ * query too, but only when the last sample is a second old, so a burst of answers shares one window of at least a
+ * second instead of 70 ms of noise. With nobody asking there is no timer at all: the rebalancer cycle samples, which
+ * keeps the idle daemon as cheap as numad's (a fixed 2 s sampler and 5 s memory timer cost 13x numad's CPU in the lab).
+ */
+export const CPU_SAMPLE_STALE_MS = 1_000;
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
@@ -61,6 +69,8 @@ export class AdvisorService {
   readonly startedAtMs: number;
   /** Called when an answer used memory counters older than MEMORY_REFRESH_MS; the daemon re-reads in the background. */
   onStaleMemory: (() => void) | undefined;
+  /** Reports a failed on-demand read; the answer then uses the previous readings. */
+  onReadError: ((err: unknown, what: string) => void) | undefined;
 
   constructor(
     readonly observer: HostObserver,
@@ -77,9 +87,32 @@ export class AdvisorService {
     this.capacityCache = undefined;
   }
 
+  /** Bring CPU and memory readings up to date for an answer: see CPU_SAMPLE_STALE_MS and MEMORY_*_MS. */
+  private freshen(): void {
+    try {
+      if (this.observer.cpuSampleAgeMs >= CPU_SAMPLE_STALE_MS) this.observer.sampleCpu();
+    } catch (err) {
+      this.onReadError?.(err, '/proc/stat');
+    }
+    const memoryAge = this.observer.memoryAgeMs;
+    if (memoryAge > MEMORY_SYNC_REFRESH_MS) {
+      try {
+        this.observer.refreshMemory();
+      } catch (err) {
+        this.onReadError?.(err, 'node memory');
+      }
+    } else if (memoryAge > MEMORY_REFRESH_MS) this.onStaleMemory?.();
+  }
+
+  /** Re-read everything now (the rebalancer cycle, the daemon's only timer when idle). */
+  refresh(): void {
+    this.observer.sampleCpu();
+    this.observer.refreshMemory();
+  }
+
   /** The observer's latest readings, rebuilt only when it has read something new. */
   snapshot(): HostSnapshot {
-    if (this.observer.memoryAgeMs > MEMORY_REFRESH_MS) this.onStaleMemory?.();
+    this.freshen();
     if (!this.snapshotCache || this.snapshotVersion !== this.observer.version) {
       this.snapshotCache = this.observer.snapshot();
       this.snapshotVersion = this.observer.version;

@@ -17,7 +17,7 @@ import { basePageKiB } from '../observe/processes.js';
 import { ProcessMover } from '../apply/process-mover.js';
 import path from 'node:path';
 import { buildApp } from '../server/app.js';
-import { AdvisorService, MEMORY_IDLE_REFRESH_MS } from './advisor-service.js';
+import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
 
@@ -39,7 +39,6 @@ export interface DaemonConfig {
   pidFile?: string;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
-  cpuSampleIntervalMs: number;
   /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
   apply: ApplyMode;
   logLevel: string;
@@ -117,32 +116,20 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
 
-  const sampler = setInterval(() => {
-    try {
-      observer.sampleCpu();
-    } catch (err) {
-      logger.error({ err }, 'cannot sample /proc/stat');
-    }
-  }, config.cpuSampleIntervalMs);
-  sampler.unref();
-  // Memory counters: re-read every few seconds when idle, and in the background as soon as an answer finds them
-  // older than MEMORY_REFRESH_MS. One read at a time: a slow sysfs never stacks refreshes up.
-  let memoryTimer: NodeJS.Timeout | undefined;
+  // Readings are taken when an answer or the rebalancer cycle needs them (AdvisorService.freshen); the only work
+  // left for the background is a memory re-read an answer asked for, one at a time so a slow sysfs never stacks them.
   let refreshing = false;
-  const refreshMemory = (): void => {
+  service.onStaleMemory = () => {
     if (refreshing || closed) return;
     refreshing = true;
-    clearTimeout(memoryTimer);
     observer
       .refreshMemoryAsync()
       .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
       .finally(() => {
         refreshing = false;
-        if (!closed) memoryTimer = setTimeout(refreshMemory, MEMORY_IDLE_REFRESH_MS).unref();
       });
   };
-  service.onStaleMemory = refreshMemory;
-  memoryTimer = setTimeout(refreshMemory, MEMORY_IDLE_REFRESH_MS).unref();
+  service.onReadError = (err, what) => logger.error({ err }, `cannot read ${what}; answering from the previous reading`);
 
   if (config.pidFile) writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
@@ -155,8 +142,6 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   close = async () => {
     if (closed) return stopped;
     closed = true;
-    clearInterval(sampler);
-    clearTimeout(memoryTimer);
     try {
       await rebalancer.stop();
       await app.close();

@@ -81,6 +81,7 @@ export class Rebalancer {
   /** One cycle; true when a process was acted on (the next cycle then comes after the min interval). */
   async cycle(): Promise<boolean> {
     this.cycles++;
+    this.service.refresh();
     const nodes = this.planNodes();
     // numad never examines processes on a single-node host: there is nowhere to move them.
     if (nodes.length < 2) return false;

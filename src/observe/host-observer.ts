@@ -1,6 +1,6 @@
 // Keeps the latest picture of the host: its shape (re-read now and then, like numad's 600 s static refresh, but
 // more often because CPU and memory hotplug happen on VM hosts), two /proc/stat samples, and memory counters.
-// Reads happen in sampleCpu/refreshMemory*; snapshot() only combines what was read, so an answer never waits on I/O.
+// Reads happen in sampleCpu/refreshMemory*, when the service asks; snapshot() only combines what was read.
 import type { FsRoot } from '../topology/fsroot.js';
 import {
   readHostShape,
@@ -76,6 +76,10 @@ export class HostObserver {
     this.procMeminfo = procMeminfo;
     this.memoryReadAtMs = this.clock();
     this.version++;
+  }
+
+  get cpuSampleAgeMs(): number {
+    return this.clock() - this.latest.atMs;
   }
 
   get cpuWindowMs(): number {

@@ -119,7 +119,6 @@ async function inProcess(fsRoot: string, dir: string, reservations: number): Pro
     numad: { ...NUMAD_DEFAULTS },
     cpuAllocationRatio: 4,
     reservationTtlMs: 3_600_000,
-    cpuSampleIntervalMs: 2000,
     apply: 'none',
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),

@@ -14,7 +14,6 @@ export function daemonConfig(dir: string, fixtureName: string, overrides: Partia
     numad: { ...NUMAD_DEFAULTS },
     cpuAllocationRatio: 4,
     reservationTtlMs: 300_000,
-    cpuSampleIntervalMs: 2000,
     apply: 'none',
     logLevel: 'silent',
     logger: pino({ level: 'silent' }),
