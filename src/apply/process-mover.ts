@@ -97,7 +97,47 @@ export class ProcessMover {
       return outcome;
     }
   }
+
+  /** Exchange two processes' nodes (see SWAP_MAX_ROUNDS); one outcome per side, each verified like move(). */
+  async swap(a: SwapSide, b: SwapSide): Promise<[MoveOutcome, MoveOutcome]> {
+    const started = Date.now();
+    const onTarget = (side: SwapSide): number => {
+      const mem = memoryByNode(this.fs, side.pid);
+      return side.toNodes.reduce((sum, n) => sum + (mem[String(n)] ?? 0), 0);
+    };
+    const migrate = (side: SwapSide): Promise<MoveOutcome> => {
+      const mem = memoryByNode(this.fs, side.pid);
+      const fromNodes = Object.keys(mem).map(Number).filter((n) => !side.toNodes.includes(n) && (mem[String(n)] ?? 0) > 0);
+      return this.move(side.pid, side.cpus, { fromNodes, toNodes: side.toNodes });
+    };
+    let progress = [onTarget(a), onTarget(b)];
+    let outcomes: [MoveOutcome, MoveOutcome] = [await migrate(a), await migrate(b)];
+    for (let round = 1; round < SWAP_MAX_ROUNDS && !(outcomes[0].ok && outcomes[1].ok); round++) {
+      const now = [onTarget(a), onTarget(b)];
+      if (now[0] === progress[0] && now[1] === progress[1]) break;
+      progress = now;
+      outcomes = [await migrate(a), await migrate(b)];
+    }
+    const elapsedMs = Date.now() - started;
+    return [
+      { ...outcomes[0], elapsedMs },
+      { ...outcomes[1], elapsedMs },
+    ];
+  }
 }
+
+export interface SwapSide {
+  pid: number;
+  cpus: number[];
+  toNodes: number[];
+}
+
+/**
+ * A swap fills each target node with pages the other process is still holding there, so neither migration can finish
+ * first: migratepages moves what fits and leaves the rest. Alternating the two frees room for the other each round;
+ * it stops when both are verified, or when a round moved nothing.
+ */
+export const SWAP_MAX_ROUNDS = 8;
 
 /** numad's "PID %d moved to node(s) %s in %d.%d seconds": hundredths without zero padding (5 → "0.5"). */
 export function movedLine(pid: number, nodeset: string, elapsedMs: number): string {

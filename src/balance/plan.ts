@@ -3,7 +3,9 @@
 // - cheapest move first: least memory to migrate per point of locality gained;
 // - probation: a move first changes only CPU affinity; memory follows on a later cycle if the advice still holds,
 //   and the affinity is reverted if the need went away;
-// - a process larger than a node gets the SLIT-nearest node set (the policy's chain walk does that).
+// - a process larger than a node gets the SLIT-nearest node set (the policy's chain walk does that);
+// - a swap: two processes spread over the same nodes, where neither fits on a node alone, exchange pages so each ends
+//   on one node (planSwap).
 import { adviseNumad } from '../policy/numad.js';
 import type { PolicyNode } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
@@ -48,7 +50,7 @@ export interface MoveRecord {
   cpus: number[];
 }
 
-export type MoveKind = 'cpu' | 'memory' | 'revert';
+export type MoveKind = 'cpu' | 'memory' | 'revert' | 'swap';
 
 export interface PlannedMove {
   pid: number;
@@ -67,6 +69,19 @@ export interface PlannedMove {
   /** false for libvirt domains: their apply path goes through libvirt, never behind its back */
   applicable: boolean;
   reason: string;
+  /** kind 'swap': the other process, moving to where this one leaves (both move together) */
+  partner?: SwapPartner;
+}
+
+export interface SwapPartner {
+  pid: number;
+  comm: string;
+  from: number[];
+  to: number[];
+  toNodeset: string;
+  cpus: number[];
+  migrateMiB: number;
+  localityBeforePercent: number;
 }
 
 export interface Skipped {
@@ -108,6 +123,8 @@ export function planMoves(
   const allCpus = [...cpuNode.keys()].sort((a, b) => a - b);
   const memoryNodes = nodes.filter((n) => n.hasMemory).map((n) => n.id);
   const u = Math.min(Math.max(settings.utilizationTargetPercent, 10), 130);
+  /** processes no single move helps: their best place is every node (swap material) */
+  const stuck: { p: PlanProcess; from: number[] }[] = [];
 
   for (const p of processes) {
     if (!isCandidate(p)) continue;
@@ -182,7 +199,8 @@ export function planMoves(
       continue;
     }
     if (!restricted && to.length >= memoryNodes.length) {
-      skip('its best placement is every node: nothing to gain');
+      skip('its best placement is every node: no single move helps');
+      stuck.push({ p, from });
       continue;
     }
     const migrateMiB = total - inTarget;
@@ -195,7 +213,95 @@ export function planMoves(
       reason: `${before} % of ${total} MiB is on ${advice.nodeset}, the best place for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB (${advice.reasons[0] ?? ''})`,
     });
   }
+  if (!moves.some((m) => m.kind === 'cpu')) {
+    const swap = planSwap(nodes, stuck, u, settings.memLocalityTargetPercent);
+    if (swap) moves.push(swap);
+  }
   // Cheapest first; the daemon acts on one move per cycle, like numad, and on the first applicable one.
   moves.sort((a, b) => (a.kind === 'cpu' ? 1 : 0) - (b.kind === 'cpu' ? 1 : 0) || a.costMiBPerPoint - b.costMiBPerPoint || a.pid - b.pid);
   return { atMs: nowMs, moves, skipped };
+}
+
+/** At most this many stuck processes are paired (the biggest): pairs grow with the square, nodes with it too. */
+const SWAP_POOL_MAX = 32;
+
+/**
+ * Two processes A and B, both spread so that neither fits on one node by itself: if A can take node x once B's pages
+ * leave it, and B node y once A's leave, exchanging them localizes both. After the swap every involved node keeps
+ * numad's utilization headroom (-u) free, and its CPUs can carry the process's measured CPU use. The pair with the
+ * least memory to migrate per point of locality gained wins. Pure arithmetic on the measured per-node MiB.
+ */
+export function planSwap(nodes: PlanNode[], stuck: { p: PlanProcess; from: number[] }[], u: number, localityTarget: number): PlannedMove | undefined {
+  const pool = [...stuck].sort((a, b) => b.p.rssMiB - a.p.rssMiB || a.p.pid - b.p.pid).slice(0, SWAP_POOL_MAX);
+  const memNodes = nodes.filter((n) => n.hasMemory && n.cpus.length > 0);
+  const headroom = (n: PlanNode): number => Math.ceil((n.memTotalMiB * Math.max(0, 100 - Math.min(u, 100))) / 100);
+  const mem = (p: PlanProcess, id: number): number => p.memoryMiBByNode?.[String(id)] ?? 0;
+  const totalOf = (p: PlanProcess): number => Object.values(p.memoryMiBByNode ?? {}).reduce((a, b) => a + b, 0);
+  const bestLocality = (p: PlanProcess, total: number): number => (total > 0 ? Math.floor((100 * Math.max(...memNodes.map((n) => mem(p, n.id)))) / total) : 100);
+  let best: { cost: number; move: PlannedMove } | undefined;
+  for (let i = 0; i < pool.length; i++) {
+    for (let j = i + 1; j < pool.length; j++) {
+      const a = pool[i] as (typeof pool)[number];
+      const b = pool[j] as (typeof pool)[number];
+      const ta = totalOf(a.p);
+      const tb = totalOf(b.p);
+      const locA = bestLocality(a.p, ta);
+      const locB = bestLocality(b.p, tb);
+      if (locA >= localityTarget && locB >= localityTarget) continue;
+      for (const x of memNodes) {
+        for (const y of memNodes) {
+          if (x.id === y.id) continue;
+          // Free memory after: A arrives whole on x while B's pages there leave; the reverse on y.
+          const freeX = x.memFreeMiB - (ta - mem(a.p, x.id)) + mem(b.p, x.id);
+          const freeY = y.memFreeMiB - (tb - mem(b.p, y.id)) + mem(a.p, y.id);
+          if (freeX < headroom(x) || freeY < headroom(y)) continue;
+          // A swap is only worth it where no single move would do: A alone on x must not fit.
+          if (x.memFreeMiB - (ta - mem(a.p, x.id)) >= headroom(x) && y.memFreeMiB - (tb - mem(b.p, y.id)) >= headroom(y)) continue;
+          const cpuShare = (p: PlanProcess, total: number, id: number): number => (total > 0 ? (p.cpuUsedHundredths * mem(p, id)) / total : 0);
+          const cpuX = x.cpuFreeHundredths + cpuShare(a.p, ta, x.id) + cpuShare(b.p, tb, x.id) - a.p.cpuUsedHundredths;
+          const cpuY = y.cpuFreeHundredths + cpuShare(a.p, ta, y.id) + cpuShare(b.p, tb, y.id) - b.p.cpuUsedHundredths;
+          if (cpuX < 0 || cpuY < 0) continue;
+          const migrateA = ta - mem(a.p, x.id);
+          const migrateB = tb - mem(b.p, y.id);
+          // Locality now is each one's best single node; between pairings of the same two only the MiB differ.
+          const gain = 100 - locA + (100 - locB);
+          const cost = (migrateA + migrateB) / gain;
+          if (best && best.cost <= cost) continue;
+          const beforeA = Math.floor((100 * mem(a.p, x.id)) / Math.max(1, ta));
+          const beforeB = Math.floor((100 * mem(b.p, y.id)) / Math.max(1, tb));
+          best = {
+            cost,
+            move: {
+              pid: a.p.pid,
+              comm: a.p.comm,
+              kind: 'swap',
+              from: a.from,
+              to: [x.id],
+              toNodeset: String(x.id),
+              cpus: [...x.cpus].sort((m, n) => m - n),
+              migrateMiB: migrateA,
+              localityBeforePercent: beforeA,
+              localityAfterPercent: 100,
+              costMiBPerPoint: cost,
+              applicable: !a.p.isLibvirtDomain && !b.p.isLibvirtDomain,
+              reason:
+                `neither fits on one node alone (best single-node locality ${locA} % and ${locB} %); swapping: ` +
+                `pid ${a.p.pid} to node ${x.id} (${migrateA} MiB) and pid ${b.p.pid} to node ${y.id} (${migrateB} MiB)`,
+              partner: {
+                pid: b.p.pid,
+                comm: b.p.comm,
+                from: b.from,
+                to: [y.id],
+                toNodeset: String(y.id),
+                cpus: [...y.cpus].sort((m, n) => m - n),
+                migrateMiB: migrateB,
+                localityBeforePercent: beforeB,
+              },
+            },
+          };
+        }
+      }
+    }
+  }
+  return best?.move;
 }

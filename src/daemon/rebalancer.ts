@@ -18,6 +18,8 @@ export class Rebalancer {
   private stopped = false;
   private running: Promise<void> | undefined;
   lastPlan: Plan | undefined;
+  /** the swap proposed by the previous cycle: a swap is acted on only when two cycles in a row agree */
+  private proposedSwap: string | undefined;
   cycles = 0;
 
   constructor(
@@ -91,12 +93,48 @@ export class Rebalancer {
     const plan = planMoves(nodes, tracked, s, this.history, now);
     this.lastPlan = plan;
     const move = plan.moves[0];
+    const swapKey = move?.kind === 'swap' ? `${move.pid}>${move.toNodeset} ${move.partner?.pid}>${move.partner?.toNodeset}` : undefined;
+    const confirmed = swapKey !== undefined && swapKey === this.proposedSwap;
+    this.proposedSwap = confirmed ? undefined : swapKey;
     if (!move) return false;
+    if (move.kind === 'swap') {
+      if (!confirmed) {
+        this.logger.info({ move }, 'swap proposed; acted on only if the next cycle agrees');
+        return false;
+      }
+      return this.actSwap(move, now);
+    }
     return this.act(move, now);
   }
 
   private advising(move: PlannedMove): string {
     return `Advising pid ${move.pid} (${move.comm}) move from nodes (${formatIdList(move.from)}) to nodes (${move.toNodeset})`;
+  }
+
+  /** Both sides of a swap move together (no CPU-first probation: the two cycles that agreed were the probation). */
+  private async actSwap(move: PlannedMove, now: number): Promise<boolean> {
+    const partner = move.partner;
+    if (!partner) return false;
+    const other: PlannedMove = { ...move, ...partner, partner: undefined };
+    this.numadLog.log(LOG_NOTICE, this.advising(move));
+    this.numadLog.log(LOG_NOTICE, this.advising(other));
+    const record = (m: PlannedMove, phase: MoveRecord['phase']): MoveRecord => ({ pid: m.pid, comm: m.comm, from: m.from, to: m.to, phase, atMs: now, cpus: m.cpus });
+    if (!this.mover || !move.applicable) {
+      this.history.set(move.pid, record(move, 'advised'));
+      this.history.set(other.pid, record(other, 'advised'));
+      this.logger.info({ move, applied: false, why: this.mover ? 'libvirt domain: advised only' : 'advise-only mode' }, 'swap advised');
+      return false;
+    }
+    const [a, b] = await this.mover.swap({ pid: move.pid, cpus: move.cpus, toNodes: move.to }, { pid: other.pid, cpus: other.cpus, toNodes: other.to });
+    this.logger.info({ move, outcomes: [a, b] }, 'swap applied');
+    for (const [m, out] of [
+      [move, a],
+      [other, b],
+    ] as const) {
+      if (out.ok) this.numadLog.log(LOG_NOTICE, movedLine(m.pid, m.toNodeset, out.elapsedMs));
+      this.history.set(m.pid, record(m, 'done'));
+    }
+    return true;
   }
 
   private async act(move: PlannedMove, now: number): Promise<boolean> {

@@ -35,6 +35,58 @@ const proc = (o: Partial<PlanProcess> & { pid: number }): PlanProcess => ({
 });
 const none = new Map<number, MoveRecord>();
 
+describe('swap', () => {
+  // Two nodes of 16,000 MiB with 4,000 MiB free; two processes of 12,000 MiB split 6,000/6,000 and 5,000/7,000.
+  // Neither fits on a node alone (6,000 MiB more than the node has free), but exchanging their pages localizes both
+  // and leaves each node at least the 15 % headroom of -u 85 (2,400 MiB).
+  const two: PlanNode[] = [0, 1].map((id) => ({
+    id,
+    cpus: Array.from({ length: 10 }, (_, i) => id * 10 + i),
+    hasMemory: true,
+    hasCpu: true,
+    cpuTotalHundredths: 1000,
+    memTotalMiB: 16_000,
+    cpuFreeHundredths: 500,
+    memFreeMiB: 4000,
+    distances: id === 0 ? [10, 21] : [21, 10],
+  }));
+  const ALL2 = Array.from({ length: 20 }, (_, i) => i);
+  const a = proc({ pid: 21, rssMiB: 12_000, cpuUsedHundredths: 300, cpusAllowed: ALL2, memoryMiBByNode: { '0': 6000, '1': 6000 } });
+  const b = proc({ pid: 22, rssMiB: 12_000, cpuUsedHundredths: 300, cpusAllowed: ALL2, memoryMiBByNode: { '0': 5000, '1': 7000 } });
+
+  it('exchanges two spread processes when no single move helps, cheapest pairing first', () => {
+    const plan = planMoves(two, [a, b], settings, none, 0);
+    expect(plan.skipped.map((s) => s.reason)).toEqual(['its best placement is every node: no single move helps', 'its best placement is every node: no single move helps']);
+    expect(plan.moves).toHaveLength(1);
+    // b has more on node 1, so b→1 and a→0 migrates 6,000 + 5,000 MiB rather than 6,000 + 7,000.
+    expect(plan.moves[0]).toMatchObject({
+      kind: 'swap',
+      pid: 21,
+      to: [0],
+      toNodeset: '0',
+      cpus: two[0]?.cpus,
+      migrateMiB: 6000,
+      localityBeforePercent: 50,
+      localityAfterPercent: 100,
+      applicable: true,
+      partner: { pid: 22, to: [1], toNodeset: '1', cpus: two[1]?.cpus, migrateMiB: 5000, localityBeforePercent: 58 },
+    });
+  });
+
+  it('no swap when the nodes cannot keep the -u headroom afterwards, or when a single move already fits', () => {
+    const tight = two.map((n) => ({ ...n, memFreeMiB: 2000 }));
+    expect(planMoves(tight, [a, b], settings, none, 0).moves).toEqual([]);
+    const roomy = two.map((n) => ({ ...n, memFreeMiB: 9000 }));
+    expect(planMoves(roomy, [a, b], settings, none, 0).moves.every((m) => m.kind === 'cpu')).toBe(true);
+  });
+
+  it('no swap when a target node\'s CPUs cannot carry the process, and libvirt domains are advised only', () => {
+    const busy = two.map((n) => ({ ...n, cpuFreeHundredths: 0 }));
+    expect(planMoves(busy, [a, b], settings, none, 0).moves).toEqual([]);
+    expect(planMoves(two, [a, { ...b, isLibvirtDomain: true }], settings, none, 0).moves[0]).toMatchObject({ kind: 'swap', applicable: false });
+  });
+});
+
 describe('planMoves', () => {
   it('an unbound process with its memory on node 0 is bound to node 0 at no migration cost', () => {
     const plan = planMoves(nodes, [proc({ pid: 1 })], settings, none, 0);
