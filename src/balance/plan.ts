@@ -28,6 +28,8 @@ export interface PlanProcess {
   cpuUsedHundredths: number;
   cpusAllowed: number[];
   memoryMiBByNode?: Record<string, number>;
+  /** MiB under an interleave policy (measured when keepInterleaved) */
+  interleavedMiB?: number;
   isLibvirtDomain: boolean;
   excluded: boolean;
 }
@@ -35,6 +37,8 @@ export interface PlanProcess {
 export interface PlanSettings {
   utilizationTargetPercent: number;
   memLocalityTargetPercent: number;
+  /** numad -K 1: a process that interleaves memory on purpose is left spread */
+  keepInterleaved?: boolean;
 }
 
 /** What the planner remembers about a process it acted on or advised. */
@@ -133,6 +137,10 @@ export function planMoves(
     };
     if (!p.memoryMiBByNode) {
       skip('per-node memory not measured');
+      continue;
+    }
+    if (settings.keepInterleaved && (p.interleavedMiB ?? 0) > 0) {
+      skip(`${p.interleavedMiB} MiB interleaved on purpose; kept spread (-K 1)`);
       continue;
     }
     const record = history.get(p.pid);

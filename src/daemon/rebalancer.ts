@@ -77,7 +77,8 @@ export class Rebalancer {
   }
 
   private measureCandidates(tracked: TrackedProcess[]): TrackedProcess[] {
-    return tracked.map((p) => (isCandidate(p) ? (this.scanner.measureMemory(p.pid) ?? p) : p));
+    const needInterleave = this.settings().keepInterleaved;
+    return tracked.map((p) => (isCandidate(p) ? (this.scanner.measureMemory(p.pid, needInterleave) ?? p) : p));
   }
 
   /** One cycle; true when a process was acted on (the next cycle then comes after the min interval). */

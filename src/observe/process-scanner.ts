@@ -27,6 +27,8 @@ export interface TrackedProcess {
   /** MiB per node id; filled in for candidates by measureMemory */
   memoryMiBByNode?: Record<string, number>;
   memorySource?: 'cgroup' | 'numa_maps';
+  /** MiB in mappings with an interleave policy; measured (from numa_maps) only when numad's -K 1 asks to keep them */
+  interleavedMiB?: number;
 }
 
 interface Entry {
@@ -108,10 +110,11 @@ export class ProcessScanner {
   }
 
   /** Per-node memory: the process's own cgroup when it has one (libvirt VMs do), else numa_maps. */
-  measureMemory(pid: number): TrackedProcess | undefined {
+  measureMemory(pid: number, needInterleave = false): TrackedProcess | undefined {
     const e = this.table.get(pid);
     if (!e) return undefined;
-    const fromCgroup = readOwnCgroupNuma(this.fs, pid, this.opts.basePageKiB);
+    // A cgroup's numa_stat cannot tell interleaved pages apart; -K 1 needs numa_maps.
+    const fromCgroup = needInterleave ? undefined : readOwnCgroupNuma(this.fs, pid, this.opts.basePageKiB);
     if (fromCgroup && fromCgroup.size > 0) {
       e.info.memoryMiBByNode = Object.fromEntries([...fromCgroup].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
       e.info.memorySource = 'cgroup';
@@ -125,6 +128,7 @@ export class ProcessScanner {
     const maps = parseNumaMaps(text, this.opts.basePageKiB, this.opts.defaultHugeKiB);
     e.info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
     e.info.memorySource = 'numa_maps';
+    e.info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
     return e.info;
   }
 

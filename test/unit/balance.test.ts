@@ -103,6 +103,15 @@ describe('planMoves', () => {
     expect(plan.moves.map((m) => m.pid)).toEqual([2, 3]);
   });
 
+  it('-K 1 leaves a process that interleaves on purpose spread; -K 0 merges it like numad', () => {
+    const spread = proc({ pid: 5, interleavedMiB: 4096, memoryMiBByNode: { '0': 1024, '1': 1024, '2': 1024, '3': 1024 } });
+    expect(planMoves(nodes, [spread], { ...settings, keepInterleaved: true }, none, 0)).toMatchObject({
+      moves: [],
+      skipped: [{ pid: 5, reason: '4096 MiB interleaved on purpose; kept spread (-K 1)' }],
+    });
+    expect(planMoves(nodes, [spread], settings, none, 0).moves[0]).toMatchObject({ pid: 5, kind: 'cpu', migrateMiB: 3072 });
+  });
+
   it('a process larger than one node gets the SLIT-nearest pair', () => {
     const plan = planMoves(nodes, [proc({ pid: 4, rssMiB: 30_000, memoryMiBByNode: { '2': 15_000, '3': 15_000 } })], settings, none, 0);
     expect(plan.moves[0]).toMatchObject({ to: [2, 3], migrateMiB: 0 });
