@@ -32,6 +32,8 @@ export interface PlanProcess {
   interleavedMiB?: number;
   isLibvirtDomain: boolean;
   excluded: boolean;
+  /** its CPU affinity comes from libvirt's auto placement (numad's answer), not from an administrator */
+  placementOwned?: boolean;
 }
 
 export interface PlanSettings {
@@ -145,7 +147,7 @@ export function planMoves(
     }
     const record = history.get(p.pid);
     const restricted = p.cpusAllowed.length > 0 && p.cpusAllowed.length < allCpus.length;
-    const ourPins = record !== undefined && sameSet(record.cpus, p.cpusAllowed);
+    const ourPins = p.placementOwned === true || (record !== undefined && sameSet(record.cpus, p.cpusAllowed));
     if (restricted && !ourPins) {
       skip(`CPU affinity ${formatIdList(p.cpusAllowed)} was set by someone else; never overridden`);
       continue;

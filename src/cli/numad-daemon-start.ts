@@ -22,7 +22,11 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
     numadLogPath: path.resolve(inv.paths.numadLog),
     pidFile: path.resolve(inv.paths.pidFile),
   };
+  // NUMADVISOR_LIBVIRT: auto (default), none, or a URI; the daemon resolves it like `numadvisor daemon --libvirt`.
+  const libvirtChoice = process.env.NUMADVISOR_LIBVIRT ?? 'auto';
   if (inv.foreground) {
+    const { libvirtOption } = await import('./numadvisor-main.js');
+    const libvirt = libvirtOption(libvirtChoice, process.env.NUMADVISOR_LIBVIRT_SOCKET, undefined, undefined);
     const { runDaemonUntilStopped } = await import('../daemon/run.js');
     await runDaemonUntilStopped({
       ...common,
@@ -31,7 +35,8 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
       cpuAllocationRatio: CPU_ALLOCATION_RATIO,
       reservationTtlMs: RESERVATION_TTL_MS,
       // numad moves processes by default; so does a daemon started through the numad command.
-      apply: 'processes',
+      apply: 'processes,domains',
+      ...(libvirt ? { libvirt } : {}),
       logLevel: 'info',
     });
     return 0;
@@ -46,7 +51,9 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
     '--log-file', common.numadLogPath,
     '--pid-file', common.pidFile,
     '--numad-settings', JSON.stringify(settings),
-    '--apply', 'processes',
+    '--apply', 'processes,domains',
+    '--libvirt', libvirtChoice,
+    ...(process.env.NUMADVISOR_LIBVIRT_SOCKET ? ['--libvirt-socket', process.env.NUMADVISOR_LIBVIRT_SOCKET] : []),
   ];
   // Structured logs go to their own file; anything the daemon prints before its logger exists lands in numad's log.
   mkdirSync(path.dirname(inv.paths.daemonLog), { recursive: true });

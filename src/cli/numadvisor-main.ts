@@ -1,6 +1,6 @@
 // `numadvisor`: the daemon and the operator's tools (snapshot, offline advice, schema export).
 import { parseArgs } from 'node:util';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -11,9 +11,12 @@ import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
 import { readProcMeminfo } from '../topology/sysfs.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
 import { HostSnapshotSchema } from '../model/snapshot.js';
-import { RESERVATION_TTL_MS } from '../model/reservations.js';
+import { RESERVATION_TTL_MS, type Reservation } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
-import { parseLooseCpuList } from '../topology/idlist.js';
+import { formatIdList, parseLooseCpuList } from '../topology/idlist.js';
+import { LIBVIRT_SOCKETS } from '../libvirt/client.js';
+import { requestDaemon } from './advice-client.js';
+import type { ApplyMode } from '../daemon/rebalancer.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../daemon/numad-settings.js';
 import { NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
 import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
@@ -37,12 +40,19 @@ Commands:
   advise     answer a request offline from a snapshot file
   processes  list processes (RSS over 300 MiB, or --pid N) with memory per node from numa_maps
   schemas    write (--out DIR) or verify (--check DIR) the JSON Schemas of the API
+  status     what the running daemon holds: reservations (and the VM each is bound to), libvirt domains
+  rollback   undo the daemon's last move of a libvirt domain: numadvisor rollback NAME|UUID
   version    print the version
 
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS]
-                  [--apply none|processes]   (default none: advise only; the numad command starts it with processes)
+                  [--apply none|processes|domains|processes,domains]   (default none: advise only; the numad
+                  command starts it with processes,domains)
+                  [--libvirt auto|none|URI] [--libvirt-socket PATH] [--domain-include NAME|UUID,...]
+                  [--domain-exclude NAME|UUID,...]   (auto: qemu:///system when libvirt is installed)
+numadvisor status [--socket PATH] [--json]
+numadvisor rollback NAME|UUID [--socket PATH]
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
 numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--nodeset-only]
@@ -93,10 +103,14 @@ async function cmdDaemon(args: string[]): Promise<number> {
       'reservation-ttl': { type: 'string' },
       'numad-settings': { type: 'string' },
       apply: { type: 'string' },
+      libvirt: { type: 'string' },
+      'libvirt-socket': { type: 'string' },
+      'domain-include': { type: 'string' },
+      'domain-exclude': { type: 'string' },
     },
   });
-  const apply = values.apply ?? 'none';
-  if (apply !== 'none' && apply !== 'processes') throw new UsageError('--apply takes none or processes');
+  const apply = parseApply(values.apply ?? 'none');
+  const libvirt = libvirtOption(values.libvirt ?? 'auto', values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
   const paths = defaultPaths();
   const ratio = values['cpu-allocation-ratio'] === undefined ? CPU_ALLOCATION_RATIO : Number(values['cpu-allocation-ratio']);
   if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
@@ -130,9 +144,84 @@ async function cmdDaemon(args: string[]): Promise<number> {
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
     apply,
+    ...(libvirt ? { libvirt } : {}),
     logLevel: values['pino-level'] ?? 'info',
   });
   return 0;
+}
+
+export function parseApply(text: string): ApplyMode {
+  const parts = [...new Set(text.split(',').map((t) => t.trim()))].sort();
+  const joined = parts.join(',');
+  if (joined === 'none' || joined === 'processes' || joined === 'domains' || joined === 'domains,processes') {
+    return joined === 'domains,processes' ? 'processes,domains' : joined;
+  }
+  throw new UsageError('--apply takes none, processes, domains or processes,domains');
+}
+
+const names = (text: string | undefined): string[] => (text ? text.split(',').map((t) => t.trim()).filter(Boolean) : []);
+
+/** auto: qemu:///system when this host has a libvirt daemon (installed, or its socket is there). */
+export function libvirtOption(
+  value: string,
+  socketPath: string | undefined,
+  include: string | undefined,
+  exclude: string | undefined,
+): { uri: string; socketPath?: string; filter: { include: string[]; exclude: string[] } } | undefined {
+  if (value === 'none') return undefined;
+  const filter = { include: names(include), exclude: names(exclude) };
+  if (value === 'auto') {
+    const present = [...LIBVIRT_SOCKETS, '/usr/sbin/libvirtd', '/usr/sbin/virtqemud'].some((p) => existsSync(p));
+    if (!present && socketPath === undefined) return undefined;
+    value = 'qemu:///system';
+  }
+  if (!/^[a-z][a-z0-9+]*:\/\//.test(value)) throw new UsageError(`--libvirt takes auto, none or a URI such as qemu:///system, got ${JSON.stringify(value)}`);
+  return { uri: value, ...(socketPath ? { socketPath: path.resolve(socketPath) } : {}), filter };
+}
+
+async function cmdStatus(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { socket: { type: 'string' }, json: { type: 'boolean' } } });
+  const socketPath = path.resolve(values.socket ?? defaultPaths().socket);
+  const deadlines = { connectMs: 1000, replyMs: 5000 };
+  const health = JSON.parse(await requestDaemon(socketPath, 'GET', '/healthz', undefined, deadlines)) as { version: string; pid: number; uptimeSeconds: number; nodes: number; libvirt: { uri: string; connected: boolean } | null };
+  const { reservations } = JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/reservations', undefined, deadlines)) as { reservations: Reservation[] };
+  const domains = health.libvirt
+    ? (JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/domains', undefined, deadlines)) as { domains: { name: string; uuid: string; vcpus: number; memoryMiB: number; numaMode: string | null; nodeset: string; excluded: boolean }[] }).domains
+    : [];
+  if (values.json) {
+    io.stdout(`${JSON.stringify({ health, reservations, domains }, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [
+    `numadvisor ${health.version}, pid ${health.pid}, up ${health.uptimeSeconds} s, ${health.nodes} NUMA nodes`,
+    `libvirt: ${health.libvirt ? `${health.libvirt.uri} ${health.libvirt.connected ? 'connected' : 'NOT connected'}` : 'not used'}`,
+    '',
+    `reservations (${reservations.length}):`,
+    ...reservations.map((r) => {
+      const cpus = (r.request.cpuHundredths / 100).toFixed(2).replace(/\.00$/, '');
+      const holder = r.domain ? `domain ${r.domain.name} (${r.domain.uuid})` : `unbound, from ${r.client}`;
+      const held = r.perNode.map((p) => `node ${p.node}: ${(p.cpuHundredths / 100).toFixed(2)} CPU ${p.memMiB} MiB`).join('; ');
+      return `  ${r.id}  nodes ${r.nodeset}  ${cpus} CPUs ${r.request.memMiB} MiB  ${holder}  holds ${held}  until ${r.expiresAt}`;
+    }),
+    '',
+    `domains (${domains.length}):`,
+    ...domains.map((d) => `  ${d.name} (${d.uuid})  ${d.vcpus} vCPUs ${d.memoryMiB} MiB  numatune ${d.numaMode ?? '-'} ${d.nodeset || '-'}${d.excluded ? '  excluded' : ''}`),
+  ];
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function cmdRollback(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { socket: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('rollback takes one domain name or UUID');
+  const socketPath = path.resolve(values.socket ?? defaultPaths().socket);
+  const out = JSON.parse(await requestDaemon(socketPath, 'POST', `/v1/domains/${encodeURIComponent(positionals[0] as string)}/rollback`, {}, { connectMs: 1000, replyMs: 120_000 })) as {
+    ok: boolean;
+    reason: string;
+    after: { nodeset: string; vcpuPins: number[][] };
+  };
+  io.stdout(`${out.ok ? 'rolled back' : 'rollback NOT verified'}: ${out.reason}; nodeset ${out.after.nodeset || '-'}, vCPU pins ${out.after.vcpuPins.map((p) => formatIdList(p)).join(' ')}\n`);
+  return out.ok ? 0 : 1;
 }
 
 async function cmdSnapshot(args: string[], io: Io): Promise<number> {
@@ -262,6 +351,10 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
         return cmdProcesses(rest, io);
       case 'schemas':
         return cmdSchemas(rest, io);
+      case 'status':
+        return await cmdStatus(rest, io);
+      case 'rollback':
+        return await cmdRollback(rest, io);
       case 'version':
       case '--version':
         io.stdout(`numadvisor ${VERSION}\n`);

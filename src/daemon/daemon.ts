@@ -11,7 +11,7 @@ import { formatIdList } from '../topology/idlist.js';
 import { capacityFromSettings, NumadControl } from './numad-control.js';
 import type { NumadSettings } from './numad-settings.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import { Rebalancer, type ApplyMode } from './rebalancer.js';
+import { Rebalancer, type ApplyMode, type DomainSide } from './rebalancer.js';
 import { ProcessScanner } from '../observe/process-scanner.js';
 import { basePageKiB } from '../observe/processes.js';
 import { ProcessMover } from '../apply/process-mover.js';
@@ -20,9 +20,9 @@ import { buildApp } from '../server/app.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
 import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
-
-/** numad's standalone window is 2 s: long enough to smooth scheduler noise, short enough that new load shows. */
-export const CPU_SAMPLE_INTERVAL_MS = 2_000;
+import { LibvirtClient } from '../libvirt/client.js';
+import { DomainTracker, type DomainFilter } from '../libvirt/domain-tracker.js';
+import { DomainMover } from '../apply/domain-mover.js';
 
 
 export interface DaemonConfig {
@@ -41,11 +41,14 @@ export interface DaemonConfig {
   reservationTtlMs: number;
   /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
   apply: ApplyMode;
+  /** libvirt connection: undefined for none */
+  libvirt?: { uri: string; socketPath?: string; filter: DomainFilter };
   logLevel: string;
   logger?: Logger;
 }
 
 export interface RunningDaemon {
+  domains: DomainSide | undefined;
   app: FastifyInstance;
   service: AdvisorService;
   control: NumadControl;
@@ -104,15 +107,26 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   }
   if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
   const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048);
-  const mover = config.apply === 'processes' ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
-  const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover);
-  const app = buildApp({ service, control, rebalancer, logger });
+  const mover = config.apply.includes('processes') ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
+  let libvirt: LibvirtClient | undefined;
+  let domains: DomainSide | undefined;
+  if (config.libvirt) {
+    libvirt = new LibvirtClient({ uri: config.libvirt.uri, ...(config.libvirt.socketPath ? { socketPath: config.libvirt.socketPath } : {}), events: true });
+    const tracker = new DomainTracker(libvirt, ledger, fs, logger, config.libvirt.filter, config.reservationTtlMs);
+    const domainMover = new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl'), () => observer.shape().cpus);
+    domains = { tracker, mover: domainMover, apply: config.apply.includes('domains') };
+    libvirt.on('connected', () => logger.info({ uri: config.libvirt?.uri }, 'libvirt connected'));
+    libvirt.on('disconnected', (err) => logger.warn({ err }, 'libvirt connection lost; reconnecting'));
+    libvirt.start();
+  }
+  const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover, Date.now, domains);
+  const app = buildApp({ service, control, rebalancer, logger, domains });
   await prepareSocketPath(config.socketPath);
   await app.listen({ path: config.socketPath });
   restrictSocket(config.socketPath, config.socketMode);
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
-    tcpApp = buildApp({ service, control, rebalancer, logger });
+    tcpApp = buildApp({ service, control, rebalancer, logger, domains });
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
 
@@ -144,6 +158,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     closed = true;
     try {
       await rebalancer.stop();
+      await libvirt?.close();
       await app.close();
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);
@@ -156,5 +171,5 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       markStopped();
     }
   };
-  return { app, service, control, rebalancer, numadLog, stateFile, logger, stopped, close: () => close() };
+  return { app, service, control, rebalancer, numadLog, stateFile, logger, stopped, domains, close: () => close() };
 }

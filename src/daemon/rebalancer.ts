@@ -9,8 +9,20 @@ import { movedLine, type ProcessMover } from '../apply/process-mover.js';
 import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
 import type { AdvisorService } from './advisor-service.js';
 import type { NumadSettings } from './numad-settings.js';
+import type { DomainTracker } from '../libvirt/domain-tracker.js';
+import type { DomainMover } from '../apply/domain-mover.js';
 
-export type ApplyMode = 'none' | 'processes';
+export const APPLY_MODES = ['none', 'processes', 'domains', 'processes,domains'] as const;
+export type ApplyMode = (typeof APPLY_MODES)[number];
+
+/** The libvirt side: which domain a QEMU pid is, and (with --apply domains) the mover that goes through libvirt. */
+export interface DomainSide {
+  tracker: DomainTracker;
+  /** present whenever libvirt is: rollback works even when moves are not enabled */
+  mover: DomainMover;
+  /** --apply domains: the rebalancer moves VMs (through libvirt only) */
+  apply: boolean;
+}
 
 export class Rebalancer {
   private readonly history = new Map<number, MoveRecord>();
@@ -30,10 +42,12 @@ export class Rebalancer {
     private readonly logger: Logger,
     private readonly mover: ProcessMover | undefined,
     private readonly clock: () => number = Date.now,
+    readonly domains: DomainSide | undefined = undefined,
   ) {}
 
   get mode(): ApplyMode {
-    return this.mover ? 'processes' : 'none';
+    const d = this.domains?.apply === true;
+    return this.mover ? (d ? 'processes,domains' : 'processes') : d ? 'domains' : 'none';
   }
 
   /** numad's cadence: the first cycle after min/2 s, then max when idle and min right after a move. */
@@ -78,13 +92,22 @@ export class Rebalancer {
 
   private measureCandidates(tracked: TrackedProcess[]): TrackedProcess[] {
     const needInterleave = this.settings().keepInterleaved;
-    return tracked.map((p) => (isCandidate(p) ? (this.scanner.measureMemory(p.pid, needInterleave) ?? p) : p));
+    return tracked.map((p) => {
+      // A VM excluded by name or UUID is neither advised nor moved, like a pid given to -x.
+      const dom = p.isLibvirtDomain ? this.domains?.tracker.byPid(p.pid) : undefined;
+      const owned = dom !== undefined && dom.spec.vcpuPlacement === 'auto' && dom.adminPins.vcpus.length === 0 && !dom.adminPins.emulator;
+      const q: TrackedProcess & { placementOwned?: boolean } = dom ? { ...p, excluded: p.excluded || dom.excluded, placementOwned: owned } : p;
+      if (!isCandidate(q)) return q;
+      const measured = this.scanner.measureMemory(q.pid, needInterleave);
+      return measured ? { ...measured, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q;
+    });
   }
 
   /** One cycle; true when a process was acted on (the next cycle then comes after the min interval). */
   async cycle(): Promise<boolean> {
     this.cycles++;
     this.service.refresh();
+    this.domains?.tracker.materialise();
     const nodes = this.planNodes();
     // numad never examines processes on a single-node host: there is nowhere to move them.
     if (nodes.length < 2) return false;
@@ -138,7 +161,32 @@ export class Rebalancer {
     return true;
   }
 
+  /** A libvirt domain moves only through libvirt, in one step: its nodeset (restrictive mode) and its pins. */
+  private async actDomain(move: PlannedMove, now: number): Promise<boolean> {
+    const side = this.domains as DomainSide;
+    const mover = side.mover;
+    const domain = side.tracker.byPid(move.pid);
+    const record: MoveRecord = { pid: move.pid, comm: move.comm, from: move.from, to: move.to, phase: 'done', atMs: now, cpus: move.cpus };
+    this.numadLog.log(LOG_NOTICE, this.advising(move));
+    this.history.set(move.pid, record);
+    if (!domain) {
+      this.logger.warn({ move }, 'QEMU process of an unknown domain (libvirt not connected?): advised only');
+      return false;
+    }
+    try {
+      const out = await mover.apply(domain, move.to);
+      this.logger.info({ move, domain: domain.name, outcome: out }, out.ok ? 'domain moved through libvirt' : 'domain move not verified');
+      if (out.ok && out.memoryMoved) this.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
+      // The pins we set are ours; the planner must not take them for an administrator's.
+      this.history.set(move.pid, { ...record, cpus: [...new Set(out.after.vcpuPins.flat())].sort((a, b) => a - b) });
+    } catch (err) {
+      this.logger.error({ err, move, domain: domain.name }, 'domain move through libvirt failed');
+    }
+    return true;
+  }
+
   private async act(move: PlannedMove, now: number): Promise<boolean> {
+    if (!move.applicable && this.domains?.apply && move.kind === 'cpu') return this.actDomain(move, now);
     const record: MoveRecord = { pid: move.pid, comm: move.comm, from: move.from, to: move.to, phase: 'advised', atMs: now, cpus: move.cpus };
     if (!this.mover || !move.applicable) {
       if (move.kind === 'cpu') {

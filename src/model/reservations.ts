@@ -31,6 +31,8 @@ export const ReservationSchema = z.object({
       memMiB: z.number().int().nonnegative(),
     }),
   ),
+  /** the libvirt domain that took this answer over (bound on its STARTED event) */
+  domain: z.object({ name: z.string(), uuid: z.string(), boundAt: z.string() }).optional(),
 });
 export type Reservation = z.infer<typeof ReservationSchema>;
 
@@ -155,6 +157,26 @@ export class ReservationLedger {
     this.remove(r);
     this.changed({ kind: 'del', reservation: r });
     return r;
+  }
+
+  /**
+   * Replace a reservation's domain binding, per-node amounts or expiry (binding to a VM, shrinking as its memory
+   * materialises). Releases it when nothing is left on any node.
+   */
+  update(id: string, change: { domain?: Reservation['domain']; perNode?: Reservation['perNode']; expiresAtMs?: number }): Reservation | undefined {
+    const old = this.byId.get(id);
+    if (!old) return undefined;
+    const perNode = (change.perNode ?? old.perNode).filter((p) => p.cpuHundredths > 0 || p.memMiB > 0);
+    if (perNode.length === 0) {
+      this.release(id);
+      return undefined;
+    }
+    const expiresAtMs = change.expiresAtMs ?? (this.expiresAtMs.get(id) as number);
+    const next: Reservation = { ...old, perNode, expiresAt: new Date(expiresAtMs).toISOString(), ...(change.domain ? { domain: change.domain } : {}) };
+    this.remove(old);
+    this.insert(next, expiresAtMs);
+    this.changed({ kind: 'put', reservation: next });
+    return next;
   }
 
   private remove(r: Reservation): void {

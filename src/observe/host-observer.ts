@@ -22,7 +22,7 @@ export const SHAPE_REFRESH_MS = 60_000;
 const MEMORYLESS_BELOW_KIB = 1024;
 
 export class HostObserver {
-  private shape: HostShape;
+  private hostShape: HostShape;
   private shapeReadAtMs: number;
   private previous: ProcStatSample | undefined;
   private latest: ProcStatSample;
@@ -37,10 +37,10 @@ export class HostObserver {
     private readonly clock: () => number = Date.now,
   ) {
     const now = this.clock();
-    this.shape = readHostShape(fs);
+    this.hostShape = readHostShape(fs);
     this.shapeReadAtMs = now;
     this.latest = readProcStat(fs, now);
-    this.memory = new Map(this.shape.nodes.map((n) => [n.id, readNodeMemory(fs, n.id)]));
+    this.memory = new Map(this.hostShape.nodes.map((n) => [n.id, readNodeMemory(fs, n.id)]));
     this.procMeminfo = readProcMeminfo(fs);
     this.memoryReadAtMs = now;
   }
@@ -55,27 +55,32 @@ export class HostObserver {
   }
 
   refreshShape(): void {
-    this.shape = readHostShape(this.fs);
+    this.hostShape = readHostShape(this.fs);
     this.shapeReadAtMs = this.clock();
     this.refreshMemory();
   }
 
   refreshMemory(): void {
-    this.memory = new Map(this.shape.nodes.map((n) => [n.id, readNodeMemory(this.fs, n.id)]));
+    this.memory = new Map(this.hostShape.nodes.map((n) => [n.id, readNodeMemory(this.fs, n.id)]));
     this.procMeminfo = readProcMeminfo(this.fs);
     this.memoryReadAtMs = this.clock();
     this.version++;
   }
 
   async refreshMemoryAsync(): Promise<void> {
-    const nodes = this.shape.nodes;
+    const nodes = this.hostShape.nodes;
     const [readings, procMeminfo] = await Promise.all([Promise.all(nodes.map((n) => readNodeMemoryAsync(this.fs, n.id))), readProcMeminfoAsync(this.fs)]);
     // The shape may have been refreshed meanwhile; keep readings only for nodes that still exist.
-    if (nodes !== this.shape.nodes) return;
+    if (nodes !== this.hostShape.nodes) return;
     this.memory = new Map(nodes.map((n, i) => [n.id, readings[i] as NodeMemory]));
     this.procMeminfo = procMeminfo;
     this.memoryReadAtMs = this.clock();
     this.version++;
+  }
+
+  /** The host's shape as last read (nodes, CPUs with package/core). */
+  shape(): HostShape {
+    return this.hostShape;
   }
 
   get cpuSampleAgeMs(): number {
@@ -93,7 +98,7 @@ export class HostObserver {
   /** Combine the latest readings; no I/O. */
   snapshot(): HostSnapshot {
     const idle = idleHundredths(this.latest, this.previous);
-    const nodes = this.shape.nodes.map((shape) => {
+    const nodes = this.hostShape.nodes.map((shape) => {
       const mem = this.memory.get(shape.id) ?? readNodeMemory(this.fs, shape.id);
       return {
         id: shape.id,
@@ -113,12 +118,12 @@ export class HostObserver {
       takenAt: new Date(this.memoryReadAtMs).toISOString(),
       cpuSampleWindowMs: this.cpuWindowMs,
       nodes,
-      cpus: this.shape.cpus.map((c) => ({
+      cpus: this.hostShape.cpus.map((c) => ({
         ...c,
         // A CPU missing from /proc/stat (just hot-added) is taken as busy rather than guessed idle.
         idleHundredths: idle.get(c.id) ?? 0,
       })),
-      meminfo: { ...this.procMeminfo, hugepageSizeKiB: this.procMeminfo.hugepageSizeKiB || this.shape.hugepageSizeKiB },
+      meminfo: { ...this.procMeminfo, hugepageSizeKiB: this.procMeminfo.hugepageSizeKiB || this.hostShape.hugepageSizeKiB },
     };
   }
 }

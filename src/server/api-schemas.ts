@@ -41,6 +41,11 @@ export const AdviceBodySchema = z
 export const OptionsBodySchema = z.object({ ops: z.array(NumadOpSchema).max(64) }).strict();
 export const OptionsResponseSchema = z.object({ settings: NumadSettingsSchema, shutdown: z.boolean().optional() });
 
+/** A domain by name or UUID: libvirt names are free text but never contain a slash or a control character. */
+const DomainKeySchema = z.string().min(1).max(256).regex(/^[^/\u0000-\u001f]+$/, 'a domain name or UUID');
+export const DomainFilterBodySchema = z.object({ include: z.array(DomainKeySchema).max(4096).default([]), exclude: z.array(DomainKeySchema).max(4096).default([]) }).strict();
+export const DomainKeyParamsSchema = z.object({ key: DomainKeySchema }).strict();
+
 export const ReservationIdParamsSchema = z.object({ id: z.string().uuid('reservation ids are UUIDs') }).strict();
 
 export const ErrorResponseSchema = z.object({

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { badRequest, notFound, tooLarge, NumadvisorError } from '../errors.js';
 import type { AdvisorService } from '../daemon/advisor-service.js';
 import type { NumadControl } from '../daemon/numad-control.js';
-import type { Rebalancer } from '../daemon/rebalancer.js';
+import type { DomainSide, Rebalancer } from '../daemon/rebalancer.js';
 import { formatIdList } from '../topology/idlist.js';
 import { VERSION } from '../version.js';
 import {
@@ -15,6 +15,8 @@ import {
   MAX_REQUEST_CPUS,
   MAX_REQUEST_MEM_MIB,
   MAX_RESERVATION_TTL_MS,
+  DomainFilterBodySchema,
+  DomainKeyParamsSchema,
   OptionsBodySchema,
   ReservationIdParamsSchema,
   type AdviceResponse,
@@ -57,9 +59,11 @@ export interface AppOptions {
   control: NumadControl;
   rebalancer: Rebalancer;
   logger: FastifyBaseLogger;
+  /** the libvirt side, when the daemon talks to libvirt */
+  domains?: DomainSide | undefined;
 }
 
-export function buildApp({ service, control, rebalancer, logger }: AppOptions): FastifyInstance {
+export function buildApp({ service, control, rebalancer, logger, domains }: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // Thousands of answers a second: per-request log lines would cost more than the answers.
@@ -173,6 +177,50 @@ export function buildApp({ service, control, rebalancer, logger }: AppOptions): 
     return reply.code(200).send({ released });
   });
 
+  const needLibvirt = (): DomainSide => {
+    if (!domains) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'this daemon runs without libvirt (--libvirt none)');
+    return domains;
+  };
+
+  app.get('/v1/domains', async () => {
+    const d = needLibvirt();
+    const client = d.tracker.client;
+    return {
+      libvirt: { uri: client.options.uri, connected: client.connected, connects: client.connects, lastError: client.lastError?.message ?? null },
+      apply: d.apply,
+      filter: d.tracker.filter,
+      domains: [...d.tracker.domains.values()].map((x) => ({
+        name: x.name,
+        uuid: x.uuid,
+        id: x.id,
+        vcpus: x.spec.vcpus,
+        memoryMiB: x.spec.memoryMiB,
+        numaMode: x.numaMode ?? null,
+        nodeset: formatIdList(x.nodeset),
+        pid: x.pid ?? null,
+        vcpuTids: x.vcpuTids,
+        adminPins: x.adminPins,
+        excluded: x.excluded,
+        reservation: x.reservationId ? (service.ledger.get(x.reservationId) ?? null) : null,
+      })),
+    };
+  });
+
+  app.put('/v1/domains/filter', async (req) => {
+    const d = needLibvirt();
+    const f = parseInput(DomainFilterBodySchema, req.body);
+    d.tracker.setFilter(f);
+    return { filter: d.tracker.filter };
+  });
+
+  app.post('/v1/domains/:key/rollback', async (req) => {
+    const d = needLibvirt();
+    const { key } = parseInput(DomainKeyParamsSchema, req.params);
+    const dom = d.tracker.byNameOrUuid(key);
+    if (!dom) throw notFound(`no running domain named or with UUID ${key}`);
+    return d.mover.rollback(dom);
+  });
+
   app.get('/healthz', async () => ({
     status: 'ok' as const,
     version: VERSION,
@@ -180,6 +228,7 @@ export function buildApp({ service, control, rebalancer, logger }: AppOptions): 
     uptimeSeconds: Math.round((Date.now() - service.startedAtMs) / 1000),
     nodes: service.capacity().length,
     reservations: service.ledger.size,
+    libvirt: domains ? { uri: domains.tracker.client.options.uri, connected: domains.tracker.client.connected, domains: domains.tracker.domains.size } : null,
   }));
 
   return app;

@@ -1,0 +1,238 @@
+// Keeps the running libvirt domains and ties the capacity numad -w promised to the VM that took it.
+// A numad -w answer carries no VM identity and must never call libvirt (the starting domain is locked, libvirt.md
+// §1.2), so the reservation is bound afterwards: on the domain's STARTED event, to an unbound reservation of the same
+// vCPUs and MiB (preferring the one whose nodeset libvirt recorded), released on STOPPED, and shrunk node by node as
+// the guest's memory materialises, so that capacity is never counted twice (once reserved, once measured as used).
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { FsRoot } from '../topology/fsroot.js';
+import { formatIdList, parseIdList } from '../topology/idlist.js';
+import { parseNumaMaps } from '../observe/processes.js';
+import type { Reservation, ReservationLedger } from '../model/reservations.js';
+import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from './client.js';
+import { parseDomainXml, parseStatusXml, type DomainSpec } from './domain-xml.js';
+
+/** Where the QEMU driver keeps status XML and pid files (libvirt.md §3). */
+export const QEMU_RUN_DIR = '/run/libvirt/qemu';
+
+export interface DomainFilter {
+  /** names or UUIDs; when non-empty only these are advised or moved */
+  include: string[];
+  /** names or UUIDs never advised or moved */
+  exclude: string[];
+}
+
+export interface TrackedDomain {
+  name: string;
+  uuid: string;
+  id: number;
+  spec: DomainSpec;
+  /** live NUMA mode and nodeset (GetNumaParameters LIVE) */
+  numaMode: string | undefined;
+  nodeset: number[];
+  pid: number | undefined;
+  vcpuTids: Record<string, number>;
+  /** pins an administrator made: in the XML at start, or announced by a TUNABLE event we did not cause */
+  adminPins: { vcpus: number[]; emulator: boolean; iothreads: number[] };
+  reservationId: string | undefined;
+  excluded: boolean;
+  seenAt: string;
+}
+
+export interface TrackerEvents {
+  bound: [TrackedDomain, Reservation];
+  released: [TrackedDomain, Reservation];
+}
+
+export function domainSelected(filter: DomainFilter, d: { name: string; uuid: string }): boolean {
+  const hit = (list: string[]): boolean => list.includes(d.name) || list.includes(d.uuid);
+  if (hit(filter.exclude)) return false;
+  return filter.include.length === 0 || hit(filter.include);
+}
+
+export class DomainTracker extends EventEmitter<TrackerEvents> {
+  readonly domains = new Map<string, TrackedDomain>();
+  /** what each bound reservation held when bound, per node, so shrinking is relative to the promise */
+  private readonly promised = new Map<string, Reservation['perNode']>();
+  /** pins we are about to make: their TUNABLE events are not an administrator's */
+  private readonly expectedTunables = new Set<string>();
+  filter: DomainFilter;
+
+  constructor(
+    readonly client: LibvirtClient,
+    private readonly ledger: ReservationLedger,
+    private readonly fs: FsRoot,
+    private readonly logger: Logger,
+    filter: DomainFilter,
+    private readonly reservationTtlMs: number,
+    private readonly clock: () => number = Date.now,
+  ) {
+    super();
+    this.filter = filter;
+    client.on('connected', () => {
+      this.resync().catch((err: unknown) => this.logger.error({ err }, 'libvirt: cannot list domains'));
+    });
+    client.on('lifecycle', (e) => {
+      this.onLifecycle(e).catch((err: unknown) => this.logger.error({ err, domain: e.domain.name }, 'libvirt: lifecycle event not handled'));
+    });
+    client.on('tunable', (e) => this.onTunable(e));
+  }
+
+  setFilter(filter: DomainFilter): void {
+    this.filter = filter;
+    for (const d of this.domains.values()) d.excluded = !domainSelected(filter, d);
+  }
+
+  byPid(pid: number): TrackedDomain | undefined {
+    for (const d of this.domains.values()) if (d.pid === pid) return d;
+    return undefined;
+  }
+
+  byNameOrUuid(key: string): TrackedDomain | undefined {
+    for (const d of this.domains.values()) if (d.name === key || d.uuid === key) return d;
+    return undefined;
+  }
+
+  /** After (re)connecting: the running domains now; bound reservations of domains that are gone are released. */
+  async resync(): Promise<void> {
+    const running = await this.client.listDomains(true);
+    const seen = new Set<string>();
+    for (const d of running) {
+      seen.add(d.uuid);
+      await this.load(d);
+    }
+    for (const uuid of [...this.domains.keys()]) if (!seen.has(uuid)) this.forget(uuid);
+    for (const r of this.ledger.list()) {
+      if (r.domain && !seen.has(r.domain.uuid)) this.ledger.release(r.id);
+      else if (r.domain) {
+        const d = this.domains.get(r.domain.uuid);
+        if (d) d.reservationId = r.id;
+        if (!this.promised.has(r.id)) this.promised.set(r.id, r.perNode);
+      }
+    }
+  }
+
+  private async load(d: Domain): Promise<TrackedDomain> {
+    const spec = parseDomainXml(await this.client.xml(d));
+    const numa = await this.client.numaParameters(d).catch(() => ({ mode: undefined, nodeset: '' }));
+    const status = this.readStatus(d.name);
+    const prior = this.domains.get(d.uuid);
+    const tracked: TrackedDomain = {
+      name: d.name,
+      uuid: d.uuid,
+      id: d.id,
+      spec,
+      numaMode: numa.mode,
+      nodeset: numa.nodeset ? parseIdList(numa.nodeset) : (status?.numad?.nodeset ?? []),
+      pid: status?.pid ?? this.readPid(d.name),
+      vcpuTids: Object.fromEntries(status?.vcpuTids ?? []),
+      adminPins: prior?.adminPins ?? { vcpus: [...spec.vcpuPins.keys()], emulator: spec.emulatorPin !== undefined, iothreads: [...spec.iothreadPins.keys()] },
+      reservationId: prior?.reservationId,
+      excluded: !domainSelected(this.filter, d),
+      seenAt: new Date(this.clock()).toISOString(),
+    };
+    this.domains.set(d.uuid, tracked);
+    return tracked;
+  }
+
+  private readStatus(name: string): ReturnType<typeof parseStatusXml> | undefined {
+    const text = this.fs.readTextMaybe(`${QEMU_RUN_DIR}/${name}.xml`);
+    if (text === undefined) return undefined;
+    try {
+      return parseStatusXml(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readPid(name: string): number | undefined {
+    const n = Number(this.fs.readTextMaybe(`${QEMU_RUN_DIR}/${name}.pid`)?.trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  }
+
+  private async onLifecycle(e: LifecycleEvent): Promise<void> {
+    if (e.event === LIFECYCLE.STARTED) {
+      const d = await this.load(e.domain);
+      this.bind(d);
+    } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {
+      this.forget(e.domain.uuid);
+    }
+  }
+
+  /** Bind the best unbound reservation of this domain's size to it. */
+  bind(d: TrackedDomain): Reservation | undefined {
+    if (d.reservationId && this.ledger.get(d.reservationId)) return this.ledger.get(d.reservationId);
+    const want = formatIdList(d.nodeset);
+    const candidates = this.ledger
+      .list()
+      .filter((r) => !r.domain && r.request.cpuHundredths === d.spec.vcpus * 100 && r.request.memMiB === d.spec.memoryMiB)
+      .sort((a, b) => Number(b.nodeset === want) - Number(a.nodeset === want) || a.createdAt.localeCompare(b.createdAt));
+    const pick = candidates[0];
+    if (!pick) return undefined;
+    const now = this.clock();
+    const bound = this.ledger.update(pick.id, { domain: { name: d.name, uuid: d.uuid, boundAt: new Date(now).toISOString() }, expiresAtMs: now + this.reservationTtlMs });
+    if (!bound) return undefined;
+    d.reservationId = bound.id;
+    this.promised.set(bound.id, bound.perNode);
+    this.logger.info({ domain: d.name, uuid: d.uuid, reservation: bound.id, nodeset: bound.nodeset }, 'reservation bound to domain');
+    this.emit('bound', d, bound);
+    return bound;
+  }
+
+  private forget(uuid: string): void {
+    const d = this.domains.get(uuid);
+    this.domains.delete(uuid);
+    for (const r of this.ledger.list()) {
+      if (r.domain?.uuid === uuid) {
+        this.ledger.release(r.id);
+        this.promised.delete(r.id);
+        if (d) this.emit('released', d, r);
+        this.logger.info({ domain: r.domain.name, reservation: r.id }, 'domain stopped: reservation released');
+      }
+    }
+  }
+
+  /**
+   * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process):
+   * measured use and the reservation must not both count the same MiB.
+   */
+  materialise(): void {
+    for (const d of this.domains.values()) {
+      if (!d.reservationId || d.pid === undefined) continue;
+      const promised = this.promised.get(d.reservationId);
+      const text = this.fs.readTextMaybe(`/proc/${d.pid}/numa_maps`);
+      if (!promised || text === undefined) continue;
+      const used = parseNumaMaps(text).perNodeKiB;
+      const perNode = promised.map((p) => ({ ...p, memMiB: Math.max(0, p.memMiB - Math.floor((used.get(p.node) ?? 0) / 1024)) }));
+      const current = this.ledger.get(d.reservationId);
+      if (!current) {
+        d.reservationId = undefined;
+        continue;
+      }
+      if (perNode.every((p, i) => p.memMiB === current.perNode[i]?.memMiB)) continue;
+      const next = this.ledger.update(d.reservationId, { perNode });
+      if (!next) d.reservationId = undefined;
+    }
+  }
+
+  /** The apply path announces its own pins so their TUNABLE events are not taken for an administrator's. */
+  expectTunable(uuid: string, field: string): void {
+    this.expectedTunables.add(`${uuid} ${field}`);
+  }
+
+  private onTunable(e: TunableEvent): void {
+    const d = this.domains.get(e.domain.uuid);
+    if (!d) return;
+    for (const p of e.params) {
+      const key = `${e.domain.uuid} ${p.field}`;
+      if (this.expectedTunables.delete(key)) continue;
+      const vcpu = /^cputune\.vcpupin(\d+)$/.exec(p.field);
+      const io = /^cputune\.iothreadpin(\d+)$/.exec(p.field);
+      if (vcpu) d.adminPins.vcpus = [...new Set([...d.adminPins.vcpus, Number(vcpu[1])])];
+      else if (io) d.adminPins.iothreads = [...new Set([...d.adminPins.iothreads, Number(io[1])])];
+      else if (p.field === 'cputune.emulatorpin') d.adminPins.emulator = true;
+      else continue;
+      this.logger.info({ domain: d.name, field: p.field, value: p.value }, 'pin set by someone else: numadvisor will leave it');
+    }
+  }
+}
