@@ -208,6 +208,15 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
     return r.array(readDomain).map(toDomain);
   }
 
+  /** Start a transient domain (virDomainCreateXML). */
+  async createXml(xml: string, flags = 0): Promise<Domain> {
+    return toDomain(readDomain(await this.call(Proc.DOMAIN_CREATE_XML, new XdrWriter().string(xml).uint(flags).toBuffer())));
+  }
+
+  async destroy(d: Domain): Promise<void> {
+    await this.call(Proc.DOMAIN_DESTROY, this.dom(d).toBuffer());
+  }
+
   async lookupByName(name: string): Promise<Domain> {
     return toDomain(readDomain(await this.call(Proc.DOMAIN_LOOKUP_BY_NAME, new XdrWriter().string(name).toBuffer())));
   }
