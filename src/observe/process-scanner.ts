@@ -8,6 +8,13 @@ import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 export const TRACK_MIN_RSS_MIB = 300;
 /** numad's ring of CPU samples: the peak of the last 8 (~2 minutes at 15 s) keeps a bursty VM a candidate. */
 export const CPU_SAMPLES = 8;
+/**
+ * A process at or under the tracking threshold is re-read only every this many scans (staggered by pid), not every
+ * scan: on an idle host nearly every process is small, and reading each one's stat every 15 s is most of the daemon's
+ * idle CPU (lab: the scan is ~9x numad's whole daemon). A process that grows past 300 MiB is seen within 4 cycles
+ * (1 minute at numad's idle 15 s); a new pid is read at once.
+ */
+export const SMALL_RECHECK_SCANS = 4;
 /** USER_HZ: /proc tick counters are hundredths of a second on every Linux architecture. */
 const TICKS_PER_SECOND = 100;
 
@@ -46,6 +53,11 @@ export interface ScanSettings {
 
 export class ProcessScanner {
   private readonly table = new Map<number, Entry>();
+  /** small processes: pid → the scan number at which to read them again */
+  private readonly smallUntil = new Map<number, number>();
+  private scans = 0;
+  /** stat files read by the last scan (for the benchmark and GET /v1/processes) */
+  lastScanReads = 0;
   private readonly opts;
 
   constructor(
@@ -61,18 +73,35 @@ export class ProcessScanner {
     const include = new Set(s.includePids);
     const exclude = new Set(s.excludePids);
     const pids = s.scanAll ? listPids(this.fs) : [...include];
+    const scan = ++this.scans;
     const seen = new Set<number>();
+    let reads = 0;
     for (const pid of pids) {
+      const due = this.smallUntil.get(pid);
+      if (due !== undefined && due > scan && !include.has(pid)) {
+        seen.add(pid);
+        continue;
+      }
+      reads++;
       const stat = readPidStat(this.fs, pid);
       if (!stat) continue; // gone between listing and reading: normal
       // stat alone decides whether a process is worth more reads (numad reads only stat for every process).
-      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
+      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) {
+        // Staggered so that a host's many small processes spread over the scans instead of coming due together.
+        this.smallUntil.set(pid, scan + (due === undefined ? 1 + (pid % SMALL_RECHECK_SCANS) : SMALL_RECHECK_SCANS));
+        seen.add(pid);
+        this.table.delete(pid);
+        continue;
+      }
+      this.smallUntil.delete(pid);
       const p = completeProcess(this.fs, stat, { ...this.opts, withNumaMaps: false });
       if (!p) continue;
       seen.add(pid);
       this.update(p, nowMs, include.has(pid), exclude.has(pid));
     }
     for (const pid of [...this.table.keys()]) if (!seen.has(pid)) this.table.delete(pid);
+    for (const pid of [...this.smallUntil.keys()]) if (!seen.has(pid)) this.smallUntil.delete(pid);
+    this.lastScanReads = reads;
     return [...this.table.values()].map((e) => e.info);
   }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { planMoves, type MoveRecord, type PlanNode, type PlanProcess } from '../../src/balance/plan.js';
 import { ProcessScanner } from '../../src/observe/process-scanner.js';
+import { listPids } from '../../src/observe/processes.js';
 import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src/observe/cgroup-numa.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { movedLine } from '../../src/apply/process-mover.js';
@@ -199,6 +200,36 @@ describe('ProcessScanner on a fixture /proc', () => {
       // The peak of the ring survives a quiet sample.
       const quiet = s.scan(2000, settings_);
       expect(quiet.find((p) => p.pid === 300)?.cpuUsedHundredths).toBe(300);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('small processes are re-read every 4th scan, staggered; one that grows is tracked within 4 scans', () => {
+    const t = tempDir();
+    try {
+      const root = copyFixture('4node-westmere-ex', t.dir);
+      const base = listPids(new FsRoot(root)).length;
+      for (let pid = 1000; pid < 1100; pid++) writeFakeProc(root, { pid, comm: `s${pid}`, rssMiB: 10, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 10 } });
+      const s = new ProcessScanner(new FsRoot(root), 4, 2048);
+      const settings_ = { scanAll: true, includePids: [], excludePids: [] };
+      s.scan(0, settings_);
+      expect(s.lastScanReads).toBe(base + 100);
+      const reads: number[] = [];
+      for (let i = 1; i <= 4; i++) {
+        s.scan(i * 1000, settings_);
+        reads.push(s.lastScanReads);
+      }
+      // Each small process once in four scans, spread evenly.
+      expect(reads.reduce((a, b) => a + b, 0)).toBe(base + 100);
+      expect(Math.max(...reads)).toBeLessThanOrEqual(Math.ceil((base + 100) / 4) + 1);
+      writeFakeProc(root, { pid: 1042, comm: 'grew', rssMiB: 4096, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 4096 } });
+      let found = -1;
+      for (let i = 5; i <= 8 && found < 0; i++) if (s.scan(i * 1000, settings_).some((p) => p.pid === 1042)) found = i - 4;
+      expect(found).toBeGreaterThan(0);
+      expect(found).toBeLessThanOrEqual(4);
+      // -p includes are read every scan.
+      expect(s.scan(9000, { ...settings_, includePids: [1001] }).some((p) => p.pid === 1001)).toBe(true);
     } finally {
       t.cleanup();
     }
