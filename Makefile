@@ -2,9 +2,10 @@
 SHELL := /bin/bash
 NODE ?= node
 NPM ?= npm
-# Run: a C compiler for the numad front end (src/cli/numad-fast.c). Test: the real numad for side-by-side tests.
+# Run: a C compiler for the numad front end (src/cli/numad-fast.c). Test: the real numad for side-by-side tests, and
+# a real libvirtd with QEMU (the libvirt tests start and stop it themselves, in a private mount namespace).
 APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux
-APT_TEST_PACKAGES := numad
+APT_TEST_PACKAGES := numad libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86
 # The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
 APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))
@@ -19,7 +20,7 @@ define apt_install
 endef
 STAMP := node_modules/.installed
 
-.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad fixtures clean
+.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad bench-libvirt fixtures clean
 
 run: deps build
 	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
@@ -34,7 +35,7 @@ apt-deps:
 	$(call apt_install,$(APT_PACKAGES),missing Debian packages,exit 1)
 
 apt-test-deps:
-	$(call apt_install,$(APT_TEST_PACKAGES),note: not installed (the side-by-side tests with the real numad will be skipped),true)
+	$(call apt_install,$(APT_TEST_PACKAGES),note: not installed (the side-by-side tests with the real numad and the libvirt tests will be skipped),true)
 
 lab-deps:
 	$(call apt_install,$(APT_LAB_PACKAGES),missing Debian packages for the lab,exit 1)
@@ -68,7 +69,7 @@ check-schemas: build
 unit: build
 	npx vitest run --config test/vitest.config.ts
 
-bench: bench-advice bench-numad
+bench: bench-advice bench-numad bench-libvirt
 
 bench-advice: deps build
 	npx tsx test/bench/advice-latency.ts
@@ -81,6 +82,10 @@ clean:
 
 bench-numad: deps build
 	npx tsx test/bench/numad-w-latency.ts
+
+# Our libvirt client against libvirtd beside virsh (root; starts and stops libvirtd like the tests).
+bench-libvirt: deps apt-test-deps build
+	npx tsx test/bench/libvirt-calls.ts
 
 # --- installation -------------------------------------------------------------------------------------------------
 # `make install` puts numadvisor under $(LIBDIR), the `numadvisor` command in $(BINDIR), and our numad front end at

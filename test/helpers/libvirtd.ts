@@ -42,8 +42,14 @@ async function accepts(socketPath: string): Promise<boolean> {
   });
 }
 
+/**
+ * Root, libvirtd and both numads installed, and no running QEMU domain: the tests restart libvirtd, which must never
+ * happen on a hypervisor someone uses.
+ */
 export function libvirtAvailable(): boolean {
-  return process.getuid?.() === 0 && existsSync('/usr/sbin/libvirtd') && existsSync(OUR_NUMAD) && existsSync('/usr/bin/numad');
+  if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/libvirtd') || !existsSync(OUR_NUMAD) || !existsSync('/usr/bin/numad')) return false;
+  const running = spawnSync('sh', ['-c', 'ls /run/libvirt/qemu/*.pid 2>/dev/null'], { encoding: 'utf8' }).stdout.trim();
+  return running === '' || running.split('\n').every((f) => /\/nv-[^/]+\.pid$/.test(f));
 }
 
 export async function stopLibvirtd(): Promise<void> {
