@@ -149,6 +149,11 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
       const domains = (await request(sock(), 'GET', '/v1/domains')).body as { libvirt: { connected: boolean }; domains: { name: string; numaMode: string; nodeset: string; reservation: { id: string } | null }[] };
       expect(domains.libvirt.connected).toBe(true);
       expect(domains.domains.find((x) => x.name === 'nv-auto')).toMatchObject({ numaMode: 'strict', nodeset: '0', reservation: { id: bound.id } });
+      // What the guest has materialised is measured as used, so the reservation shrinks by it (never counted twice).
+      await (d as RunningDaemon).rebalancer.cycle();
+      const shrunk = (await reservations()).find((r) => r.id === bound.id);
+      expect(shrunk?.perNode[0]?.memMiB).toBeLessThan(128);
+      expect(shrunk?.perNode[0]?.cpuHundredths).toBe(bound.perNode[0]?.cpuHundredths);
       virsh('destroy', 'nv-auto');
       await until('reservation released', async () => ((await reservations()).some((r) => r.id === bound.id) ? undefined : true));
     });
