@@ -93,6 +93,11 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
     this.backoffMs = options.minBackoffMs ?? 500;
   }
 
+  /** keepalive pings answered on the current connection */
+  get pings(): number {
+    return this.conn?.pings ?? 0;
+  }
+
   get connected(): boolean {
     return this.conn !== undefined && !this.conn.isClosed;
   }

@@ -25,6 +25,11 @@ import { XdrReader, XdrWriter } from './xdr.js';
 /** A job lock held by a starting domain can stall a call for libvirt's own 30 s; we give up a little later. */
 export const CALL_TIMEOUT_MS = 35_000;
 export const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * With keepalive on, libvirtd pings an idle client every 5 s. Nothing at all for this long means a hung daemon (a
+ * dead one closes the socket): drop the connection so the client reconnects instead of waiting on it forever.
+ */
+export const SILENCE_LIMIT_MS = 30_000;
 
 interface Pending {
   proc: number;
@@ -43,13 +48,16 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   private readonly pending = new Map<number, Pending>();
   private serial = 1;
   private closed = false;
-  /** pings answered since connecting (tests and status) */
+  /** pings answered since connecting (tests and status); -1 when the daemon has no keepalive */
   pings = 0;
+  private lastFrameAtMs = Date.now();
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(private readonly socket: net.Socket) {
     super();
     socket.on('data', (chunk: Buffer) => {
       try {
+        this.lastFrameAtMs = Date.now();
         for (const f of this.decoder.push(chunk)) this.dispatch(f.header, f.payload);
       } catch (err) {
         socket.destroy(err as Error);
@@ -82,12 +90,20 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
       if (opts.keepalive !== false) {
         const r = new XdrReader(await conn.call(Proc.CONNECT_SUPPORTS_FEATURE, new XdrWriter().int(FEATURE_PROGRAM_KEEPALIVE).toBuffer()));
         if (r.int() !== 1) conn.pings = -1;
+        else conn.watch();
       }
     } catch (err) {
       conn.close();
       throw err;
     }
     return conn;
+  }
+
+  private watch(): void {
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastFrameAtMs > SILENCE_LIMIT_MS) this.socket.destroy(new Error(`libvirt silent for ${SILENCE_LIMIT_MS / 1000} s`));
+    }, SILENCE_LIMIT_MS / 2);
+    this.watchdog.unref();
   }
 
   get isClosed(): boolean {
@@ -138,6 +154,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   private shutdown(err: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.reject(err ?? new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'connection to libvirt closed'));

@@ -32,6 +32,10 @@ export interface TrackedDomain {
   nodeset: number[];
   pid: number | undefined;
   vcpuTids: Record<string, number>;
+  /** IOThread id → thread id, from the thread names QEMU gives them (`IO iothread<N>`; libvirt.md §3) */
+  iothreadTids: Record<string, number>;
+  /** thread id → its cgroup (the v2 path, else the v1 cpuset path), read from /proc/<tid>/cgroup, never guessed */
+  cgroups: Record<string, string>;
   /** pins an administrator made: in the XML at start, or announced by a TUNABLE event we did not cause */
   adminPins: { vcpus: number[]; emulator: boolean; iothreads: number[] };
   reservationId: string | undefined;
@@ -125,7 +129,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
       numaMode: numa.mode,
       nodeset: numa.nodeset ? parseIdList(numa.nodeset) : (status?.numad?.nodeset ?? []),
       pid: status?.pid ?? this.readPid(d.name),
-      vcpuTids: Object.fromEntries(status?.vcpuTids ?? []),
+      ...this.threads(status?.pid ?? this.readPid(d.name), status?.vcpuTids),
       adminPins: prior?.adminPins ?? { vcpus: [...spec.vcpuPins.keys()], emulator: spec.emulatorPin !== undefined, iothreads: [...spec.iothreadPins.keys()] },
       reservationId: prior?.reservationId,
       excluded: !domainSelected(this.filter, d),
@@ -143,6 +147,34 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * vCPU threads from the status XML, checked against (or, without it, taken from) the thread names `CPU n/KVM`
+   * (`CPU n/TCG` under emulation), IOThreads from `IO iothread<N>`, and every one's cgroup from /proc.
+   */
+  private threads(pid: number | undefined, fromStatus: Map<number, number> | undefined): Pick<TrackedDomain, 'vcpuTids' | 'iothreadTids' | 'cgroups'> {
+    const vcpuTids: Record<string, number> = {};
+    const iothreadTids: Record<string, number> = {};
+    const cgroups: Record<string, string> = {};
+    if (pid === undefined) return { vcpuTids, iothreadTids, cgroups };
+    for (const name of this.fs.listOr(`/proc/${pid}/task`)) {
+      const tid = Number(name);
+      const comm = this.fs.readTextMaybe(`/proc/${pid}/task/${tid}/comm`)?.trim() ?? '';
+      const vcpu = /^CPU (\d+)\/(KVM|TCG|HVF|WHPX)$/.exec(comm);
+      const io = /^IO iothread(\d+)$/.exec(comm);
+      if (vcpu) vcpuTids[vcpu[1] as string] = tid;
+      else if (io) iothreadTids[io[1] as string] = tid;
+      else if (tid !== pid) continue;
+      const cg = this.fs.readTextMaybe(`/proc/${pid}/task/${tid}/cgroup`) ?? '';
+      const v2 = /^0::(.+)$/m.exec(cg)?.[1];
+      const v1 = /^\d+:[^:]*\bcpuset\b[^:]*:(.+)$/m.exec(cg)?.[1];
+      const path = v1 ?? v2;
+      if (path) cgroups[String(tid)] = path;
+    }
+    // The status XML is libvirt's own record of vCPU threads; it wins where both exist.
+    for (const [v, tid] of fromStatus ?? []) vcpuTids[String(v)] = tid;
+    return { vcpuTids, iothreadTids, cgroups };
   }
 
   private readPid(name: string): number | undefined {

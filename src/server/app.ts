@@ -199,6 +199,8 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
         nodeset: formatIdList(x.nodeset),
         pid: x.pid ?? null,
         vcpuTids: x.vcpuTids,
+        iothreadTids: x.iothreadTids,
+        cgroups: x.cgroups,
         adminPins: x.adminPins,
         excluded: x.excluded,
         reservation: x.reservationId ? (service.ledger.get(x.reservationId) ?? null) : null,

@@ -88,6 +88,8 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
         expect((missing as LibvirtError).libvirt.code).toBe(42); // VIR_ERR_NO_DOMAIN
         await c.destroy(dom);
         await until('STOPPED event', () => events.find((e) => e.domain.name === 'nv-test' && e.event === LIFECYCLE.STOPPED));
+        // Keepalive was opted into: libvirtd pings an idle client every 5 s and gets its pong.
+        await until('a keepalive ping', () => (c.pings > 0 ? true : undefined), 12_000);
       } finally {
         await c.close();
       }
@@ -149,6 +151,13 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
       const domains = (await request(sock(), 'GET', '/v1/domains')).body as { libvirt: { connected: boolean }; domains: { name: string; numaMode: string; nodeset: string; reservation: { id: string } | null }[] };
       expect(domains.libvirt.connected).toBe(true);
       expect(domains.domains.find((x) => x.name === 'nv-auto')).toMatchObject({ numaMode: 'strict', nodeset: '0', reservation: { id: bound.id } });
+      // Threads: vCPU tids from the status XML agree with the `CPU n/TCG` thread names; cgroups read from /proc.
+      const dom = await tracked('nv-auto');
+      expect(Object.keys(dom.vcpuTids).sort()).toEqual(['0', '1']);
+      for (const tid of Object.values(dom.vcpuTids)) {
+        expect(readFileSync(`/proc/${dom.pid}/task/${tid}/comm`, 'utf8')).toMatch(/^CPU \d\/(KVM|TCG)/);
+        expect(dom.cgroups[String(tid)]).toMatch(/nv\\x2dauto|nv-auto/);
+      }
       // What the guest has materialised is measured as used, so the reservation shrinks by it (never counted twice).
       await (d as RunningDaemon).rebalancer.cycle();
       const shrunk = (await reservations()).find((r) => r.id === bound.id);
