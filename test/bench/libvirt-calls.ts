@@ -47,5 +47,5 @@ try {
 } finally {
   await client.close();
   virsh('destroy', 'nv-bench');
-  await stopLibvirtd();
+  await stopLibvirtd(true);
 }

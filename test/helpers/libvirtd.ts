@@ -52,12 +52,18 @@ export function libvirtAvailable(): boolean {
   return running === '' || running.split('\n').every((f) => /\/nv-[^/]+\.pid$/.test(f));
 }
 
-export async function stopLibvirtd(): Promise<void> {
-  const pid = pidOf(PID_FILE) ?? Number(spawnSync('pgrep', ['-x', 'libvirtd'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] || 0);
+async function stopDaemon(pidFile: string, name: string): Promise<void> {
+  const pid = pidOf(pidFile) ?? Number(spawnSync('pgrep', ['-x', name], { encoding: 'utf8' }).stdout.trim().split('\n')[0] || 0);
   if (!pid) return;
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
   if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Stop libvirtd; with `all`, virtlogd too (the end of a test run). */
+export async function stopLibvirtd(all = false): Promise<void> {
+  await stopDaemon(PID_FILE, 'libvirtd');
+  if (all) await stopDaemon('/run/virtlogd.pid', 'virtlogd');
 }
 
 /** (Re)start libvirtd with `env` added to its environment (the numad it runs inherits it: libvirt.md §1.2). */

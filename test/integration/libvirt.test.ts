@@ -58,7 +58,7 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
       }
     }
     await d?.close();
-    await stopLibvirtd();
+    await stopLibvirtd(true);
     t.cleanup();
   }, 60_000);
 
