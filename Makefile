@@ -20,7 +20,7 @@ define apt_install
 endef
 STAMP := node_modules/.installed
 
-.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad bench-libvirt fixtures clean
+.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad bench-libvirt bench-quality fixtures clean
 
 run: deps build
 	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
@@ -82,6 +82,10 @@ clean:
 
 bench-numad: deps build
 	npx tsx test/bench/numad-w-latency.ts
+
+# Placement quality: every scenario through every strategy and the optimum; writes docs/quality.md and its plot.
+bench-quality: deps build
+	$(NODE) dist/cli/numadvisor-entry.js simulate all --report docs/quality.md --plot docs/quality.svg
 
 # Our libvirt client against libvirtd beside virsh (root; starts and stops libvirtd like the tests).
 bench-libvirt: deps apt-test-deps build

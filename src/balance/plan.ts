@@ -7,6 +7,7 @@
 // - a swap: two processes spread over the same nodes, where neither fits on a node alone, exchange pages so each ends
 //   on one node (planSwap).
 import { adviseNumad } from '../policy/numad.js';
+import { adviseNumadvisor } from '../policy/numadvisor.js';
 import type { PolicyNode } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
 
@@ -41,6 +42,8 @@ export interface PlanSettings {
   memLocalityTargetPercent: number;
   /** numad -K 1: a process that interleaves memory on purpose is left spread */
   keepInterleaved?: boolean;
+  /** numad's rules alone, without our hysteresis, no-room skip and swaps (the simulator's numad-like strategy) */
+  numadRules?: boolean;
 }
 
 /** What the planner remembers about a process it acted on or advised. */
@@ -185,7 +188,13 @@ export function planMoves(
       cpuHundredths: Math.min(Math.round((p.cpuUsedHundredths * 100) / u), p.threads * 100),
       memMiB: Math.round((p.rssMiB * 100) / Math.min(u, 100)),
     };
-    const advice = adviseNumad(biased, request);
+    // The daemon's policy (numad's walk, not spreading for CPU alone); numad's own walk for numad's rules.
+    const advice = settings.numadRules === true ? adviseNumad(biased, request) : adviseNumadvisor(biased, request);
+    if (!advice.fits && settings.numadRules !== true) {
+      // numad then "moves" it to every node: spreading a process because nothing has room helps no one.
+      skip(`no node set has room for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB now; left where it is`);
+      continue;
+    }
     const to = advice.nodes;
     const toCpus = nodes.filter((n) => to.includes(n.id)).flatMap((n) => n.cpus).sort((a, b) => a - b);
     const from = restricted ? [...new Set(p.cpusAllowed.map((c) => cpuNode.get(c)).filter((x): x is number => x !== undefined))].sort((a, b) => a - b) : record?.to ?? memoryNodes;
@@ -208,6 +217,27 @@ export function planMoves(
       skip(`already ${before} percent localized to nodes ${advice.nodeset}`);
       continue;
     }
+    if (restricted && !alreadyThere) {
+      // Hysteresis numad lacks: a process already local on its own nodes moves only when those nodes cannot give it
+      // the CPU it asks for and the target can. Otherwise equal hosts trade VMs back and forth (seen in the simulator:
+      // 82 moves and 34 GiB migrated for 40 identical VMs, locality falling instead of rising).
+      const localHere = total > 0 ? Math.floor((100 * memOn(p, from)) / total) : 100;
+      const freeOf = (ids: number[]): number => nodes.filter((n) => ids.includes(n.id)).reduce((a, n) => a + n.cpuFreeHundredths, 0);
+      if (settings.numadRules !== true && localHere >= settings.memLocalityTargetPercent) {
+        const why =
+          freeOf(from) >= request.cpuHundredths
+            ? ', which have the CPU it needs'
+            : freeOf(to) < p.cpuUsedHundredths
+              ? `; nodes ${advice.nodeset} have no more idle CPU`
+              : to.length > from.length
+                ? `; ${advice.nodeset} would spread it over more nodes`
+                : undefined;
+        if (why !== undefined) {
+          skip(`${localHere} % local on nodes ${formatIdList(from)}${why}: staying`);
+          continue;
+        }
+      }
+    }
     if (!restricted && to.length >= memoryNodes.length) {
       skip('its best placement is every node: no single move helps');
       stuck.push({ p, from });
@@ -223,7 +253,7 @@ export function planMoves(
       reason: `${before} % of ${total} MiB is on ${advice.nodeset}, the best place for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB (${advice.reasons[0] ?? ''})`,
     });
   }
-  if (!moves.some((m) => m.kind === 'cpu')) {
+  if (settings.numadRules !== true && !moves.some((m) => m.kind === 'cpu')) {
     const swap = planSwap(nodes, stuck, u, settings.memLocalityTargetPercent);
     if (swap) moves.push(swap);
   }

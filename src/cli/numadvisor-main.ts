@@ -12,7 +12,7 @@ import { readProcMeminfo } from '../topology/sysfs.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
 import { HostSnapshotSchema } from '../model/snapshot.js';
 import { RESERVATION_TTL_MS, type Reservation } from '../model/reservations.js';
-import { adviseNumad } from '../policy/numad.js';
+import { advise, POLICIES, type PolicyName } from '../policy/numadvisor.js';
 import { formatIdList, parseLooseCpuList } from '../topology/idlist.js';
 import { LIBVIRT_SOCKETS } from '../libvirt/client.js';
 import { requestDaemon } from './advice-client.js';
@@ -40,21 +40,24 @@ Commands:
   advise     answer a request offline from a snapshot file
   processes  list processes (RSS over 300 MiB, or --pid N) with memory per node from numa_maps
   schemas    write (--out DIR) or verify (--check DIR) the JSON Schemas of the API
+  simulate   replay a placement scenario through every strategy and the optimum: numadvisor simulate SCENARIO|all
   status     what the running daemon holds: reservations (and the VM each is bound to), libvirt domains
   rollback   undo the daemon's last move of a libvirt domain: numadvisor rollback NAME|UUID
   version    print the version
 
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
-                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS]
+                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--policy numadvisor|numad]
                   [--apply none|processes|domains|processes,domains]   (default none: advise only; the numad
                   command starts it with processes,domains)
                   [--libvirt auto|none|URI] [--libvirt-socket PATH] [--domain-include NAME|UUID,...]
                   [--domain-exclude NAME|UUID,...]   (auto: qemu:///system when libvirt is installed)
+numadvisor simulate dbench|two-node-start|boot-storm|dl980-mixed|memory-pressure|all [--json]
+                  [--report FILE.md --plot FILE.svg]   (make bench-quality writes docs/quality.md and docs/quality.svg)
 numadvisor status [--socket PATH] [--json]
 numadvisor rollback NAME|UUID [--socket PATH]
 numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
-numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad] [-C 0|1] [-t PERCENT] [-R CPULIST]
+numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad|numadvisor] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--nodeset-only]
 numadvisor processes [--fsroot DIR] [--pid N ...] [--min-rss 300]
 `;
@@ -107,8 +110,10 @@ async function cmdDaemon(args: string[]): Promise<number> {
       'libvirt-socket': { type: 'string' },
       'domain-include': { type: 'string' },
       'domain-exclude': { type: 'string' },
+      policy: { type: 'string' },
     },
   });
+  const policy = parsePolicy(values.policy ?? 'numadvisor');
   const apply = parseApply(values.apply ?? 'none');
   const libvirt = libvirtOption(values.libvirt ?? 'auto', values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
   const paths = defaultPaths();
@@ -144,10 +149,16 @@ async function cmdDaemon(args: string[]): Promise<number> {
     cpuAllocationRatio: ratio,
     reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
     apply,
+    policy,
     ...(libvirt ? { libvirt } : {}),
     logLevel: values['pino-level'] ?? 'info',
   });
   return 0;
+}
+
+function parsePolicy(text: string): PolicyName {
+  if (!(POLICIES as readonly string[]).includes(text)) throw new UsageError(`unknown policy ${JSON.stringify(text)}; known: ${POLICIES.join(', ')}`);
+  return text as PolicyName;
 }
 
 export function parseApply(text: string): ApplyMode {
@@ -208,6 +219,22 @@ async function cmdStatus(args: string[], io: Io): Promise<number> {
     ...domains.map((d) => `  ${d.name} (${d.uuid})  ${d.vcpus} vCPUs ${d.memoryMiB} MiB  numatune ${d.numaMode ?? '-'} ${d.nodeset || '-'}${d.excluded ? '  excluded' : ''}`),
   ];
   io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function cmdSimulate(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' }, report: { type: 'string' }, plot: { type: 'string' } } });
+  const { SCENARIOS } = await import('../sim/scenarios.js');
+  const { runScenario, markdownTable, svgPlot, qualityReport } = await import('../sim/run.js');
+  const which = positionals[0] ?? '';
+  const names = which === 'all' ? Object.keys(SCENARIOS) : [which];
+  for (const n of names) if (!SCENARIOS[n]) throw new UsageError(`unknown scenario ${JSON.stringify(n)}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
+  const results = [];
+  for (const n of names) results.push(await runScenario(SCENARIOS[n] as NonNullable<(typeof SCENARIOS)[string]>));
+  if (values.json) io.stdout(`${JSON.stringify(results.map((r) => ({ scenario: r.scenario.name, title: r.scenario.title, optimum: r.optimumStatus, results: r.results.map((x) => ({ strategy: x.strategy, movesToBalance: x.movesToBalance ?? null, ...x.metrics })) })), null, 2)}\n`);
+  else for (const r of results) io.stdout(`\n${r.scenario.name}: ${r.scenario.title}\n\n${markdownTable(r)}\n`);
+  if (values.report) writeFileSync(values.report, qualityReport(results, values.plot ? path.basename(values.plot) : undefined));
+  if (values.plot) writeFileSync(values.plot, svgPlot(results));
   return 0;
 }
 
@@ -280,7 +307,7 @@ function cmdAdvise(args: string[], io: Io): number {
   if (values.cpus === undefined || !/^\d{1,7}(\.\d{1,2})?$/.test(values.cpus)) {
     throw new UsageError('advise needs --cpus N with at most two decimals');
   }
-  if ((values.policy ?? 'numad') !== 'numad') throw new UsageError(`unknown policy ${JSON.stringify(values.policy)}; known: numad`);
+  const policy = parsePolicy(values.policy ?? 'numad');
   const memMiB = intOption('mem', values.mem, 0, 0, 1_073_741_824);
   const text = values.snapshot === '-' ? readFileSync(0, 'utf8') : readFileSync(values.snapshot, 'utf8');
   let parsed: unknown;
@@ -294,7 +321,7 @@ function cmdAdvise(args: string[], io: Io): number {
     throw new UsageError(`${values.snapshot}: not a host snapshot: ${snap.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   const caps = deriveCapacity(snap.data, capacityOptions(values));
-  const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), {
+  const advice = advise(policy, caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), {
     cpuHundredths: cpusTextToHundredths(values.cpus),
     memMiB,
   });
@@ -353,6 +380,8 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
         return cmdSchemas(rest, io);
       case 'status':
         return await cmdStatus(rest, io);
+      case 'simulate':
+        return await cmdSimulate(rest, io);
       case 'rollback':
         return await cmdRollback(rest, io);
       case 'version':

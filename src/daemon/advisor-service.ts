@@ -4,7 +4,7 @@ import type { HostObserver } from '../observe/host-observer.js';
 import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
-import { adviseNumad } from '../policy/numad.js';
+import { advise, type PolicyName } from '../policy/numadvisor.js';
 import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 
@@ -38,6 +38,8 @@ export const CPU_SAMPLE_STALE_MS = 1_000;
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
+  /** numadvisor (default): numad's walk without spreading for CPU alone; numad: numad's walk exactly */
+  policy?: PolicyName;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
 }
@@ -152,7 +154,7 @@ export class AdvisorService {
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
     const now = this.clock();
     this.ledger.expire(now);
-    const advice = adviseNumad(this.policyNodes(), request);
+    const advice = advise(this.options.policy ?? 'numadvisor', this.policyNodes(), request);
     const reservation = opts.reserve
       ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
       : undefined;

@@ -23,6 +23,7 @@ import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { DomainTracker, type DomainFilter } from '../libvirt/domain-tracker.js';
 import { DomainMover } from '../apply/domain-mover.js';
+import type { PolicyName } from '../policy/numadvisor.js';
 
 
 export interface DaemonConfig {
@@ -39,6 +40,8 @@ export interface DaemonConfig {
   pidFile?: string;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
+  /** placement policy for answers (default numadvisor) */
+  policy?: PolicyName;
   /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
   apply: ApplyMode;
   /** libvirt connection: undefined for none */
@@ -86,6 +89,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       capacity: capacityFromSettings(config.numad),
       cpuAllocationRatio: config.cpuAllocationRatio,
       reservationTtlMs: config.reservationTtlMs,
+      policy: config.policy ?? 'numadvisor',
     },
     numadLog,
   );

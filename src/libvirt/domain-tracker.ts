@@ -12,6 +12,13 @@ import type { Reservation, ReservationLedger } from '../model/reservations.js';
 import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from './client.js';
 import { parseDomainXml, parseStatusXml, type DomainSpec } from './domain-xml.js';
 
+/**
+ * A running guest's CPU use is in the host's /proc/stat samples once one sample window has passed since it started
+ * (the daemon samples per answer and per cycle, at most numad's 15 s apart); after that the reservation's CPU part
+ * would count the same CPU twice, so it is dropped. Its memory part shrinks as the guest touches its memory.
+ */
+export const RESERVED_CPU_UNTIL_MEASURED_MS = 15_000;
+
 /** Where the QEMU driver keeps status XML and pid files (libvirt.md §3). */
 export const QEMU_RUN_DIR = '/run/libvirt/qemu';
 
@@ -225,8 +232,9 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
   }
 
   /**
-   * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process):
-   * measured use and the reservation must not both count the same MiB.
+   * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process),
+   * and drop their CPU part once the guest's CPU use is measured: measured use and the reservation must not both
+   * count the same MiB or CPU.
    */
   materialise(): void {
     for (const d of this.domains.values()) {
@@ -235,13 +243,18 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
       const text = this.fs.readTextMaybe(`/proc/${d.pid}/numa_maps`);
       if (!promised || text === undefined) continue;
       const used = parseNumaMaps(text).perNodeKiB;
-      const perNode = promised.map((p) => ({ ...p, memMiB: Math.max(0, p.memMiB - Math.floor((used.get(p.node) ?? 0) / 1024)) }));
       const current = this.ledger.get(d.reservationId);
       if (!current) {
         d.reservationId = undefined;
         continue;
       }
-      if (perNode.every((p, i) => p.memMiB === current.perNode[i]?.memMiB)) continue;
+      const measured = current.domain !== undefined && this.clock() - Date.parse(current.domain.boundAt) >= RESERVED_CPU_UNTIL_MEASURED_MS;
+      const perNode = promised.map((p) => ({
+        ...p,
+        cpuHundredths: measured ? 0 : p.cpuHundredths,
+        memMiB: Math.max(0, p.memMiB - Math.floor((used.get(p.node) ?? 0) / 1024)),
+      }));
+      if (perNode.every((p, i) => p.memMiB === current.perNode[i]?.memMiB && p.cpuHundredths === current.perNode[i]?.cpuHundredths)) continue;
       const next = this.ledger.update(d.reservationId, { perNode });
       if (!next) d.reservationId = undefined;
     }
