@@ -190,11 +190,6 @@ export function planMoves(
     };
     // The daemon's policy (numad's walk, not spreading for CPU alone); numad's own walk for numad's rules.
     const advice = settings.numadRules === true ? adviseNumad(biased, request) : adviseNumadvisor(biased, request);
-    if (!advice.fits && settings.numadRules !== true) {
-      // numad then "moves" it to every node: spreading a process because nothing has room helps no one.
-      skip(`no node set has room for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB now; left where it is`);
-      continue;
-    }
     const to = advice.nodes;
     const toCpus = nodes.filter((n) => to.includes(n.id)).flatMap((n) => n.cpus).sort((a, b) => a - b);
     const from = restricted ? [...new Set(p.cpusAllowed.map((c) => cpuNode.get(c)).filter((x): x is number => x !== undefined))].sort((a, b) => a - b) : record?.to ?? memoryNodes;
@@ -210,6 +205,12 @@ export function planMoves(
       } else {
         moves.push({ ...base, kind: 'revert', to: record.from, toNodeset: formatIdList(record.from), cpus: allCpus, migrateMiB: 0, localityAfterPercent: before, costMiBPerPoint: 0, reason: `probation failed: the advice moved to ${advice.nodeset}; restoring the CPU affinity` });
       }
+      continue;
+    }
+    if (!advice.fits && settings.numadRules !== true) {
+      // numad then "moves" it to every node: spreading a process because nothing has room helps no one. (A process
+      // on probation is past this point: its memory follows its CPUs, or they go back.)
+      skip(`no node set has room for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB now; left where it is`);
       continue;
     }
     const alreadyThere = !restricted ? false : sameSet(from, to);
