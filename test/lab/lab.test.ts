@@ -200,8 +200,10 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       const mem = byPid.get(pid)?.memoryMiBByNode ?? {};
       expect((mem['1'] ?? 0) + (mem['2'] ?? 0)).toBeGreaterThanOrEqual(300);
     }
-    // Pages really moved: P started with half its memory on node 0 and half on node 3.
+    // P started with half its memory on node 0 and half on node 3. When the emulated CPUs are busy the target can be
+    // a three-node set holding both (0-1,3 was seen); then nothing needs to move. Otherwise pages really moved.
     expect(target.length).toBeLessThan(4);
-    expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":[1-9]/);
+    if (!(target.includes(0) && target.includes(3))) expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":[1-9]/);
+    else expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":0/);
   }, 900_000);
 });
