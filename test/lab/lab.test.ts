@@ -201,9 +201,10 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       expect((mem['1'] ?? 0) + (mem['2'] ?? 0)).toBeGreaterThanOrEqual(300);
     }
     // P started with half its memory on node 0 and half on node 3. When the emulated CPUs are busy the target can be
-    // a three-node set holding both (0-1,3 was seen); then nothing needs to move. Otherwise pages really moved.
+    // a three-node set holding both (0-1,3 was seen; then only Node.js's own few MiB elsewhere move). Either way the
+    // memory step ran after the CPU step; when the target leaves out node 0 or 3, hundreds of MiB really moved.
     expect(target.length).toBeLessThan(4);
-    if (!(target.includes(0) && target.includes(3))) expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":[1-9]/);
-    else expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":0/);
+    expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":\d+/);
+    if (!(target.includes(0) && target.includes(3))) expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":[1-9]\d\d/);
   }, 900_000);
 });
