@@ -106,10 +106,19 @@ export class AdvisorService {
     } else if (memoryAge > MEMORY_REFRESH_MS) this.onStaleMemory?.();
   }
 
-  /** Re-read everything now (the rebalancer cycle, the daemon's only timer when idle). */
-  refresh(): void {
+  /** A /proc/stat sample now: the rebalancer cycle takes one, so an answer's CPU window is at most a cycle long. */
+  sampleCpu(): void {
     this.observer.sampleCpu();
+  }
+
+  /** Node memory now (the rebalancer, when it has candidates to plan for). */
+  refreshMemory(): void {
     this.observer.refreshMemory();
+  }
+
+  /** How many nodes the host has, without reading anything. */
+  get nodeCount(): number {
+    return this.observer.shape().nodes.length;
   }
 
   /** The observer's latest readings, rebuilt only when it has read something new. */

@@ -106,14 +106,22 @@ export class Rebalancer {
   /** One cycle; true when a process was acted on (the next cycle then comes after the min interval). */
   async cycle(): Promise<boolean> {
     this.cycles++;
-    this.service.refresh();
+    this.service.sampleCpu();
     this.domains?.tracker.materialise();
-    const nodes = this.planNodes();
     // numad never examines processes on a single-node host: there is nowhere to move them.
-    if (nodes.length < 2) return false;
+    if (this.service.nodeCount < 2) return false;
     const s = this.settings();
     const now = this.clock();
-    const tracked = this.measureCandidates(this.scanner.scan(now, s));
+    const scanned = this.scanner.scan(now, s);
+    // Nothing big and busy: no plan to make, so no node memory to read (answers re-read it themselves when stale).
+    if (!scanned.some((p) => isCandidate(p))) {
+      this.lastPlan = { atMs: now, moves: [], skipped: [] };
+      this.proposedSwap = undefined;
+      return false;
+    }
+    this.service.refreshMemory();
+    const nodes = this.planNodes();
+    const tracked = this.measureCandidates(scanned);
     const plan = planMoves(nodes, tracked, s, this.history, now);
     this.lastPlan = plan;
     const move = plan.moves[0];

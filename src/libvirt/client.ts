@@ -1,6 +1,7 @@
 // The daemon's libvirt client: a LibvirtConnection that comes back when libvirtd restarts (backoff 0.5 s doubling
 // to 30 s), re-registering its event callbacks each time, with the procedures numadvisor uses as typed methods.
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { NumadvisorError } from '../errors.js';
 import { LibvirtConnection } from './connection.js';
 import { decodeCpuMap, encodeCpuMap } from './cpumap.js';
@@ -131,7 +132,9 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
   }
 
   private async openOnce(): Promise<LibvirtConnection> {
-    const paths = this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS;
+    // A host without a running libvirtd retries every 30 s; checking for the socket file first keeps that free.
+    const paths = (this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS).filter((p) => existsSync(p));
+    if (paths.length === 0) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `no libvirt socket at ${(this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS).join(' or ')}`);
     let lastErr: unknown;
     for (const p of paths) {
       try {

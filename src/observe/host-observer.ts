@@ -15,8 +15,11 @@ import {
 import type { HostSnapshot } from '../model/snapshot.js';
 import { idleHundredths, readProcStat, type ProcStatSample } from './proc-stat.js';
 
-/** numad re-reads the node list every 600 s; CPU hotplug on a hypervisor is rare but 60 s costs nothing. */
-export const SHAPE_REFRESH_MS = 60_000;
+/**
+ * numad re-reads the node list every 600 s; we do every 300 s. CPU hotplug on a hypervisor is rare, and re-reading
+ * every CPU's topology files every minute was a visible share of the idle daemon's CPU on an emulated guest.
+ */
+export const SHAPE_REFRESH_MS = 300_000;
 
 /** A node with less than 1 MiB is memoryless (numad's own threshold, MBs_total < 1). */
 const MEMORYLESS_BELOW_KIB = 1024;

@@ -1,7 +1,7 @@
 // The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
-import { completeProcess, listPids, parseNumaMaps, readPidStat, rssMiB, type ProcessInfo } from './processes.js';
+import { completeProcess, listPids, parseNumaMaps, parsePidStat, rssPagesFromStatBytes, type ProcessInfo } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
@@ -58,6 +58,8 @@ export class ProcessScanner {
   private scans = 0;
   /** stat files read by the last scan (for the benchmark and GET /v1/processes) */
   lastScanReads = 0;
+  /** one buffer for every stat read: a stat line is under 1 KiB even with a 64-character comm */
+  private readonly statBuf = Buffer.alloc(4096);
   private readonly opts;
 
   constructor(
@@ -83,10 +85,12 @@ export class ProcessScanner {
         continue;
       }
       reads++;
-      const stat = readPidStat(this.fs, pid);
-      if (!stat) continue; // gone between listing and reading: normal
+      const n = this.fs.readInto(`/proc/${pid}/stat`, this.statBuf);
+      if (n === undefined) continue; // gone between listing and reading: normal
+      const rssPages = rssPagesFromStatBytes(this.statBuf, n);
+      if (rssPages === undefined) continue;
       // stat alone decides whether a process is worth more reads (numad reads only stat for every process).
-      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) {
+      if (!include.has(pid) && Math.floor((rssPages * this.opts.basePageKiB) / 1024) <= TRACK_MIN_RSS_MIB) {
         // Staggered so that a host's many small processes spread over the scans instead of coming due together.
         this.smallUntil.set(pid, scan + (due === undefined ? 1 + (pid % SMALL_RECHECK_SCANS) : SMALL_RECHECK_SCANS));
         seen.add(pid);
@@ -94,6 +98,8 @@ export class ProcessScanner {
         continue;
       }
       this.smallUntil.delete(pid);
+      const stat = parsePidStat(this.statBuf.toString('utf8', 0, n));
+      if (!stat) continue;
       const p = completeProcess(this.fs, stat, { ...this.opts, withNumaMaps: false });
       if (!p) continue;
       seen.add(pid);

@@ -5,7 +5,7 @@ import { LAB_4NODE_1GIB, runInGuest } from '../lab/harness.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
 const warmup = 45;
-const variants = ['', '--single-threaded', '--single-threaded --no-flush-bytecode', '--jitless'];
+const variants = (process.env.VARIANTS ?? "|--single-threaded|--single-threaded --no-flush-bytecode|--jitless").split('|');
 const run = variants
   .map(
     (flags, i) => `
