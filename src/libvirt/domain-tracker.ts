@@ -19,6 +19,9 @@ import { parseDomainXml, parseStatusXml, type DomainSpec } from './domain-xml.js
  */
 export const RESERVED_CPU_UNTIL_MEASURED_MS = 15_000;
 
+/** After a reconnect, a running domain takes an unbound answer given at most this long before its QEMU started. */
+export const RESYNC_BIND_WINDOW_MS = 60_000;
+
 /** Where the QEMU driver keeps status XML and pid files (libvirt.md §3). */
 export const QEMU_RUN_DIR = '/run/libvirt/qemu';
 
@@ -121,6 +124,13 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
         if (!this.promised.has(r.id)) this.promised.set(r.id, r.perNode);
       }
     }
+    // Domains that started while we were not connected (libvirtd autostarts guests before our client is back): their
+    // STARTED event is gone, so bind them now — only to an answer given shortly before their QEMU process started,
+    // never a long-running guest to an answer meant for a VM about to start.
+    for (const d of this.domains.values()) {
+      const started = d.pid === undefined ? undefined : this.processStartMs(d.pid);
+      if (!d.reservationId && started !== undefined) this.bind(d, (r) => Date.parse(r.createdAt) <= started && started - Date.parse(r.createdAt) <= RESYNC_BIND_WINDOW_MS);
+    }
   }
 
   private async load(d: Domain): Promise<TrackedDomain> {
@@ -198,13 +208,23 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
     }
   }
 
+  /** When a process started, from its stat starttime and /proc/uptime; undefined when unreadable. */
+  private processStartMs(pid: number): number | undefined {
+    const stat = this.fs.readTextMaybe(`/proc/${pid}/stat`);
+    const uptime = Number.parseFloat(this.fs.readTextMaybe('/proc/uptime') ?? '');
+    const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const startTicks = Number(fields?.[19]); // field 22
+    if (!Number.isFinite(uptime) || !Number.isFinite(startTicks)) return undefined;
+    return this.clock() - (uptime - startTicks / 100) * 1000;
+  }
+
   /** Bind the best unbound reservation of this domain's size to it. */
-  bind(d: TrackedDomain): Reservation | undefined {
+  bind(d: TrackedDomain, accept: (r: Reservation) => boolean = () => true): Reservation | undefined {
     if (d.reservationId && this.ledger.get(d.reservationId)) return this.ledger.get(d.reservationId);
     const want = formatIdList(d.nodeset);
     const candidates = this.ledger
       .list()
-      .filter((r) => !r.domain && r.request.cpuHundredths === d.spec.vcpus * 100 && r.request.memMiB === d.spec.memoryMiB)
+      .filter((r) => !r.domain && r.request.cpuHundredths === d.spec.vcpus * 100 && r.request.memMiB === d.spec.memoryMiB && accept(r))
       .sort((a, b) => Number(b.nodeset === want) - Number(a.nodeset === want) || a.createdAt.localeCompare(b.createdAt));
     const pick = candidates[0];
     if (!pick) return undefined;

@@ -2,7 +2,7 @@
 // mount namespace where /usr/bin/numad is our command): our RPC client on test:///default, placement='auto' end to
 // end on qemu:///system with real QEMU (TCG, 128 MiB, no disk), reservations bound to the VM, libvirtd restarted
 // under the client, the daemon down during a start, and moves through libvirt with rollback.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { LibvirtClient, LIFECYCLE, type LifecycleEvent } from '../../src/libvirt/client.js';
@@ -50,7 +50,7 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const name of ['nv-auto', 'nv-strict', 'nv-restrictive', 'nv-after-restart', 'nv-no-daemon']) {
+    for (const name of ['nv-auto', 'nv-strict', 'nv-restrictive', 'nv-after-restart', 'nv-late', 'nv-no-daemon']) {
       try {
         virsh('destroy', name);
       } catch {
@@ -206,6 +206,17 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
       const bound = await until('bound after restart', async () => (await reservations()).find((r) => r.domain?.name === 'nv-after-restart'));
       expect(bound.request).toEqual({ cpuHundredths: 100, memMiB: 128 });
     }, 60_000);
+
+    it('a domain started while the client was not connected (libvirtd autostart before us) is bound once it connects', async () => {
+      await d?.close();
+      const late = `${t.dir}/late.sock`;
+      d = await startTestDaemon(t.dir, '1node-2cpu', { fsRoot: '/', apply: 'domains', libvirt: { uri: 'qemu:///system', socketPath: late, filter: { include: [], exclude: [] } } });
+      create('nv-late', { vcpus: 2 });
+      const unbound = await until('the answer reserved', async () => (await reservations()).find((r) => !r.domain && r.request.memMiB === 128));
+      symlinkSync(LIBVIRT_SOCK, late);
+      const bound = await until('bound after connecting', async () => (await reservations()).find((r) => r.domain?.name === 'nv-late'), 20_000);
+      expect(bound.id).toBe(unbound.id);
+    }, 40_000);
 
     it('daemon down: the domain still starts on the command\'s local answer', async () => {
       await d?.close();
