@@ -23,7 +23,7 @@ STAMP := node_modules/.installed
 .PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad bench-libvirt bench-quality fixtures clean
 
 run: deps build
-	$(NODE) dist/cli/numadvisor-entry.js daemon $(ARGS)
+	$(NODE) --no-memory-reducer dist/cli/numadvisor-entry.js daemon $(ARGS)
 
 test: deps apt-test-deps build typecheck check-schemas unit lab
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeSocket } from '../daemon/socket.js';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import type { NumadSettings } from '../daemon/numad-settings.js';
@@ -62,7 +63,7 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
   const err = openSync(common.numadLogPath, 'a', 0o644);
   let exited: number | null | undefined;
   try {
-    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, err], cwd: '/' });
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...args], { detached: true, stdio: ['ignore', out, err], cwd: '/' });
     child.once('exit', (code, signal) => {
       exited = code ?? (signal ? 128 : 1);
     });

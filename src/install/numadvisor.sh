@@ -1,3 +1,4 @@
 #!/bin/sh
 # numadvisor — the daemon and operator tools (installed by `make install`).
-exec @NODE@ @LIBDIR@/dist/cli/numadvisor-entry.js "$@"
+# --no-memory-reducer: see src/daemon/node-flags.ts (the daemon's idle CPU); harmless for the other commands.
+exec @NODE@ --no-memory-reducer @LIBDIR@/dist/cli/numadvisor-entry.js "$@"
