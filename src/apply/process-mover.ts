@@ -101,21 +101,17 @@ export class ProcessMover {
   /** Exchange two processes' nodes (see SWAP_MAX_ROUNDS); one outcome per side, each verified like move(). */
   async swap(a: SwapSide, b: SwapSide): Promise<[MoveOutcome, MoveOutcome]> {
     const started = Date.now();
-    const onTarget = (side: SwapSide): number => {
-      const mem = memoryByNode(this.fs, side.pid);
-      return side.toNodes.reduce((sum, n) => sum + (mem[String(n)] ?? 0), 0);
-    };
+    const onTarget = (side: SwapSide, mem: Record<string, number>): number => side.toNodes.reduce((sum, n) => sum + (mem[String(n)] ?? 0), 0);
     const migrate = (side: SwapSide): Promise<MoveOutcome> => {
       const mem = memoryByNode(this.fs, side.pid);
       const fromNodes = Object.keys(mem).map(Number).filter((n) => !side.toNodes.includes(n) && (mem[String(n)] ?? 0) > 0);
       return this.move(side.pid, side.cpus, { fromNodes, toNodes: side.toNodes });
     };
-    let progress = [onTarget(a), onTarget(b)];
+    // Each outcome already carries numa_maps from before and after its round: a round that moved nothing ends it.
+    const moved = (side: SwapSide, o: MoveOutcome): boolean => onTarget(side, o.memoryMiBAfter) !== onTarget(side, o.memoryMiBBefore);
     let outcomes: [MoveOutcome, MoveOutcome] = [await migrate(a), await migrate(b)];
     for (let round = 1; round < SWAP_MAX_ROUNDS && !(outcomes[0].ok && outcomes[1].ok); round++) {
-      const now = [onTarget(a), onTarget(b)];
-      if (now[0] === progress[0] && now[1] === progress[1]) break;
-      progress = now;
+      if (!moved(a, outcomes[0]) && !moved(b, outcomes[1])) break;
       outcomes = [await migrate(a), await migrate(b)];
     }
     const elapsedMs = Date.now() - started;

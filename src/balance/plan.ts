@@ -82,16 +82,8 @@ export interface PlannedMove {
   partner?: SwapPartner;
 }
 
-export interface SwapPartner {
-  pid: number;
-  comm: string;
-  from: number[];
-  to: number[];
-  toNodeset: string;
-  cpus: number[];
-  migrateMiB: number;
-  localityBeforePercent: number;
-}
+/** The other side of a swap: the same fields a move has for where it goes and what it costs. */
+export type SwapPartner = Pick<PlannedMove, 'pid' | 'comm' | 'from' | 'to' | 'toNodeset' | 'cpus' | 'migrateMiB' | 'localityBeforePercent'>;
 
 export interface Skipped {
   pid: number;

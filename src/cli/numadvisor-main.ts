@@ -16,7 +16,7 @@ import { advise, POLICIES, type PolicyName } from '../policy/numadvisor.js';
 import { formatIdList, parseLooseCpuList } from '../topology/idlist.js';
 import { LIBVIRT_SOCKETS } from '../libvirt/client.js';
 import { requestDaemon } from './advice-client.js';
-import type { ApplyMode } from '../daemon/rebalancer.js';
+import { APPLY_MODES, type ApplyMode } from '../daemon/rebalancer.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../daemon/numad-settings.js';
 import { NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
 import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
@@ -162,11 +162,13 @@ function parsePolicy(text: string): PolicyName {
 }
 
 export function parseApply(text: string): ApplyMode {
-  const parts = [...new Set(text.split(',').map((t) => t.trim()))].sort();
-  const joined = parts.join(',');
-  if (joined === 'none' || joined === 'processes' || joined === 'domains' || joined === 'domains,processes') {
-    return joined === 'domains,processes' ? 'processes,domains' : joined;
-  }
+  // Either order of "processes,domains" is accepted; the mode is spelled as APPLY_MODES spells it.
+  const parts = new Set(text.split(',').map((t) => t.trim()));
+  const mode = APPLY_MODES.find((m) => {
+    const named = m.split(',');
+    return named.length === parts.size && named.every((x) => parts.has(x));
+  });
+  if (mode) return mode;
   throw new UsageError('--apply takes none, processes, domains or processes,domains');
 }
 
