@@ -96,36 +96,54 @@ export class DomainMover {
     const nodeCpus = cores.flat().sort((a, b) => a - b);
     if (nodeCpus.length === 0) throw new NumadvisorError('NUMADVISOR_ERR_BAD_REQUEST', `nodes ${formatIdList(cpuNodes)} have no CPUs to pin to`);
     const perVcpu = assignVcpus(d.spec.vcpus, cores, this.cpusOfOtherGuests(d));
+    const skipped = await this.pinAll(d, {
+      vcpus: perVcpu,
+      emulator: nodeCpus,
+      iothreads: before.iothreadPins.map((io) => ({ id: io.id, cpus: nodeCpus })),
+    });
+    if (skipped.length) reason += `; left as an administrator pinned them: ${skipped.join(', ')}`;
+    const after = await this.placement(d);
+    const ok = this.pinsAre(d, after, perVcpu) && (!memoryMoved || after.nodeset === target);
+    const outcome: DomainMoveOutcome = { ok, domain: d.name, uuid: d.uuid, action: 'apply', memoryMoved, reason, before, after, elapsedMs: Date.now() - started };
+    this.journal(outcome);
+    if (memoryMoved) d.nodeset = targetNodes;
+    return outcome;
+  }
+
+  /**
+   * Pin vCPUs, the emulator and IOThreads through libvirt, announcing each pin to the tracker first (its TUNABLE event
+   * is ours, not an administrator's). Pins an administrator made are left alone and named in the result.
+   */
+  private async pinAll(d: TrackedDomain, pins: { vcpus: number[][]; emulator: number[]; iothreads: { id: number; cpus: number[] }[] }): Promise<string[]> {
+    const ref = this.ref(d);
     const skipped: string[] = [];
-    for (let v = 0; v < d.spec.vcpus; v++) {
+    for (const [v, cpus] of pins.vcpus.entries()) {
       if (d.adminPins.vcpus.includes(v)) {
         skipped.push(`vcpu ${v}`);
         continue;
       }
       this.tracker.expectTunable(d.uuid, `cputune.vcpupin${v}`);
-      await this.client.pinVcpu(ref, v, perVcpu[v] as number[], PIN_FLAGS);
+      await this.client.pinVcpu(ref, v, cpus, PIN_FLAGS);
     }
     if (d.adminPins.emulator) skipped.push('emulator');
-    else {
+    else if (pins.emulator.length > 0) {
       this.tracker.expectTunable(d.uuid, 'cputune.emulatorpin');
-      await this.client.pinEmulator(ref, nodeCpus, PIN_FLAGS);
+      await this.client.pinEmulator(ref, pins.emulator, PIN_FLAGS);
     }
-    for (const io of before.iothreadPins) {
+    for (const io of pins.iothreads) {
       if (d.adminPins.iothreads.includes(io.id)) {
         skipped.push(`iothread ${io.id}`);
         continue;
       }
       this.tracker.expectTunable(d.uuid, `cputune.iothreadpin${io.id}`);
-      await this.client.pinIOThread(ref, io.id, nodeCpus, PIN_FLAGS);
+      await this.client.pinIOThread(ref, io.id, io.cpus, PIN_FLAGS);
     }
-    if (skipped.length) reason += `; left as an administrator pinned them: ${skipped.join(', ')}`;
-    const after = await this.placement(d);
-    const pinsOk = after.vcpuPins.every((cpus, v) => d.adminPins.vcpus.includes(v) || formatIdList(cpus) === formatIdList(perVcpu[v] ?? []));
-    const ok = pinsOk && (!memoryMoved || after.nodeset === target);
-    const outcome: DomainMoveOutcome = { ok, domain: d.name, uuid: d.uuid, action: 'apply', memoryMoved, reason, before, after, elapsedMs: Date.now() - started };
-    this.journal(outcome);
-    if (memoryMoved) d.nodeset = targetNodes;
-    return outcome;
+    return skipped;
+  }
+
+  /** Every vCPU not pinned by an administrator has the CPUs we meant for it. */
+  private pinsAre(d: TrackedDomain, placement: DomainPlacement, vcpuPins: number[][]): boolean {
+    return placement.vcpuPins.every((cpus, v) => d.adminPins.vcpus.includes(v) || formatIdList(cpus) === formatIdList(vcpuPins[v] ?? []));
   }
 
   /** CPUs already given to other guests' vCPUs by us (their current pins narrower than a whole node set). */
@@ -167,22 +185,9 @@ export class DomainMover {
       await this.client.setNumaNodeset(ref, want.nodeset, VIR_DOMAIN_AFFECT_LIVE);
       memoryMoved = true;
     }
-    for (let v = 0; v < Math.min(d.spec.vcpus, want.vcpuPins.length); v++) {
-      if (d.adminPins.vcpus.includes(v)) continue;
-      this.tracker.expectTunable(d.uuid, `cputune.vcpupin${v}`);
-      await this.client.pinVcpu(ref, v, want.vcpuPins[v] as number[], PIN_FLAGS);
-    }
-    if (!d.adminPins.emulator && want.emulatorPin.length > 0) {
-      this.tracker.expectTunable(d.uuid, 'cputune.emulatorpin');
-      await this.client.pinEmulator(ref, want.emulatorPin, PIN_FLAGS);
-    }
-    for (const io of want.iothreadPins) {
-      if (d.adminPins.iothreads.includes(io.id)) continue;
-      this.tracker.expectTunable(d.uuid, `cputune.iothreadpin${io.id}`);
-      await this.client.pinIOThread(ref, io.id, io.cpus, PIN_FLAGS);
-    }
+    await this.pinAll(d, { vcpus: want.vcpuPins.slice(0, d.spec.vcpus), emulator: want.emulatorPin, iothreads: want.iothreadPins });
     const after = await this.placement(d);
-    const ok = (!memoryMoved || after.nodeset === want.nodeset) && after.vcpuPins.every((cpus, v) => d.adminPins.vcpus.includes(v) || formatIdList(cpus) === formatIdList(want.vcpuPins[v] ?? []));
+    const ok = (!memoryMoved || after.nodeset === want.nodeset) && this.pinsAre(d, after, want.vcpuPins);
     const outcome: DomainMoveOutcome = {
       ok,
       domain: d.name,
