@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 NODE ?= node
 NPM ?= npm
-# Run: a C compiler for the numad front end (src/cli/numad-fast.c). Test: the real numad for side-by-side tests, and
+# Run: a C compiler for the numad front end (src/cli/numad-fast.c) and the /proc scan addon (src/native). Test: the real numad for side-by-side tests, and
 # a real libvirtd with QEMU (the libvirt tests start and stop it themselves, in a private mount namespace).
 APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux
 APT_TEST_PACKAGES := numad libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86
 # The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
 APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))
+# Node-API headers for the /proc scan addon: Debian's and NodeSource's nodejs packages ship them beside the binary.
+NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
 
 # $(call apt_install,PACKAGES,MESSAGE,COMMAND): install the missing ones as root; otherwise print MESSAGE, run COMMAND.
 define apt_install
@@ -48,8 +50,14 @@ $(STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-build: $(STAMP) dist/numad
+build: $(STAMP) dist/numad dist/native/proc-scan.node
 	$(NPM) run --silent build
+
+# The rebalancer's /proc filter in C (src/native/proc-scan.c): a Node-API addon the daemon loads from dist/native.
+dist/native/proc-scan.node: src/native/proc-scan.c
+	@mkdir -p dist/native
+	@test -f $(NODE_INCLUDE)/node_api.h || { echo "no Node-API headers in $(NODE_INCLUDE) (install Node.js with its headers)"; exit 1; }
+	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE) -o $@ $<
 
 # The numad front end: answers `-w V[:M]` from the daemon in ~2 ms, otherwise execs the Node.js client.
 dist/numad: src/cli/numad-fast.c

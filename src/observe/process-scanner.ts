@@ -1,8 +1,10 @@
 // The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
-import { completeProcess, listPids, parseNumaMaps, parsePidStat, rssPagesFromStatBytes, type ProcessInfo } from './processes.js';
+import { parseNumaMaps, parsePidStat, parsePidStatus, rssMiB, type ProcStat } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
+import { CANDIDATE_MIN_CPU_HUNDREDTHS } from '../balance/plan.js';
+import { defaultStatFilter, type StatFilter } from './stat-filter.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
 export const TRACK_MIN_RSS_MIB = 300;
@@ -11,8 +13,9 @@ export const CPU_SAMPLES = 8;
 /**
  * A process at or under the tracking threshold is re-read only every this many scans (staggered by pid), not every
  * scan: on an idle host nearly every process is small, and reading each one's stat every 15 s is most of the daemon's
- * idle CPU (lab: the scan is ~9x numad's whole daemon). A process that grows past 300 MiB is seen within 4 cycles
- * (1 minute at numad's idle 15 s); a new pid is read at once.
+ * idle CPU. A process that grows past 300 MiB is seen within 4 cycles (1 minute at numad's idle 15 s); a new pid is
+ * read at once. The same cadence refreshes a tracked process's status and cgroup while it is not busy enough to be
+ * a candidate (a candidate's are read every scan: the planner needs its allowed CPUs and nodes as they are now).
  */
 export const SMALL_RECHECK_SCANS = 4;
 /** USER_HZ: /proc tick counters are hundredths of a second on every Linux architecture. */
@@ -43,7 +46,10 @@ interface Entry {
   lastTicks: number;
   lastAtMs: number;
   samples: number[];
+  /** the scan that last read its status and cgroup */
+  detailsScan: number;
 }
+
 
 export interface ScanSettings {
   scanAll: boolean;
@@ -53,95 +59,103 @@ export interface ScanSettings {
 
 export class ProcessScanner {
   private readonly table = new Map<number, Entry>();
-  /** small processes: pid → the scan number at which to read them again */
-  private readonly smallUntil = new Map<number, number>();
+  /** the stat filter's `seen` from the last scan: pids read at least once */
+  private known: Int32Array = new Int32Array(0);
   private scans = 0;
-  /** stat files read by the last scan (for the benchmark and GET /v1/processes) */
+  /** stat files read by the last scan's filter (for the benchmark and tests) */
   lastScanReads = 0;
-  /** one buffer for every stat read: a stat line is under 1 KiB even with a 64-character comm */
-  private readonly statBuf = Buffer.alloc(4096);
+  readonly filter: StatFilter;
   private readonly opts;
 
   constructor(
     private readonly fs: FsRoot,
     basePageKiB: number,
     defaultHugeKiB: number,
+    filter?: StatFilter,
   ) {
     this.opts = { basePageKiB, defaultHugeKiB };
+    this.filter = filter ?? defaultStatFilter(fs).filter;
   }
 
-  /** One pass over /proc/<pid>/stat and status; returns the processes tracked now. */
+  /** One pass: the stat filter over every process (-S 1) or the inclusion list (-S 0), then the big ones in full. */
   scan(nowMs: number, s: ScanSettings): TrackedProcess[] {
     const include = new Set(s.includePids);
     const exclude = new Set(s.excludePids);
-    const pids = s.scanAll ? listPids(this.fs) : [...include];
     const scan = ++this.scans;
-    const seen = new Set<number>();
-    let reads = 0;
-    for (const pid of pids) {
-      const due = this.smallUntil.get(pid);
-      if (due !== undefined && due > scan && !include.has(pid)) {
-        seen.add(pid);
-        continue;
-      }
-      reads++;
-      const n = this.fs.readInto(`/proc/${pid}/stat`, this.statBuf);
-      if (n === undefined) continue; // gone between listing and reading: normal
-      const rssPages = rssPagesFromStatBytes(this.statBuf, n);
-      if (rssPages === undefined) continue;
-      // stat alone decides whether a process is worth more reads (numad reads only stat for every process).
-      if (!include.has(pid) && Math.floor((rssPages * this.opts.basePageKiB) / 1024) <= TRACK_MIN_RSS_MIB) {
-        // Staggered so that a host's many small processes spread over the scans instead of coming due together.
-        this.smallUntil.set(pid, scan + (due === undefined ? 1 + (pid % SMALL_RECHECK_SCANS) : SMALL_RECHECK_SCANS));
-        seen.add(pid);
-        this.table.delete(pid);
-        continue;
-      }
-      this.smallUntil.delete(pid);
-      const stat = parsePidStat(this.statBuf.toString('utf8', 0, n));
-      if (!stat) continue;
-      const p = completeProcess(this.fs, stat, { ...this.opts, withNumaMaps: false });
-      if (!p) continue;
-      seen.add(pid);
-      this.update(p, nowMs, include.has(pid), exclude.has(pid));
+    const always = new Set(s.includePids);
+    if (s.scanAll) for (const pid of this.table.keys()) always.add(pid);
+    const r = this.filter.run({
+      listAll: s.scanAll,
+      known: this.known,
+      always: Int32Array.from(always).sort(),
+      scanNo: scan,
+      every: SMALL_RECHECK_SCANS,
+      pageKiB: this.opts.basePageKiB,
+      minMiB: TRACK_MIN_RSS_MIB,
+    });
+    this.known = r.seen;
+    this.lastScanReads = r.reads;
+    const kept = new Set<number>();
+    for (const pid of r.selected) {
+      const text = this.fs.readTextMaybe(`/proc/${pid}/stat`);
+      const stat = text === undefined ? undefined : parsePidStat(text);
+      if (!stat) continue; // gone between the filter and this read: normal
+      // Tracked ones are re-read every scan; one that shrank under the threshold is dropped.
+      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
+      if (this.update(stat, nowMs, scan, include.has(pid), exclude.has(pid))) kept.add(pid);
     }
-    for (const pid of [...this.table.keys()]) if (!seen.has(pid)) this.table.delete(pid);
-    for (const pid of [...this.smallUntil.keys()]) if (!seen.has(pid)) this.smallUntil.delete(pid);
-    this.lastScanReads = reads;
-    return [...this.table.values()].map((e) => e.info);
+    for (const pid of [...this.table.keys()]) if (!kept.has(pid)) this.table.delete(pid);
+    return this.tracked;
   }
 
-  private update(p: ProcessInfo, nowMs: number, included: boolean, excluded: boolean): void {
-    const e = this.table.get(p.pid);
+  /** false when the process vanished before its status could be read. */
+  private update(stat: ProcStat, nowMs: number, scan: number, included: boolean, excluded: boolean): boolean {
+    const pid = stat.pid;
+    const old = this.table.get(pid);
+    const same = old !== undefined && old.info.comm === stat.comm;
     let samples: number[] = [];
-    if (e && e.info.comm === p.comm) {
-      const dtMs = nowMs - e.lastAtMs;
-      samples = e.samples;
+    if (same) {
+      const dtMs = nowMs - old.lastAtMs;
+      samples = old.samples;
       if (dtMs > 0) {
-        samples.push(Math.max(0, Math.round(((p.cpuTicks - e.lastTicks) * 100 * 1000) / (dtMs * TICKS_PER_SECOND))));
+        samples.push(Math.max(0, Math.round(((stat.cpuTicks - old.lastTicks) * 100 * 1000) / (dtMs * TICKS_PER_SECOND))));
         if (samples.length > CPU_SAMPLES) samples.shift();
       }
     }
-    const cgroupText = this.fs.readTextOr(`/proc/${p.pid}/cgroup`, '');
-    this.table.set(p.pid, {
-      lastTicks: p.cpuTicks,
+    // numad forces excluded processes to 0 CPU so they are never candidates.
+    const cpuUsedHundredths = excluded ? 0 : Math.max(0, ...samples);
+    const fresh = same && cpuUsedHundredths <= CANDIDATE_MIN_CPU_HUNDREDTHS && scan - old.detailsScan < SMALL_RECHECK_SCANS;
+    let details: Pick<TrackedProcess, 'cpusAllowed' | 'memsAllowed' | 'isLibvirtDomain'>;
+    let detailsScan = scan;
+    if (fresh) {
+      details = old.info;
+      detailsScan = old.detailsScan;
+    } else {
+      const statusText = this.fs.readTextMaybe(`/proc/${pid}/status`);
+      if (statusText === undefined) return false;
+      const cgroupText = this.fs.readTextOr(`/proc/${pid}/cgroup`, '');
+      details = { ...parsePidStatus(statusText), isLibvirtDomain: isLibvirtDomainCgroup(cgroupText) };
+    }
+    this.table.set(pid, {
+      lastTicks: stat.cpuTicks,
       lastAtMs: nowMs,
       samples,
+      detailsScan,
       info: {
-        pid: p.pid,
-        comm: p.comm,
-        threads: p.threads,
-        rssMiB: p.rssMiB,
-        vsizeMiB: p.vsizeMiB,
-        // numad forces excluded processes to 0 CPU so they are never candidates.
-        cpuUsedHundredths: excluded ? 0 : Math.max(0, ...samples),
-        cpusAllowed: p.cpusAllowed,
-        memsAllowed: p.memsAllowed,
-        isLibvirtDomain: isLibvirtDomainCgroup(cgroupText),
+        pid,
+        comm: stat.comm,
+        threads: stat.threads,
+        rssMiB: rssMiB(stat, this.opts.basePageKiB),
+        vsizeMiB: Math.floor(stat.vsizeBytes / 1048576),
+        cpuUsedHundredths,
+        cpusAllowed: details.cpusAllowed,
+        memsAllowed: details.memsAllowed,
+        isLibvirtDomain: details.isLibvirtDomain,
         excluded,
         included,
       },
     });
+    return true;
   }
 
   /** Per-node memory: the process's own cgroup when it has one (libvirt VMs do), else numa_maps. */

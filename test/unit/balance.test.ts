@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { planMoves, type MoveRecord, type PlanNode, type PlanProcess } from '../../src/balance/plan.js';
 import { ProcessScanner } from '../../src/observe/process-scanner.js';
 import { listPids } from '../../src/observe/processes.js';
+import { loadNativeScan, NativeStatFilter, TypeScriptStatFilter, type StatFilter } from '../../src/observe/stat-filter.js';
 import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src/observe/cgroup-numa.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { movedLine } from '../../src/apply/process-mover.js';
@@ -21,6 +22,13 @@ const nodes: PlanNode[] = [0, 1, 2, 3].map((id) => ({
   memFreeMiB: 20_000,
   distances: D4[id] as number[],
 }));
+function statFilter(kind: 'native' | 'typescript', fs: FsRoot): StatFilter {
+  if (kind === 'typescript') return new TypeScriptStatFilter(fs);
+  const scan = loadNativeScan();
+  if (scan instanceof Error) throw scan;
+  return new NativeStatFilter(fs, scan);
+}
+
 const ALL = Array.from({ length: 40 }, (_, i) => i);
 const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90 };
 const proc = (o: Partial<PlanProcess> & { pid: number }): PlanProcess => ({
@@ -177,7 +185,8 @@ describe('cgroup per-node memory', () => {
   });
 });
 
-describe('ProcessScanner on a fixture /proc', () => {
+describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /proc (%s stat filter)', (kind) => {
+  const scanner = (root: string): ProcessScanner => new ProcessScanner(new FsRoot(root), 4, 2048, statFilter(kind, new FsRoot(root)));
   it('tracks processes over 300 MiB, peak CPU of the sample ring, per-node memory from cgroup or numa_maps', () => {
     const t = tempDir();
     try {
@@ -186,7 +195,7 @@ describe('ProcessScanner on a fixture /proc', () => {
       const db = { pid: 400, comm: 'my db (main) x', rssMiB: 1024, cpuTicks: 500, cpusAllowed: ALL, memByNode: { 0: 512, 2: 512 } };
       const small = { pid: 500, comm: 'small', rssMiB: 100, cpuTicks: 9000, cpusAllowed: ALL, memByNode: { 0: 100 } };
       for (const p of [vm, db, small]) writeFakeProc(root, p);
-      const s = new ProcessScanner(new FsRoot(root), 4, 2048);
+      const s = scanner(root);
       const settings_ = { scanAll: true, includePids: [], excludePids: [400] };
       s.scan(0, settings_);
       writeFakeProc(root, { ...vm, cpuTicks: 1000 + 300 }); // 3 CPUs for one second
@@ -205,13 +214,41 @@ describe('ProcessScanner on a fixture /proc', () => {
     }
   });
 
+  it('a tracked process\'s allowed CPUs: re-read every scan while it is busy, within 4 scans while it is idle', () => {
+    const t = tempDir();
+    try {
+      const root = copyFixture('4node-westmere-ex', t.dir);
+      const idle = { pid: 600, comm: 'idle db', rssMiB: 1024, cpuTicks: 0, cpusAllowed: ALL, memByNode: { 0: 1024 } };
+      const busy = { pid: 601, comm: 'busy vm', rssMiB: 1024, cpuTicks: 0, cpusAllowed: ALL, memByNode: { 1: 1024 } };
+      for (const p of [idle, busy]) writeFakeProc(root, p);
+      const s = scanner(root);
+      const settings_ = { scanAll: true, includePids: [], excludePids: [] };
+      s.scan(0, settings_);
+      writeFakeProc(root, { ...busy, cpuTicks: 100 }); // one CPU over the second
+      s.scan(1000, settings_);
+      // Both pinned by someone else; the busy one (a candidate) shows it on the next scan.
+      writeFakeProc(root, { ...idle, cpusAllowed: [0, 1] });
+      writeFakeProc(root, { ...busy, cpusAllowed: [2, 3], cpuTicks: 200 });
+      const next = s.scan(2000, settings_);
+      expect(next.find((p) => p.pid === 601)?.cpusAllowed).toEqual([2, 3]);
+      let seenAt = -1;
+      for (let i = 0; i < 4 && seenAt < 0; i++) {
+        const idleNow = (i === 0 ? next : s.scan(3000 + i * 1000, settings_)).find((p) => p.pid === 600);
+        if (idleNow?.cpusAllowed.join() === '0,1') seenAt = i;
+      }
+      expect(seenAt).toBeGreaterThanOrEqual(0);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('small processes are re-read every 4th scan, staggered; one that grows is tracked within 4 scans', () => {
     const t = tempDir();
     try {
       const root = copyFixture('4node-westmere-ex', t.dir);
       const base = listPids(new FsRoot(root)).length;
       for (let pid = 1000; pid < 1100; pid++) writeFakeProc(root, { pid, comm: `s${pid}`, rssMiB: 10, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 10 } });
-      const s = new ProcessScanner(new FsRoot(root), 4, 2048);
+      const s = scanner(root);
       const settings_ = { scanAll: true, includePids: [], excludePids: [] };
       s.scan(0, settings_);
       expect(s.lastScanReads).toBe(base + 100);

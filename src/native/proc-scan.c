@@ -1,0 +1,234 @@
+/*
+ * The rebalancer's per-cycle filter over /proc, in C: which processes are over the RSS threshold (or must be read
+ * anyway). Everything else about a process (comm, CPU ticks, allowed CPUs, cgroup, numa_maps) stays in TypeScript.
+ *
+ * Why C: on an emulated NUMA guest a JavaScript pass over ~100 stat files cost ~100 ms of CPU per cycle, most of it
+ * Node's fs bindings and the interpreted loop, against ~37 ms for numad's whole cycle over 300 files (docs/
+ * benchmarks.md). The same open/read/close in C is ~70 us per file there. Stateless on purpose: the caller hands back
+ * the pid list this returned last time, so the schedule (which small process is re-read when) is a pure function of
+ * the arguments and the TypeScript fallback (src/observe/stat-filter.ts) implements the very same rule.
+ *
+ * scan(procDir, listAll, known, always, scanNo, every, pageKiB, minMiB) -> [seen, selected, reads]
+ *   procDir  "/proc" or a fixture tree's proc directory
+ *   listAll  true: list procDir's numeric entries (numad -S 1); false: only the `always` pids exist for us (-S 0)
+ *   known    Int32Array, ascending: `seen` from the previous call (pids already read at least once)
+ *   always   Int32Array, ascending: pids read every call and always selected when readable (tracked, -p includes)
+ *   A pid is read when it is in `always`, not in `known`, or (pid + scanNo) % every == 0. It is selected when it was
+ *   read and is in `always` or floor(rss pages * pageKiB / 1024) > minMiB.
+ *   seen     Int32Array, ascending: the pids that exist as far as this call knows (listed and not found gone)
+ *   selected Int32Array, ascending; reads: stat files opened
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  int32_t *v;
+  size_t n, cap;
+} ivec;
+
+static int ivec_push(ivec *a, int32_t x) {
+  if (a->n == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 1024;
+    int32_t *v = realloc(a->v, cap * sizeof *v);
+    if (!v) return -1;
+    a->v = v;
+    a->cap = cap;
+  }
+  a->v[a->n++] = x;
+  return 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return (x > y) - (x < y);
+}
+
+static int contains(const int32_t *v, size_t n, int32_t x) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid] < x) lo = mid + 1;
+    else if (v[mid] > x) hi = mid;
+    else return 1;
+  }
+  return 0;
+}
+
+/* A /proc directory entry that is a pid: digits only, fits in int32. */
+static int32_t pid_of_name(const char *s) {
+  int64_t v = 0;
+  if (!*s) return -1;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -1;
+    v = v * 10 + (*s - '0');
+    if (v > INT32_MAX) return -1;
+  }
+  return (int32_t)v;
+}
+
+/*
+ * Field 24 (rss, pages) of a stat line, counted from the last ')' so that a comm with spaces or parentheses cannot
+ * shift the fields. -1 when malformed.
+ */
+static int64_t rss_pages(const char *buf, size_t n) {
+  const char *close = NULL;
+  for (size_t i = n; i > 0; i--)
+    if (buf[i - 1] == ')') {
+      close = buf + i - 1;
+      break;
+    }
+  if (!close) return -1;
+  const char *p = close + 2, *end = buf + n;
+  for (int field = 3; field < 24; field++) {
+    while (p < end && *p != ' ') p++;
+    if (p >= end) return -1;
+    p++;
+  }
+  int64_t v = 0;
+  int digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) v = v * 10 + (*p - '0');
+  return digits ? v : -1;
+}
+
+/* -1: gone or unreadable (normal: a process can exit between listing and reading). */
+static int64_t read_rss_pages(const char *procDir, int32_t pid) {
+  char path[4200], buf[4096];
+  if ((size_t)snprintf(path, sizeof path, "%s/%d/stat", procDir, (int)pid) >= sizeof path) return -1;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t n = 0;
+  for (;;) {
+    ssize_t got = read(fd, buf + n, sizeof buf - 1 - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      if (got < 0) n = 0;
+      break;
+    }
+    n += (size_t)got;
+    if (n >= sizeof buf - 1) break;
+  }
+  close(fd);
+  return n ? rss_pages(buf, n) : -1;
+}
+
+static int list_pids(const char *procDir, ivec *out) {
+  DIR *d = opendir(procDir);
+  if (!d) return -1;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int32_t pid = pid_of_name(e->d_name);
+    if (pid > 0 && ivec_push(out, pid) < 0) {
+      closedir(d);
+      return -1;
+    }
+  }
+  closedir(d);
+  qsort(out->v, out->n, sizeof *out->v, cmp_i32);
+  return 0;
+}
+
+static napi_value throw_error(napi_env env, const char *code, const char *msg) {
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static int get_i32_array(napi_env env, napi_value v, const int32_t **data, size_t *n) {
+  bool is;
+  napi_typedarray_type type;
+  void *raw;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
+  if (napi_get_typedarray_info(env, v, &type, n, &raw, NULL, NULL) != napi_ok || type != napi_int32_array) return -1;
+  *data = raw;
+  return 0;
+}
+
+static napi_value to_i32_array(napi_env env, const int32_t *v, size_t n) {
+  void *raw;
+  napi_value buf, arr;
+  if (napi_create_arraybuffer(env, n * sizeof *v, &raw, &buf) != napi_ok) return NULL;
+  if (n) memcpy(raw, v, n * sizeof *v);
+  if (napi_create_typedarray(env, napi_int32_array, n, buf, 0, &arr) != napi_ok) return NULL;
+  return arr;
+}
+
+static napi_value scan(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8)
+    return throw_error(env, "EINVAL", "scan: expected 8 arguments");
+  char procDir[4096];
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], procDir, sizeof procDir, &len) != napi_ok || len >= sizeof procDir - 1)
+    return throw_error(env, "EINVAL", "scan: procDir must be a string shorter than 4095 bytes");
+  bool listAll;
+  if (napi_get_value_bool(env, argv[1], &listAll) != napi_ok) return throw_error(env, "EINVAL", "scan: listAll must be a boolean");
+  const int32_t *known, *always;
+  size_t nKnown, nAlways;
+  if (get_i32_array(env, argv[2], &known, &nKnown) < 0 || get_i32_array(env, argv[3], &always, &nAlways) < 0)
+    return throw_error(env, "EINVAL", "scan: known and always must be Int32Arrays");
+  uint32_t scanNo, every, pageKiB;
+  int64_t minMiB;
+  if (napi_get_value_uint32(env, argv[4], &scanNo) != napi_ok || napi_get_value_uint32(env, argv[5], &every) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &pageKiB) != napi_ok || napi_get_value_int64(env, argv[7], &minMiB) != napi_ok ||
+      every == 0 || pageKiB == 0)
+    return throw_error(env, "EINVAL", "scan: scanNo, every (> 0), pageKiB (> 0) and minMiB must be numbers");
+
+  ivec listed = {0}, seen = {0}, selected = {0};
+  napi_value result = NULL;
+  if (listAll) {
+    if (list_pids(procDir, &listed) < 0) {
+      /* An unreadable /proc is the caller's error to see, not an empty host. */
+      throw_error(env, "ENOENT", "scan: cannot list the proc directory");
+      goto out;
+    }
+  } else {
+    for (size_t i = 0; i < nAlways; i++)
+      if (ivec_push(&listed, always[i]) < 0) goto oom;
+  }
+  uint32_t reads = 0;
+  for (size_t i = 0; i < listed.n; i++) {
+    int32_t pid = listed.v[i];
+    int isAlways = contains(always, nAlways, pid);
+    int due = isAlways || !contains(known, nKnown, pid) || ((uint64_t)pid + scanNo) % every == 0;
+    if (!due) {
+      if (ivec_push(&seen, pid) < 0) goto oom;
+      continue;
+    }
+    reads++;
+    int64_t pages = read_rss_pages(procDir, pid);
+    if (pages < 0) continue;
+    if (ivec_push(&seen, pid) < 0) goto oom;
+    if (isAlways || (int64_t)(((uint64_t)pages * pageKiB) / 1024) > minMiB)
+      if (ivec_push(&selected, pid) < 0) goto oom;
+  }
+  napi_value seenArr = to_i32_array(env, seen.v, seen.n), selArr = to_i32_array(env, selected.v, selected.n), readsV;
+  if (!seenArr || !selArr || napi_create_uint32(env, reads, &readsV) != napi_ok || napi_create_array_with_length(env, 3, &result) != napi_ok ||
+      napi_set_element(env, result, 0, seenArr) != napi_ok || napi_set_element(env, result, 1, selArr) != napi_ok ||
+      napi_set_element(env, result, 2, readsV) != napi_ok)
+    result = NULL;
+  goto out;
+oom:
+  throw_error(env, "ENOMEM", "scan: out of memory");
+out:
+  free(listed.v);
+  free(seen.v);
+  free(selected.v);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
+  return exports;
+}
