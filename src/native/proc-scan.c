@@ -8,7 +8,7 @@
  * the pid list this returned last time, so the schedule (which small process is re-read when) is a pure function of
  * the arguments and the TypeScript fallback (src/observe/stat-filter.ts) implements the very same rule.
  *
- * scan(procDir, listAll, known, always, scanNo, every, pageKiB, minMiB) -> [seen, selected, reads]
+ * scan(procDir, listAll, known, always, scanNo, every, pageKiB, minMiB) -> [seen, selected, reads, stats, comms]
  *   procDir  "/proc" or a fixture tree's proc directory
  *   listAll  true: list procDir's numeric entries (numad -S 1); false: only the `always` pids exist for us (-S 0)
  *   known    Int32Array, ascending: `seen` from the previous call (pids already read at least once)
@@ -17,6 +17,8 @@
  *   read and is in `always` or floor(rss pages * pageKiB / 1024) > minMiB.
  *   seen     Int32Array, ascending: the pids that exist as far as this call knows (listed and not found gone)
  *   selected Int32Array, ascending; reads: stat files opened
+ *   stats    Float64Array, 4 per selected pid: rss pages, utime + stime (ticks), threads, vsize (bytes)
+ *   comms    string[], per selected pid: comm, everything between the first '(' and the last ')'
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -76,49 +78,67 @@ static int32_t pid_of_name(const char *s) {
   return (int32_t)v;
 }
 
+typedef struct {
+  uint64_t rssPages, cpuTicks, threads, vsizeBytes;
+  const char *comm;
+  size_t commLen;
+} pstat;
+
 /*
- * Field 24 (rss, pages) of a stat line, counted from the last ')' so that a comm with spaces or parentheses cannot
- * shift the fields. -1 when malformed.
+ * The fields we use of a stat line, counted from the last ')' so that a comm with spaces or parentheses cannot
+ * shift them (numad stops at the first space). -1 when malformed.
  */
-static int64_t rss_pages(const char *buf, size_t n) {
-  const char *close = NULL;
+static int parse_stat(const char *buf, size_t n, pstat *out) {
+  const char *open = memchr(buf, '(', n), *close = NULL;
   for (size_t i = n; i > 0; i--)
     if (buf[i - 1] == ')') {
       close = buf + i - 1;
       break;
     }
-  if (!close) return -1;
+  if (!open || !close || close < open) return -1;
+  out->comm = open + 1;
+  out->commLen = (size_t)(close - open - 1);
   const char *p = close + 2, *end = buf + n;
-  for (int field = 3; field < 24; field++) {
-    while (p < end && *p != ' ') p++;
-    if (p >= end) return -1;
-    p++;
+  uint64_t f[25] = {0};
+  for (int field = 3; field <= 24; field++) {
+    int digits = 0;
+    uint64_t v = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) v = v * 10 + (uint64_t)(*p - '0');
+    int used = field == 14 || field == 15 || field == 20 || field == 23 || field == 24;
+    if (used && !digits) return -1;
+    f[field] = v;
+    while (p < end && *p != ' ' && *p != '\n') p++; /* the state letter, a negative tpgid or nice */
+    if (field < 24) {
+      if (p >= end || *p != ' ') return -1;
+      p++;
+    }
   }
-  int64_t v = 0;
-  int digits = 0;
-  for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) v = v * 10 + (*p - '0');
-  return digits ? v : -1;
+  out->cpuTicks = f[14] + f[15];
+  out->threads = f[20];
+  out->vsizeBytes = f[23];
+  out->rssPages = f[24];
+  return 0;
 }
 
-/* -1: gone or unreadable (normal: a process can exit between listing and reading). */
-static int64_t read_rss_pages(const char *procDir, int32_t pid) {
-  char path[4200], buf[4096];
+/* -1: gone or unreadable (normal: a process can exit between listing and reading). buf: 4096 bytes. */
+static int read_stat(const char *procDir, int32_t pid, char *buf, pstat *out) {
+  char path[4200];
   if ((size_t)snprintf(path, sizeof path, "%s/%d/stat", procDir, (int)pid) >= sizeof path) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   size_t n = 0;
   for (;;) {
-    ssize_t got = read(fd, buf + n, sizeof buf - 1 - n);
+    ssize_t got = read(fd, buf + n, 4095 - n);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       if (got < 0) n = 0;
       break;
     }
     n += (size_t)got;
-    if (n >= sizeof buf - 1) break;
+    if (n >= 4095) break;
   }
   close(fd);
-  return n ? rss_pages(buf, n) : -1;
+  return n ? parse_stat(buf, n, out) : -1;
 }
 
 static int list_pids(const char *procDir, ivec *out) {
@@ -184,7 +204,10 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     return throw_error(env, "EINVAL", "scan: scanNo, every (> 0), pageKiB (> 0) and minMiB must be numbers");
 
   ivec listed = {0}, seen = {0}, selected = {0};
-  napi_value result = NULL;
+  double *stats = NULL;
+  size_t statsCap = 0;
+  napi_value result = NULL, comms = NULL;
+  if (napi_create_array(env, &comms) != napi_ok) return NULL;
   if (listAll) {
     if (list_pids(procDir, &listed) < 0) {
       /* An unreadable /proc is the caller's error to see, not an empty host. */
@@ -196,6 +219,7 @@ static napi_value scan(napi_env env, napi_callback_info info) {
       if (ivec_push(&listed, always[i]) < 0) goto oom;
   }
   uint32_t reads = 0;
+  char buf[4096];
   for (size_t i = 0; i < listed.n; i++) {
     int32_t pid = listed.v[i];
     int isAlways = contains(always, nAlways, pid);
@@ -205,16 +229,37 @@ static napi_value scan(napi_env env, napi_callback_info info) {
       continue;
     }
     reads++;
-    int64_t pages = read_rss_pages(procDir, pid);
-    if (pages < 0) continue;
+    pstat st;
+    if (read_stat(procDir, pid, buf, &st) < 0) continue;
     if (ivec_push(&seen, pid) < 0) goto oom;
-    if (isAlways || (int64_t)(((uint64_t)pages * pageKiB) / 1024) > minMiB)
-      if (ivec_push(&selected, pid) < 0) goto oom;
+    if (!isAlways && (int64_t)((st.rssPages * pageKiB) / 1024) <= minMiB) continue;
+    size_t k = selected.n;
+    if (ivec_push(&selected, pid) < 0) goto oom;
+    if (statsCap < selected.n * 4) {
+      size_t cap = statsCap ? statsCap * 2 : 256;
+      double *grown = realloc(stats, cap * sizeof *stats);
+      if (!grown) goto oom;
+      stats = grown;
+      statsCap = cap;
+    }
+    stats[k * 4] = (double)st.rssPages;
+    stats[k * 4 + 1] = (double)st.cpuTicks;
+    stats[k * 4 + 2] = (double)st.threads;
+    stats[k * 4 + 3] = (double)st.vsizeBytes;
+    napi_value comm;
+    if (napi_create_string_utf8(env, st.comm, st.commLen, &comm) != napi_ok || napi_set_element(env, comms, (uint32_t)k, comm) != napi_ok) goto out;
   }
-  napi_value seenArr = to_i32_array(env, seen.v, seen.n), selArr = to_i32_array(env, selected.v, selected.n), readsV;
-  if (!seenArr || !selArr || napi_create_uint32(env, reads, &readsV) != napi_ok || napi_create_array_with_length(env, 3, &result) != napi_ok ||
-      napi_set_element(env, result, 0, seenArr) != napi_ok || napi_set_element(env, result, 1, selArr) != napi_ok ||
-      napi_set_element(env, result, 2, readsV) != napi_ok)
+  napi_value seenArr = to_i32_array(env, seen.v, seen.n), selArr = to_i32_array(env, selected.v, selected.n), readsV, statsArr = NULL;
+  void *statsRaw;
+  napi_value statsBuf;
+  if (napi_create_arraybuffer(env, selected.n * 4 * sizeof(double), &statsRaw, &statsBuf) == napi_ok) {
+    if (selected.n) memcpy(statsRaw, stats, selected.n * 4 * sizeof(double));
+    if (napi_create_typedarray(env, napi_float64_array, selected.n * 4, statsBuf, 0, &statsArr) != napi_ok) statsArr = NULL;
+  }
+  if (!seenArr || !selArr || !statsArr || napi_create_uint32(env, reads, &readsV) != napi_ok ||
+      napi_create_array_with_length(env, 5, &result) != napi_ok || napi_set_element(env, result, 0, seenArr) != napi_ok ||
+      napi_set_element(env, result, 1, selArr) != napi_ok || napi_set_element(env, result, 2, readsV) != napi_ok ||
+      napi_set_element(env, result, 3, statsArr) != napi_ok || napi_set_element(env, result, 4, comms) != napi_ok)
     result = NULL;
   goto out;
 oom:
@@ -223,6 +268,7 @@ out:
   free(listed.v);
   free(seen.v);
   free(selected.v);
+  free(stats);
   return result;
 }
 

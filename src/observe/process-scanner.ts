@@ -1,10 +1,10 @@
 // The per-cycle process scan (numad.md §4.5, minus its defects): every process (-S 1) or only the inclusion list
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
-import { parseNumaMaps, parsePidStat, parsePidStatus, rssMiB, type ProcStat } from './processes.js';
+import { parseNumaMaps, parsePidStatus, rssMiB } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 import { CANDIDATE_MIN_CPU_HUNDREDTHS } from '../balance/plan.js';
-import { defaultStatFilter, type StatFilter } from './stat-filter.js';
+import { defaultStatFilter, selectedStat, type SelectedStat, type StatFilter } from './stat-filter.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
 export const TRACK_MIN_RSS_MIB = 300;
@@ -96,11 +96,10 @@ export class ProcessScanner {
     this.known = r.seen;
     this.lastScanReads = r.reads;
     const kept = new Set<number>();
-    for (const pid of r.selected) {
-      const text = this.fs.readTextMaybe(`/proc/${pid}/stat`);
-      const stat = text === undefined ? undefined : parsePidStat(text);
-      if (!stat) continue; // gone between the filter and this read: normal
-      // Tracked ones are re-read every scan; one that shrank under the threshold is dropped.
+    for (let k = 0; k < r.selected.length; k++) {
+      const stat = selectedStat(r, k);
+      const pid = stat.pid;
+      // Tracked ones are read every scan; one that shrank under the threshold is dropped.
       if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
       if (this.update(stat, nowMs, scan, include.has(pid), exclude.has(pid))) kept.add(pid);
     }
@@ -109,7 +108,7 @@ export class ProcessScanner {
   }
 
   /** false when the process vanished before its status could be read. */
-  private update(stat: ProcStat, nowMs: number, scan: number, included: boolean, excluded: boolean): boolean {
+  private update(stat: SelectedStat, nowMs: number, scan: number, included: boolean, excluded: boolean): boolean {
     const pid = stat.pid;
     const old = this.table.get(pid);
     const same = old !== undefined && old.info.comm === stat.comm;

@@ -40,32 +40,6 @@ export function parsePidStat(text: string): ProcStat | undefined {
   };
 }
 
-/**
- * Field 24 (rss, pages) of a /proc/<pid>/stat held in `buf[0..n)`, without making a string: the scan reads every
- * process's stat each cycle and keeps only the big ones. Counted from the last ')' so a comm with spaces or
- * parentheses cannot shift the fields. undefined for anything malformed.
- */
-export function rssPagesFromStatBytes(buf: Buffer, n: number): number | undefined {
-  let i = buf.lastIndexOf(0x29, n - 1); // ')'
-  if (i < 0) return undefined;
-  // After ") " comes field 3; field 24 is 21 spaces further.
-  i += 2;
-  for (let field = 3; field < 24; field++) {
-    i = buf.indexOf(0x20, i);
-    if (i < 0 || i >= n) return undefined;
-    i++;
-  }
-  let v = 0;
-  let digits = 0;
-  for (; i < n; i++) {
-    const c = buf[i] as number;
-    if (c < 0x30 || c > 0x39) break;
-    v = v * 10 + (c - 0x30);
-    digits++;
-  }
-  return digits > 0 ? v : undefined;
-}
-
 export interface NumaMaps {
   /** KiB per node id */
   perNodeKiB: Map<number, number>;
@@ -137,7 +111,7 @@ export interface ReadProcessOptions {
   defaultHugeKiB: number;
 }
 
-export const rssMiB = (stat: ProcStat, basePageKiB: number): number => Math.floor((stat.rssPages * basePageKiB) / 1024);
+export const rssMiB = (stat: Pick<ProcStat, 'rssPages'>, basePageKiB: number): number => Math.floor((stat.rssPages * basePageKiB) / 1024);
 
 /** /proc/<pid>/stat, or undefined when the process is gone. */
 export function readPidStat(fs: FsRoot, pid: number): ProcStat | undefined {

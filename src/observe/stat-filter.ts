@@ -4,12 +4,13 @@
 // against). The rule, for each pid listed in /proc (or each `always` pid when not listing everything):
 //   read its stat when it is in `always`, not in `known` (new since the last call), or (pid + scanNo) % every == 0;
 //   select it when it was read and is in `always` or floor(rss pages * pageKiB / 1024) > minMiB.
-// `seen` (the pids that exist as far as this call knows) is handed back as `known` on the next call.
+// `seen` (the pids that exist as far as this call knows) is handed back as `known` on the next call. The selected
+// come back with the stat fields the scan uses, so their stat is read once per cycle, in the filter.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FsRoot } from '../topology/fsroot.js';
-import { listPids, rssPagesFromStatBytes } from './processes.js';
+import { listPids, parsePidStat } from './processes.js';
 
 export interface StatFilterInput {
   /** numad -S 1: every process in /proc; -S 0: only the `always` pids */
@@ -31,6 +32,32 @@ export interface StatFilterResult {
   selected: Int32Array;
   /** stat files opened */
   reads: number;
+  /** 4 per selected pid: rss pages, utime + stime (ticks), threads, vsize (bytes) */
+  stats: Float64Array;
+  /** per selected pid: everything between the first '(' and the last ')' of its stat */
+  comms: string[];
+}
+
+/** The stat fields of the k-th selected process. */
+export interface SelectedStat {
+  pid: number;
+  comm: string;
+  rssPages: number;
+  /** utime + stime, clock ticks (USER_HZ) */
+  cpuTicks: number;
+  threads: number;
+  vsizeBytes: number;
+}
+
+export function selectedStat(r: StatFilterResult, k: number): SelectedStat {
+  return {
+    pid: r.selected[k] as number,
+    comm: r.comms[k] as string,
+    rssPages: r.stats[k * 4] as number,
+    cpuTicks: r.stats[k * 4 + 1] as number,
+    threads: r.stats[k * 4 + 2] as number,
+    vsizeBytes: r.stats[k * 4 + 3] as number,
+  };
 }
 
 export interface StatFilter {
@@ -62,6 +89,8 @@ export class TypeScriptStatFilter implements StatFilter {
     const listed = i.listAll ? listPids(this.fs) : [...i.always];
     const seen: number[] = [];
     const selected: number[] = [];
+    const stats: number[] = [];
+    const comms: string[] = [];
     let reads = 0;
     for (const pid of listed) {
       const isAlways = contains(i.always, pid);
@@ -71,12 +100,15 @@ export class TypeScriptStatFilter implements StatFilter {
       }
       reads++;
       const n = this.fs.readInto(`/proc/${pid}/stat`, this.buf);
-      const pages = n === undefined || n === 0 ? undefined : rssPagesFromStatBytes(this.buf, n);
-      if (pages === undefined) continue;
+      const st = n === undefined || n === 0 ? undefined : parsePidStat(this.buf.toString('utf8', 0, n));
+      if (!st || ![st.cpuTicks, st.threads, st.vsizeBytes, st.rssPages].every(Number.isSafeInteger)) continue;
       seen.push(pid);
-      if (isAlways || Math.floor((pages * i.pageKiB) / 1024) > i.minMiB) selected.push(pid);
+      if (!isAlways && Math.floor((st.rssPages * i.pageKiB) / 1024) <= i.minMiB) continue;
+      selected.push(pid);
+      stats.push(st.rssPages, st.cpuTicks, st.threads, st.vsizeBytes);
+      comms.push(st.comm);
     }
-    return { seen: Int32Array.from(seen), selected: Int32Array.from(selected), reads };
+    return { seen: Int32Array.from(seen), selected: Int32Array.from(selected), reads, stats: Float64Array.from(stats), comms };
   }
 }
 
@@ -89,7 +121,7 @@ type NativeScan = (
   every: number,
   pageKiB: number,
   minMiB: number,
-) => [Int32Array, Int32Array, number];
+) => [Int32Array, Int32Array, number, Float64Array, string[]];
 
 /** Where `make build` puts the addon, seen from dist/observe (the daemon) or src/observe (tests run from source). */
 const ADDON_CANDIDATES = ['../native/proc-scan.node', '../../dist/native/proc-scan.node'];
@@ -106,8 +138,8 @@ export class NativeStatFilter implements StatFilter {
   }
 
   run(i: StatFilterInput): StatFilterResult {
-    const [seen, selected, reads] = this.scan(this.procDir, i.listAll, i.known, i.always, i.scanNo >>> 0, i.every, i.pageKiB, i.minMiB);
-    return { seen, selected, reads };
+    const [seen, selected, reads, stats, comms] = this.scan(this.procDir, i.listAll, i.known, i.always, i.scanNo >>> 0, i.every, i.pageKiB, i.minMiB);
+    return { seen, selected, reads, stats, comms };
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseNumaMaps, parsePidStat, parsePidStatus, readProcess, rssPagesFromStatBytes } from '../../src/observe/processes.js';
+import { parseNumaMaps, parsePidStat, parsePidStatus, readProcess } from '../../src/observe/processes.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 
@@ -23,17 +23,6 @@ describe('/proc/<pid>/stat', () => {
   it('rejects what is not a stat line', () => {
     expect(parsePidStat('garbage')).toBeUndefined();
     expect(parsePidStat('1 (x) S 0')).toBeUndefined();
-  });
-  it('the scan\'s byte-level RSS read agrees with the full parse, on a real stat of this process too', () => {
-    const text = sample('stat-spaces');
-    const buf = Buffer.alloc(4096);
-    const n = buf.write(text);
-    expect(rssPagesFromStatBytes(buf, n)).toBe(524288);
-    const own = readFileSync('/proc/self/stat', 'utf8');
-    const m = buf.write(own);
-    expect(rssPagesFromStatBytes(buf, m)).toBe(parsePidStat(own)?.rssPages);
-    expect(rssPagesFromStatBytes(buf, buf.write('1 (x) S 0'))).toBeUndefined();
-    expect(rssPagesFromStatBytes(buf, buf.write('garbage'))).toBeUndefined();
   });
 });
 

@@ -1,11 +1,12 @@
 // The scan's stat filter: the C addon and the TypeScript fallback implement one rule and must agree on every input,
 // on fixture trees (odd comms, malformed and vanished entries, -S 0 lists) and on this machine's real /proc.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadNativeScan, NativeStatFilter, TypeScriptStatFilter, type StatFilter, type StatFilterInput } from '../../src/observe/stat-filter.js';
+import { parsePidStat } from '../../src/observe/processes.js';
+import { loadNativeScan, NativeStatFilter, selectedStat, TypeScriptStatFilter, type StatFilter, type StatFilterInput } from '../../src/observe/stat-filter.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
-import { copyFixture, tempDir } from '../helpers/fixtures.js';
+import { copyFixture, FIXTURES_DIR, tempDir } from '../helpers/fixtures.js';
 import { writeFakeProc } from '../helpers/fake-procs.js';
 
 const scan = loadNativeScan();
@@ -38,9 +39,15 @@ describe('stat filter (C addon and TypeScript)', () => {
       mkdirSync(path.join(root, 'proc/1004'), { recursive: true });
       writeFileSync(path.join(root, 'proc/1004/stat'), '1004 (broken'); // malformed: not a process we can read
       mkdirSync(path.join(root, 'proc/1005'), { recursive: true }); // vanished: directory listed, stat gone
+      mkdirSync(path.join(root, 'proc/1006'), { recursive: true });
+      writeFileSync(path.join(root, 'proc/1006/stat'), readFileSync(path.join(FIXTURES_DIR, 'proc-samples/stat-spaces'), 'utf8'));
+      const sample = parsePidStat(readFileSync(path.join(FIXTURES_DIR, 'proc-samples/stat-spaces'), 'utf8'));
       for (const f of filters(fs)) {
         const first = f.run(input({ always: Int32Array.of(1003) }));
-        expect(ids(first.selected), f.kind).toEqual([1000, 1002, 1003]);
+        expect(ids(first.selected), f.kind).toEqual([1000, 1002, 1003, 1006]);
+        expect(selectedStat(first, 0), f.kind).toEqual({ pid: 1000, comm: 'qemu) S 1 2 3 (x', rssPages: 2048 * 256, cpuTicks: 0, threads: 4, vsizeBytes: 2 * 2048 * 1048576 });
+        const real = selectedStat(first, 3);
+        expect(real, f.kind).toEqual({ pid: 1006, comm: sample?.comm, rssPages: sample?.rssPages, cpuTicks: sample?.cpuTicks, threads: sample?.threads, vsizeBytes: sample?.vsizeBytes });
         expect(ids(first.seen), f.kind).toEqual(expect.arrayContaining([1000, 1001, 1002, 1003]));
         expect(ids(first.seen), f.kind).not.toContain(1004);
         expect(ids(first.seen), f.kind).not.toContain(1005);
@@ -48,7 +55,8 @@ describe('stat filter (C addon and TypeScript)', () => {
         for (let scanNo = 2; scanNo < 6; scanNo++) {
           const r = f.run(input({ known: first.seen, always: Int32Array.of(1003), scanNo }));
           const due = [1000, 1001, 1002].filter((pid) => (pid + scanNo) % 4 === 0);
-          expect(ids(r.selected), `${f.kind} scan ${scanNo}`).toEqual([...due.filter((pid) => pid !== 1001), 1003].sort((a, b) => a - b));
+          const dueBig = [...due.filter((pid) => pid !== 1001), 1003, ...((1006 + scanNo) % 4 === 0 ? [1006] : [])];
+          expect(ids(r.selected), `${f.kind} scan ${scanNo}`).toEqual(dueBig.sort((a, b) => a - b));
         }
       }
     } finally {
@@ -84,6 +92,10 @@ describe('stat filter (C addon and TypeScript)', () => {
       const a = c.run(input({ known, scanNo, minMiB: 0, always: Int32Array.of(1, process.pid) }));
       const b = ts.run(input({ known, scanNo, minMiB: 0, always: Int32Array.of(1, process.pid) }));
       expect(ids(a.selected)).toEqual(expect.arrayContaining([1, process.pid]));
+      // pid 1's stat as both read it (its CPU ticks may move between the reads, its comm and size do not).
+      const one = (r: typeof a): ReturnType<typeof selectedStat> => selectedStat(r, r.selected.indexOf(1));
+      expect(one(a).comm).toBe(one(b).comm);
+      expect(one(a).vsizeBytes).toBe(one(b).vsizeBytes);
       const common = ids(a.seen).filter((pid) => b.seen.includes(pid));
       expect(common.length).toBeGreaterThan(Math.min(a.seen.length, b.seen.length) * 0.9);
       expect(Math.abs(a.reads - b.reads)).toBeLessThan(Math.max(4, a.reads * 0.2));
