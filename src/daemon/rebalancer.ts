@@ -107,6 +107,7 @@ export class Rebalancer {
   async cycle(): Promise<boolean> {
     this.cycles++;
     this.service.sampleCpu();
+    this.domains?.tracker.client.poke();
     this.domains?.tracker.materialise();
     // numad never examines processes on a single-node host: there is nowhere to move them.
     if (this.service.nodeCount < 2) return false;

@@ -78,11 +78,20 @@ export interface ClientOptions {
   maxBackoffMs?: number;
 }
 
+/** No socket file at any of the paths (libvirtd not running or not installed): the client parks until poke(). */
+class NoSocketError extends NumadvisorError {
+  constructor(paths: readonly string[]) {
+    super('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `no libvirt socket at ${paths.join(' or ')}`);
+  }
+}
+
 export class LibvirtClient extends EventEmitter<ClientEvents> {
   private conn: LibvirtConnection | undefined;
   private connecting: Promise<LibvirtConnection> | undefined;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** no socket file exists: no timer runs; poke() connects once one appears */
+  private parked = false;
   private backoffMs: number;
   /** times a connection was made (1 on the first) */
   connects = 0;
@@ -97,6 +106,10 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
   /** keepalive pings answered on the current connection */
   get pings(): number {
     return this.conn?.pings ?? 0;
+  }
+
+  private get maxBackoffMs(): number {
+    return this.options.maxBackoffMs ?? 30_000;
   }
 
   get connected(): boolean {
@@ -119,11 +132,32 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
     this.connect().catch((err: unknown) => this.scheduleRetry(err as Error));
   }
 
+  /**
+   * Try again now if the client is waiting for libvirtd's socket to appear (after a full backoff found none). Cheap,
+   * a stat per socket path: the daemon calls it from each rebalancer cycle and before each answer, so a host without
+   * libvirtd has no retry timer waking the daemon, and a libvirtd that starts is found within one cycle (or at once
+   * by the numad -w it sends before its first VM).
+   */
+  poke(): void {
+    if (!this.parked || this.stopped || this.connecting || !this.socketPaths().some((p) => existsSync(p))) return;
+    this.parked = false;
+    this.connect().catch((err: unknown) => this.scheduleRetry(err as Error));
+  }
+
+  private socketPaths(): readonly string[] {
+    return this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS;
+  }
+
   private scheduleRetry(err: Error | undefined): void {
     this.lastError = err;
     if (this.stopped || this.retryTimer) return;
+    // A libvirtd restarting is back within the backoff; one not running at all is waited for without a timer.
+    if (err instanceof NoSocketError && this.backoffMs >= this.maxBackoffMs) {
+      this.parked = true;
+      return;
+    }
     const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect().catch((e: unknown) => this.scheduleRetry(e as Error));
@@ -132,9 +166,8 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
   }
 
   private async openOnce(): Promise<LibvirtConnection> {
-    // A host without a running libvirtd retries every 30 s; checking for the socket file first keeps that free.
-    const paths = (this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS).filter((p) => existsSync(p));
-    if (paths.length === 0) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `no libvirt socket at ${(this.options.socketPath ? [this.options.socketPath] : LIBVIRT_SOCKETS).join(' or ')}`);
+    const paths = this.socketPaths().filter((p) => existsSync(p));
+    if (paths.length === 0) throw new NoSocketError(this.socketPaths());
     let lastErr: unknown;
     for (const p of paths) {
       try {

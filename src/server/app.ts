@@ -54,6 +54,11 @@ function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
   return json;
 }
 
+/** the longest interval Node's timers accept (about 24.8 days): the connections check never runs */
+const IDLE_CHECK_NEVER_MS = 2 ** 31 - 1;
+/** a connection with no traffic for this long is closed (clients here send one small request and read the answer) */
+export const CONNECTION_IDLE_TIMEOUT_MS = 60_000;
+
 export interface AppOptions {
   service: AdvisorService;
   control: NumadControl;
@@ -70,6 +75,11 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
     logController: new LogController({ disableRequestLogging: true }),
     // One request at a time per connection is what clients do here; small bodies only.
     bodyLimit: 64 * 1024,
+    // Node's HTTP server checks every connection for header/request timeouts on a 30 s interval, even with none
+    // open: two wake-ups a minute of an otherwise idle daemon. A per-connection idle timeout (a timer only while a
+    // connection exists) bounds a client that stops talking instead.
+    http: { connectionsCheckingInterval: IDLE_CHECK_NEVER_MS },
+    connectionTimeout: CONNECTION_IDLE_TIMEOUT_MS,
   });
 
   // Server-Timing (a standard header) tells a client how long the daemon itself took, queueing excluded.
@@ -104,6 +114,8 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
     o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean },
   ): AdviceResponse => {
     checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
+    // libvirt asks before it starts a VM: if libvirtd has just come up, connect now so the STARTED event is seen.
+    domains?.tracker.client.poke();
     const { advice, reservation } = service.advise(
       { cpuHundredths, memMiB },
       { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}) },
