@@ -162,6 +162,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     closed = true;
     try {
       await rebalancer.stop();
+      scanner.close();
       await libvirt?.close();
       await app.close();
       if (tcpApp) await tcpApp.close();

@@ -1,24 +1,28 @@
 /*
- * The rebalancer's per-cycle filter over /proc, in C: which processes are over the RSS threshold (or must be read
- * anyway). Everything else about a process (comm, CPU ticks, allowed CPUs, cgroup, numa_maps) stays in TypeScript.
+ * The rebalancer's per-cycle pass over /proc, in C: every process's resident size, and the stat fields of the ones
+ * over the RSS threshold (or asked for by pid). Everything else about a process (allowed CPUs, cgroup, numa_maps,
+ * the CPU sample ring) stays in TypeScript; so does the TypeScript fallback of this same rule
+ * (src/observe/stat-filter.ts).
  *
- * Why C: on an emulated NUMA guest a JavaScript pass over ~100 stat files cost ~100 ms of CPU per cycle, most of it
- * Node's fs bindings and the interpreted loop, against ~37 ms for numad's whole cycle over 300 files (docs/
- * benchmarks.md). The same open/read/close in C is ~70 us per file there. Stateless on purpose: the caller hands back
- * the pid list this returned last time, so the schedule (which small process is re-read when) is a pure function of
- * the arguments and the TypeScript fallback (src/observe/stat-filter.ts) implements the very same rule.
+ * Why C, and why open files: on an emulated NUMA guest a JavaScript pass over /proc cost ~100 ms of CPU per cycle,
+ * mostly Node's fs bindings and the interpreted loop, against ~37 ms for numad's whole cycle. There, opening,
+ * reading and closing a /proc/<pid>/stat costs ~45 us; re-reading an already open /proc/<pid>/statm with pread ~4 us
+ * (docs/benchmarks.md). So the scanner keeps each process's statm open between cycles (up to a cap: each open proc
+ * file holds a page of kernel memory for its seq_file buffer) and reads every process every cycle, as numad does.
+ * A statm fd belongs to the process, not the pid number: once the process is gone the read fails with ESRCH, and a
+ * new process that took the pid is opened afresh.
  *
- * scan(procDir, listAll, known, always, scanNo, every, pageKiB, minMiB) -> [seen, selected, reads, stats, comms]
- *   procDir  "/proc" or a fixture tree's proc directory
- *   listAll  true: list procDir's numeric entries (numad -S 1); false: only the `always` pids exist for us (-S 0)
- *   known    Int32Array, ascending: `seen` from the previous call (pids already read at least once)
- *   always   Int32Array, ascending: pids read every call and always selected when readable (tracked, -p includes)
- *   A pid is read when it is in `always`, not in `known`, or (pid + scanNo) % every == 0. It is selected when it was
- *   read and is in `always` or floor(rss pages * pageKiB / 1024) > minMiB.
- *   seen     Int32Array, ascending: the pids that exist as far as this call knows (listed and not found gone)
- *   selected Int32Array, ascending; reads: stat files opened
+ * createScanner(procDir, maxOpen) -> scanner (an external; its files are closed when it is collected or closed)
+ * scan(scanner, listAll, always, pageKiB, minMiB) -> [seen, selected, reads, stats, comms]
+ *   listAll  true: every numeric entry of procDir (numad -S 1); false: only the `always` pids (-S 0)
+ *   always   Int32Array, ascending: selected whenever they exist (tracked processes, -p includes)
+ *   A listed pid is seen when its statm reads; selected when seen and in `always` or floor(resident pages * pageKiB /
+ *   1024) > minMiB, and its stat then reads too.
+ *   seen     Int32Array, ascending; reads: files read (statm + stat)
+ *   selected Int32Array, ascending
  *   stats    Float64Array, 4 per selected pid: rss pages, utime + stime (ticks), threads, vsize (bytes)
  *   comms    string[], per selected pid: comm, everything between the first '(' and the last ')'
+ * closeScanner(scanner) closes its files now.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -32,6 +36,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+typedef struct {
+  int32_t pid;
+  int fd; /* its statm, or -1 when not kept open (over the cap) */
+} slot;
+
+typedef struct {
+  DIR *dir; /* kept open and rewound each cycle: the listing is current after rewinddir */
+  int dirFd;
+  slot *slots; /* ascending by pid: the processes seen by the last scan */
+  size_t n, cap;
+  size_t open, maxOpen;
+} scanner;
 
 typedef struct {
   int32_t *v;
@@ -120,37 +137,76 @@ static int parse_stat(const char *buf, size_t n, pstat *out) {
   return 0;
 }
 
+/* statm's second number, resident pages (the same count as stat's rss); -1 when malformed. */
+static int64_t parse_statm_resident(const char *buf, size_t n) {
+  size_t i = 0;
+  while (i < n && buf[i] >= '0' && buf[i] <= '9') i++;
+  if (i == 0 || i >= n || buf[i] != ' ') return -1;
+  i++;
+  int64_t v = 0;
+  size_t start = i;
+  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
+  return i > start ? v : -1;
+}
+
+static int open_proc_file(int dirFd, int32_t pid, const char *file) {
+  char name[32];
+  snprintf(name, sizeof name, "%d/%s", (int)pid, file);
+  return openat(dirFd, name, O_RDONLY | O_CLOEXEC);
+}
+
 /*
- * -1: gone or unreadable (normal: a process can exit between listing and reading). buf: 4096 bytes. One read: a
- * stat line is far shorter than the buffer and procfs hands over all of it at once (a second read to see EOF would
- * be a quarter of the scan's system calls). Relative to the proc directory's fd: two fewer path components to walk.
+ * One read: procfs hands over the whole of a stat or statm at once, far shorter than the buffer, so a second read
+ * to see EOF would only add system calls.
  */
-static int read_stat(int procFd, int32_t pid, char *buf, pstat *out) {
-  char name[24];
-  snprintf(name, sizeof name, "%d/stat", (int)pid);
-  int fd = openat(procFd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+static ssize_t pread_once(int fd, char *buf, size_t size) {
   ssize_t n;
-  do n = read(fd, buf, 4095);
+  do n = pread(fd, buf, size, 0);
   while (n < 0 && errno == EINTR);
+  return n;
+}
+
+static int read_stat(int dirFd, int32_t pid, char *buf, pstat *out) {
+  int fd = open_proc_file(dirFd, pid, "stat");
+  if (fd < 0) return -1;
+  ssize_t n = pread_once(fd, buf, 4095);
   close(fd);
   return n > 0 ? parse_stat(buf, (size_t)n, out) : -1;
 }
 
-static int list_pids(const char *procDir, ivec *out) {
-  DIR *d = opendir(procDir);
-  if (!d) return -1;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    int32_t pid = pid_of_name(e->d_name);
-    if (pid > 0 && ivec_push(out, pid) < 0) {
-      closedir(d);
+static void close_slot(scanner *s, slot *sl) {
+  if (sl->fd >= 0) {
+    close(sl->fd);
+    sl->fd = -1;
+    s->open--;
+  }
+}
+
+/*
+ * The resident pages of the process at sl->pid, keeping its statm open when under the cap; -1 when it is gone. A
+ * failed read on a kept file means that process exited: the pid may already be a new process, so open it again.
+ */
+static int64_t read_resident(scanner *s, slot *sl, char *buf, uint32_t *reads) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int kept = sl->fd >= 0;
+    int fd = kept ? sl->fd : open_proc_file(s->dirFd, sl->pid, "statm");
+    if (fd < 0) return -1;
+    if (!kept && s->open < s->maxOpen) {
+      sl->fd = fd;
+      s->open++;
+      kept = 1;
+    }
+    (*reads)++;
+    ssize_t n = pread_once(fd, buf, 255);
+    if (!kept) close(fd);
+    if (n > 0) return parse_statm_resident(buf, (size_t)n);
+    if (!kept || attempt > 0) {
+      close_slot(s, sl);
       return -1;
     }
+    close_slot(s, sl); /* a kept file of a process that is gone */
   }
-  closedir(d);
-  qsort(out->v, out->n, sizeof *out->v, cmp_i32);
-  return 0;
+  return -1;
 }
 
 static napi_value throw_error(napi_env env, const char *code, const char *msg) {
@@ -158,13 +214,78 @@ static napi_value throw_error(napi_env env, const char *code, const char *msg) {
   return NULL;
 }
 
-static int get_i32_array(napi_env env, napi_value v, const int32_t **data, size_t *n) {
-  bool is;
-  napi_typedarray_type type;
-  void *raw;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return -1;
-  if (napi_get_typedarray_info(env, v, &type, n, &raw, NULL, NULL) != napi_ok || type != napi_int32_array) return -1;
-  *data = raw;
+static void scanner_close(scanner *s) {
+  for (size_t i = 0; i < s->n; i++) close_slot(s, &s->slots[i]);
+  s->n = 0;
+  if (s->dir) closedir(s->dir);
+  s->dir = NULL;
+}
+
+static void scanner_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  scanner *s = data;
+  scanner_close(s);
+  free(s->slots);
+  free(s);
+}
+
+static napi_value create_scanner(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2)
+    return throw_error(env, "EINVAL", "createScanner: expected procDir and maxOpen");
+  char procDir[4096];
+  size_t len;
+  uint32_t maxOpen;
+  if (napi_get_value_string_utf8(env, argv[0], procDir, sizeof procDir, &len) != napi_ok || len >= sizeof procDir - 1 ||
+      napi_get_value_uint32(env, argv[1], &maxOpen) != napi_ok)
+    return throw_error(env, "EINVAL", "createScanner: procDir must be a string shorter than 4095 bytes, maxOpen a number");
+  scanner *s = calloc(1, sizeof *s);
+  if (!s) return throw_error(env, "ENOMEM", "createScanner: out of memory");
+  s->dir = opendir(procDir);
+  if (!s->dir) {
+    free(s);
+    /* An unreadable /proc is the caller's error to see, not an empty host. */
+    return throw_error(env, "ENOENT", "createScanner: cannot open the proc directory");
+  }
+  s->dirFd = dirfd(s->dir);
+  s->maxOpen = maxOpen;
+  napi_value ext;
+  if (napi_create_external(env, s, scanner_finalize, NULL, &ext) != napi_ok) {
+    scanner_finalize(env, s, NULL);
+    return throw_error(env, "ENOMEM", "createScanner: cannot wrap the scanner");
+  }
+  return ext;
+}
+
+static scanner *get_scanner(napi_env env, napi_value v) {
+  napi_valuetype t;
+  void *data;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+static napi_value close_scanner(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  scanner *s;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !(s = get_scanner(env, argv[0])))
+    return throw_error(env, "EINVAL", "closeScanner: expected a scanner");
+  scanner_close(s);
+  return NULL;
+}
+
+static int list_pids(scanner *s, ivec *out) {
+  rewinddir(s->dir);
+  struct dirent *e;
+  errno = 0;
+  while ((e = readdir(s->dir)) != NULL) {
+    int32_t pid = pid_of_name(e->d_name);
+    if (pid > 0 && ivec_push(out, pid) < 0) return -1;
+  }
+  if (errno) return -1;
+  qsort(out->v, out->n, sizeof *out->v, cmp_i32);
   return 0;
 }
 
@@ -178,65 +299,82 @@ static napi_value to_i32_array(napi_env env, const int32_t *v, size_t n) {
 }
 
 static napi_value scan(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8)
-    return throw_error(env, "EINVAL", "scan: expected 8 arguments");
-  char procDir[4096];
-  size_t len;
-  if (napi_get_value_string_utf8(env, argv[0], procDir, sizeof procDir, &len) != napi_ok || len >= sizeof procDir - 1)
-    return throw_error(env, "EINVAL", "scan: procDir must be a string shorter than 4095 bytes");
-  bool listAll;
-  if (napi_get_value_bool(env, argv[1], &listAll) != napi_ok) return throw_error(env, "EINVAL", "scan: listAll must be a boolean");
-  const int32_t *known, *always;
-  size_t nKnown, nAlways;
-  if (get_i32_array(env, argv[2], &known, &nKnown) < 0 || get_i32_array(env, argv[3], &always, &nAlways) < 0)
-    return throw_error(env, "EINVAL", "scan: known and always must be Int32Arrays");
-  uint32_t scanNo, every, pageKiB;
+  size_t argc = 5;
+  napi_value argv[5];
+  scanner *s;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 || !(s = get_scanner(env, argv[0])))
+    return throw_error(env, "EINVAL", "scan: expected a scanner and 4 arguments");
+  if (!s->dir) return throw_error(env, "EBADF", "scan: the scanner is closed");
+  bool listAll, isTyped;
+  napi_typedarray_type type;
+  size_t nAlways;
+  void *rawAlways;
+  uint32_t pageKiB;
   int64_t minMiB;
-  if (napi_get_value_uint32(env, argv[4], &scanNo) != napi_ok || napi_get_value_uint32(env, argv[5], &every) != napi_ok ||
-      napi_get_value_uint32(env, argv[6], &pageKiB) != napi_ok || napi_get_value_int64(env, argv[7], &minMiB) != napi_ok ||
-      every == 0 || pageKiB == 0)
-    return throw_error(env, "EINVAL", "scan: scanNo, every (> 0), pageKiB (> 0) and minMiB must be numbers");
+  if (napi_get_value_bool(env, argv[1], &listAll) != napi_ok || napi_is_typedarray(env, argv[2], &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, argv[2], &type, &nAlways, &rawAlways, NULL, NULL) != napi_ok || type != napi_int32_array ||
+      napi_get_value_uint32(env, argv[3], &pageKiB) != napi_ok || napi_get_value_int64(env, argv[4], &minMiB) != napi_ok || pageKiB == 0)
+    return throw_error(env, "EINVAL", "scan: listAll must be a boolean, always an Int32Array, pageKiB (> 0) and minMiB numbers");
+  const int32_t *always = rawAlways;
 
   ivec listed = {0}, seen = {0}, selected = {0};
-  int procFd = -1;
+  slot *next = NULL;
+  /* slots [0, kept) are this scan's; [done, n) not yet visited (both matter only if this scan stops half-way) */
+  size_t kept = 0, done = 0;
+  int visiting = 0;
   double *stats = NULL;
-  size_t statsCap = 0;
-  napi_value result = NULL, comms = NULL;
+  napi_value result = NULL, comms;
   if (napi_create_array(env, &comms) != napi_ok) return NULL;
   if (listAll) {
-    if (list_pids(procDir, &listed) < 0) {
-      /* An unreadable /proc is the caller's error to see, not an empty host. */
-      throw_error(env, "ENOENT", "scan: cannot list the proc directory");
+    if (list_pids(s, &listed) < 0) {
+      throw_error(env, "EIO", "scan: cannot list the proc directory");
       goto out;
     }
   } else {
     for (size_t i = 0; i < nAlways; i++)
       if (ivec_push(&listed, always[i]) < 0) goto oom;
   }
-  uint32_t reads = 0;
-  char buf[4096];
-  procFd = open(procDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procFd < 0) {
-    throw_error(env, "ENOENT", "scan: cannot open the proc directory");
-    goto out;
-  }
+
+  /* Merge the last scan's slots with this listing: keep the files of pids still listed, close the others. */
+  next = calloc(listed.n ? listed.n : 1, sizeof *next);
+  if (!next) goto oom;
+  size_t j = 0;
   for (size_t i = 0; i < listed.n; i++) {
-    int32_t pid = listed.v[i];
-    int isAlways = contains(always, nAlways, pid);
-    int due = isAlways || !contains(known, nKnown, pid) || ((uint64_t)pid + scanNo) % every == 0;
-    if (!due) {
-      if (ivec_push(&seen, pid) < 0) goto oom;
-      continue;
-    }
-    reads++;
+    while (j < s->n && s->slots[j].pid < listed.v[i]) close_slot(s, &s->slots[j++]);
+    next[i].pid = listed.v[i];
+    next[i].fd = -1;
+    if (j < s->n && s->slots[j].pid == listed.v[i]) next[i].fd = s->slots[j++].fd;
+  }
+  while (j < s->n) close_slot(s, &s->slots[j++]);
+  free(s->slots);
+  s->slots = next;
+  s->n = s->cap = listed.n;
+  next = NULL;
+
+  uint32_t reads = 0;
+  size_t statsCap = 0;
+  char buf[4096];
+  visiting = 1;
+  for (size_t i = 0; i < s->n; i++) {
+    slot sl = s->slots[i];
+    done = i + 1;
+    int64_t resident = read_resident(s, &sl, buf, &reads);
+    if (resident < 0) continue; /* gone: normal, a process can exit at any time */
+    int isAlways = contains(always, nAlways, sl.pid);
+    int big = (int64_t)(((uint64_t)resident * pageKiB) / 1024) > minMiB;
     pstat st;
-    if (read_stat(procFd, pid, buf, &st) < 0) continue;
-    if (ivec_push(&seen, pid) < 0) goto oom;
-    if (!isAlways && (int64_t)((st.rssPages * pageKiB) / 1024) <= minMiB) continue;
+    if (isAlways || big) {
+      reads++;
+      if (read_stat(s->dirFd, sl.pid, buf, &st) < 0) {
+        close_slot(s, &sl);
+        continue;
+      }
+    }
+    s->slots[kept++] = sl;
+    if (ivec_push(&seen, sl.pid) < 0) goto oom;
+    if (!isAlways && !big) continue;
     size_t k = selected.n;
-    if (ivec_push(&selected, pid) < 0) goto oom;
+    if (ivec_push(&selected, sl.pid) < 0) goto oom;
     if (statsCap < selected.n * 4) {
       size_t cap = statsCap ? statsCap * 2 : 256;
       double *grown = realloc(stats, cap * sizeof *stats);
@@ -251,6 +389,7 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     napi_value comm;
     if (napi_create_string_utf8(env, st.comm, st.commLen, &comm) != napi_ok || napi_set_element(env, comms, (uint32_t)k, comm) != napi_ok) goto out;
   }
+
   napi_value seenArr = to_i32_array(env, seen.v, seen.n), selArr = to_i32_array(env, selected.v, selected.n), readsV, statsArr = NULL;
   void *statsRaw;
   napi_value statsBuf;
@@ -267,7 +406,11 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 oom:
   throw_error(env, "ENOMEM", "scan: out of memory");
 out:
-  if (procFd >= 0) close(procFd);
+  if (visiting) {
+    while (done < s->n) s->slots[kept++] = s->slots[done++];
+    s->n = kept;
+  }
+  free(next);
   free(listed.v);
   free(seen.v);
   free(selected.v);
@@ -276,8 +419,15 @@ out:
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {{"createScanner", create_scanner}, {"scan", scan}, {"closeScanner", close_scanner}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok)
+      return NULL;
+  }
   return exports;
 }

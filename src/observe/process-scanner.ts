@@ -4,20 +4,18 @@ import type { FsRoot } from '../topology/fsroot.js';
 import { parseNumaMaps, parsePidStatus, rssMiB } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
 import { CANDIDATE_MIN_CPU_HUNDREDTHS } from '../balance/plan.js';
-import { defaultStatFilter, selectedStat, type SelectedStat, type StatFilter } from './stat-filter.js';
+import { defaultProcScan, selectedStat, type ProcScan, type SelectedStat } from './proc-scan.js';
 
 /** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
 export const TRACK_MIN_RSS_MIB = 300;
 /** numad's ring of CPU samples: the peak of the last 8 (~2 minutes at 15 s) keeps a bursty VM a candidate. */
 export const CPU_SAMPLES = 8;
 /**
- * A process at or under the tracking threshold is re-read only every this many scans (staggered by pid), not every
- * scan: on an idle host nearly every process is small, and reading each one's stat every 15 s is most of the daemon's
- * idle CPU. A process that grows past 300 MiB is seen within 4 cycles (1 minute at numad's idle 15 s); a new pid is
- * read at once. The same cadence refreshes a tracked process's status and cgroup while it is not busy enough to be
- * a candidate (a candidate's are read every scan: the planner needs its allowed CPUs and nodes as they are now).
+ * A tracked process's status and cgroup (allowed CPUs and nodes, whether libvirt runs it) are re-read every this many
+ * scans while it is not busy enough to be a candidate; a candidate's are read every scan (the planner needs its
+ * allowed CPUs and nodes as they are now), and so are a new one's.
  */
-export const SMALL_RECHECK_SCANS = 4;
+export const DETAILS_REFRESH_SCANS = 4;
 /** USER_HZ: /proc tick counters are hundredths of a second on every Linux architecture. */
 const TICKS_PER_SECOND = 100;
 
@@ -59,47 +57,37 @@ export interface ScanSettings {
 
 export class ProcessScanner {
   private readonly table = new Map<number, Entry>();
-  /** the stat filter's `seen` from the last scan: pids read at least once */
-  private known: Int32Array = new Int32Array(0);
   private scans = 0;
-  /** stat files read by the last scan's filter (for the benchmark and tests) */
+  /** files read by the last scan's pass over /proc (for the benchmark and tests) */
   lastScanReads = 0;
-  readonly filter: StatFilter;
+  /** processes seen by the last scan */
+  lastScanSeen = 0;
+  readonly procScan: ProcScan;
   private readonly opts;
 
   constructor(
     private readonly fs: FsRoot,
     basePageKiB: number,
     defaultHugeKiB: number,
-    filter?: StatFilter,
+    procScan?: ProcScan,
   ) {
     this.opts = { basePageKiB, defaultHugeKiB };
-    this.filter = filter ?? defaultStatFilter(fs).filter;
+    this.procScan = procScan ?? defaultProcScan(fs).scan;
   }
 
-  /** One pass: the stat filter over every process (-S 1) or the inclusion list (-S 0), then the big ones in full. */
+  /** One pass: every process's size (-S 1) or the inclusion list's (-S 0), then the big ones in full. */
   scan(nowMs: number, s: ScanSettings): TrackedProcess[] {
     const include = new Set(s.includePids);
     const exclude = new Set(s.excludePids);
     const scan = ++this.scans;
-    const always = new Set(s.includePids);
-    if (s.scanAll) for (const pid of this.table.keys()) always.add(pid);
-    const r = this.filter.run({
-      listAll: s.scanAll,
-      known: this.known,
-      always: Int32Array.from(always).sort(),
-      scanNo: scan,
-      every: SMALL_RECHECK_SCANS,
-      pageKiB: this.opts.basePageKiB,
-      minMiB: TRACK_MIN_RSS_MIB,
-    });
-    this.known = r.seen;
+    const r = this.procScan.run({ listAll: s.scanAll, always: Int32Array.from(include).sort(), pageKiB: this.opts.basePageKiB, minMiB: TRACK_MIN_RSS_MIB });
     this.lastScanReads = r.reads;
+    this.lastScanSeen = r.seen.length;
     const kept = new Set<number>();
     for (let k = 0; k < r.selected.length; k++) {
       const stat = selectedStat(r, k);
       const pid = stat.pid;
-      // Tracked ones are read every scan; one that shrank under the threshold is dropped.
+      // rss from stat, the same count as the statm that selected it; an included one is tracked whatever its size.
       if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
       if (this.update(stat, nowMs, scan, include.has(pid), exclude.has(pid))) kept.add(pid);
     }
@@ -123,7 +111,7 @@ export class ProcessScanner {
     }
     // numad forces excluded processes to 0 CPU so they are never candidates.
     const cpuUsedHundredths = excluded ? 0 : Math.max(0, ...samples);
-    const fresh = same && cpuUsedHundredths <= CANDIDATE_MIN_CPU_HUNDREDTHS && scan - old.detailsScan < SMALL_RECHECK_SCANS;
+    const fresh = same && cpuUsedHundredths <= CANDIDATE_MIN_CPU_HUNDREDTHS && scan - old.detailsScan < DETAILS_REFRESH_SCANS;
     let details: Pick<TrackedProcess, 'cpusAllowed' | 'memsAllowed' | 'isLibvirtDomain'>;
     let detailsScan = scan;
     if (fresh) {
@@ -178,6 +166,11 @@ export class ProcessScanner {
     e.info.memorySource = 'numa_maps';
     e.info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
     return e.info;
+  }
+
+  /** release the files the scan keeps open */
+  close(): void {
+    this.procScan.close();
   }
 
   get tracked(): TrackedProcess[] {

@@ -1,8 +1,10 @@
 // Cost of one rebalancer scan cycle on a fixture host with 2,000 processes (8-node DL980 tree, 40 of the processes
-// over numad's 300 MiB threshold, 10 of them busy candidates whose numa_maps are read).
+// over numad's 300 MiB threshold, 10 of them busy candidates whose numa_maps are read), with the C pass over /proc
+// (statm files kept open) and with the TypeScript fallback.
 // Run: npx tsx test/bench/scan-cost.ts   (results in docs/benchmarks.md)
 import { performance } from 'node:perf_hooks';
 import { ProcessScanner } from '../../src/observe/process-scanner.js';
+import { loadProcScanAddon, NativeProcScan, TypeScriptProcScan, type ProcScan } from '../../src/observe/proc-scan.js';
 import { isCandidate } from '../../src/balance/plan.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { copyFixture, tempDir } from '../helpers/fixtures.js';
@@ -23,7 +25,16 @@ try {
     memByNode: i % 50 === 0 ? { [i % 8]: 1024, [(i + 3) % 8]: 1024 } : { [i % 8]: 20 + (i % 200) },
   }));
   for (const p of procs) writeFakeProc(root, p);
-  const scanner = new ProcessScanner(new FsRoot(root), 4, 2048);
+  const addon = loadProcScanAddon();
+  if (addon instanceof Error) throw addon;
+  const fs = new FsRoot(root);
+  console.log(`\n${PROCESSES} processes, 40 over 300 MiB, 10 busy candidates; ${CYCLES - 1} cycles\n`);
+  console.log('| pass over /proc | step | median ms per cycle | max ms |');
+  console.log('|---|---|---|---|');
+  for (const scan of [new NativeProcScan(fs, addon), new TypeScriptProcScan(fs)] as ProcScan[]) measure(scan);
+
+function measure(scan: ProcScan): void {
+  const scanner = new ProcessScanner(fs, 4, 2048, scan);
   const settings = { scanAll: true, includePids: [], excludePids: [] };
   const scanMs: number[] = [];
   const measureMs: number[] = [];
@@ -41,13 +52,11 @@ try {
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  const candidates = scanner.tracked.filter(isCandidate).length;
-  console.log(`\n${PROCESSES} processes, ${scanner.tracked.length} tracked (> 300 MiB), ${candidates} candidates; ${CYCLES - 1} cycles\n`);
-  console.log('| step | median ms per cycle | max ms |');
-  console.log('|---|---|---|');
-  console.log(`| /proc/<pid>/stat of every process (+ status of the tracked) | ${median(scanMs).toFixed(1)} | ${Math.max(...scanMs).toFixed(1)} |`);
-  console.log(`| numa_maps / cgroup of the candidates | ${median(measureMs).toFixed(1)} | ${Math.max(...measureMs).toFixed(1)} |`);
-  console.log(`\nAt numad's idle cadence (one cycle per 15 s) that is ${((median(scanMs) + median(measureMs)) / 150).toFixed(2)} % of one CPU.`);
+  if (scanner.tracked.length !== 40 || scanner.tracked.filter(isCandidate).length !== 10) throw new Error('the fixture host is not as described');
+  console.log(`| ${scan.kind} | statm of every process, stat + status of the tracked | ${median(scanMs).toFixed(1)} | ${Math.max(...scanMs).toFixed(1)} |`);
+  console.log(`| ${scan.kind} | numa_maps / cgroup of the candidates | ${median(measureMs).toFixed(1)} | ${Math.max(...measureMs).toFixed(1)} |`);
+  scanner.close();
+}
 } finally {
   t.cleanup();
 }

@@ -28,6 +28,8 @@ export function writeFakeProc(root: string, p: FakeProc): void {
     path.join(dir, 'stat'),
     `${p.pid} (${p.comm}) S 1 ${p.pid} ${p.pid} 0 -1 4194560 1000 0 0 0 ${utime} ${stime} 0 0 20 0 ${p.threads ?? 4} 0 100 ${p.rssMiB * 2 * 1048576} ${rssPages} 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`,
   );
+  // statm: size resident shared text lib data dt, in pages
+  writeFileSync(path.join(dir, 'statm'), `${p.rssMiB * 2 * 256} ${rssPages} 100 10 0 ${rssPages} 0\n`);
   writeFileSync(
     path.join(dir, 'status'),
     `Name:\t${p.comm.slice(0, 15)}\nPid:\t${p.pid}\nVmRSS:\t${p.rssMiB * 1024} kB\nCpus_allowed_list:\t${formatIdList(p.cpusAllowed)}\nMems_allowed_list:\t${formatIdList(p.memsAllowed ?? [0, 1, 2, 3])}\n`,

@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { planMoves, type MoveRecord, type PlanNode, type PlanProcess } from '../../src/balance/plan.js';
 import { ProcessScanner } from '../../src/observe/process-scanner.js';
-import { listPids } from '../../src/observe/processes.js';
-import { loadNativeScan, NativeStatFilter, TypeScriptStatFilter, type StatFilter } from '../../src/observe/stat-filter.js';
+import { loadProcScanAddon, NativeProcScan, TypeScriptProcScan, type ProcScan } from '../../src/observe/proc-scan.js';
 import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src/observe/cgroup-numa.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { movedLine } from '../../src/apply/process-mover.js';
@@ -22,11 +21,11 @@ const nodes: PlanNode[] = [0, 1, 2, 3].map((id) => ({
   memFreeMiB: 20_000,
   distances: D4[id] as number[],
 }));
-function statFilter(kind: 'native' | 'typescript', fs: FsRoot): StatFilter {
-  if (kind === 'typescript') return new TypeScriptStatFilter(fs);
-  const scan = loadNativeScan();
-  if (scan instanceof Error) throw scan;
-  return new NativeStatFilter(fs, scan);
+function procScan(kind: 'native' | 'typescript', fs: FsRoot): ProcScan {
+  if (kind === 'typescript') return new TypeScriptProcScan(fs);
+  const addon = loadProcScanAddon();
+  if (addon instanceof Error) throw addon;
+  return new NativeProcScan(fs, addon, 64);
 }
 
 const ALL = Array.from({ length: 40 }, (_, i) => i);
@@ -185,8 +184,8 @@ describe('cgroup per-node memory', () => {
   });
 });
 
-describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /proc (%s stat filter)', (kind) => {
-  const scanner = (root: string): ProcessScanner => new ProcessScanner(new FsRoot(root), 4, 2048, statFilter(kind, new FsRoot(root)));
+describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /proc (%s pass over /proc)', (kind) => {
+  const scanner = (root: string): ProcessScanner => new ProcessScanner(new FsRoot(root), 4, 2048, procScan(kind, new FsRoot(root)));
   it('tracks processes over 300 MiB, peak CPU of the sample ring, per-node memory from cgroup or numa_maps', () => {
     const t = tempDir();
     try {
@@ -242,31 +241,21 @@ describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /p
     }
   });
 
-  it('small processes are re-read every 4th scan, staggered; one that grows is tracked within 4 scans', () => {
+  it('every process every scan: one that grows past 300 MiB is tracked at the next scan; -p includes whatever their size', () => {
     const t = tempDir();
     try {
       const root = copyFixture('4node-westmere-ex', t.dir);
-      const base = listPids(new FsRoot(root)).length;
       for (let pid = 1000; pid < 1100; pid++) writeFakeProc(root, { pid, comm: `s${pid}`, rssMiB: 10, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 10 } });
       const s = scanner(root);
       const settings_ = { scanAll: true, includePids: [], excludePids: [] };
-      s.scan(0, settings_);
-      expect(s.lastScanReads).toBe(base + 100);
-      const reads: number[] = [];
-      for (let i = 1; i <= 4; i++) {
-        s.scan(i * 1000, settings_);
-        reads.push(s.lastScanReads);
-      }
-      // Each small process once in four scans, spread evenly.
-      expect(reads.reduce((a, b) => a + b, 0)).toBe(base + 100);
-      expect(Math.max(...reads)).toBeLessThanOrEqual(Math.ceil((base + 100) / 4) + 1);
+      expect(s.scan(0, settings_)).toEqual([]);
+      expect(s.lastScanSeen).toBe(100);
       writeFakeProc(root, { pid: 1042, comm: 'grew', rssMiB: 4096, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 4096 } });
-      let found = -1;
-      for (let i = 5; i <= 8 && found < 0; i++) if (s.scan(i * 1000, settings_).some((p) => p.pid === 1042)) found = i - 4;
-      expect(found).toBeGreaterThan(0);
-      expect(found).toBeLessThanOrEqual(4);
-      // -p includes are read every scan.
-      expect(s.scan(9000, { ...settings_, includePids: [1001] }).some((p) => p.pid === 1001)).toBe(true);
+      expect(s.scan(1000, settings_).map((p) => p.pid)).toEqual([1042]);
+      expect(s.scan(2000, { ...settings_, includePids: [1001] }).map((p) => p.pid).sort()).toEqual([1001, 1042]);
+      // -S 0: only the listed pids exist for the scan.
+      expect(s.scan(3000, { ...settings_, scanAll: false, includePids: [1001] }).map((p) => p.pid)).toEqual([1001]);
+      s.close();
     } finally {
       t.cleanup();
     }

@@ -1,0 +1,207 @@
+// The scan's pass over /proc: every process's resident size (statm), and the stat fields of the ones over the RSS
+// threshold or asked for by pid. Two implementations of one rule: the C addon (src/native/proc-scan.c, built by
+// `make build`), used whenever it loads, which keeps each process's statm open between cycles; and this TypeScript
+// one, used when it does not (and to test the addon against). The rule, for each pid listed in /proc (or each
+// `always` pid when not listing everything): it is seen when its statm reads; selected when seen and in `always` or
+// floor(resident pages * pageKiB / 1024) > minMiB, and its stat then reads too (a process gone in between is not
+// seen). A process that vanishes mid-read is normal.
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { FsRoot } from '../topology/fsroot.js';
+import { listPids, parsePidStat } from './processes.js';
+
+export interface ProcScanInput {
+  /** numad -S 1: every process in /proc; -S 0: only the `always` pids */
+  listAll: boolean;
+  /** ascending: selected whenever they exist (tracked ones, -p includes) */
+  always: Int32Array;
+  pageKiB: number;
+  minMiB: number;
+}
+
+export interface ProcScanResult {
+  /** ascending */
+  seen: Int32Array;
+  /** ascending */
+  selected: Int32Array;
+  /** files read (statm and stat) */
+  reads: number;
+  /** 4 per selected pid: rss pages, utime + stime (ticks), threads, vsize (bytes) */
+  stats: Float64Array;
+  /** per selected pid: everything between the first '(' and the last ')' of its stat */
+  comms: string[];
+}
+
+/** The stat fields of a selected process. */
+export interface SelectedStat {
+  pid: number;
+  comm: string;
+  rssPages: number;
+  /** utime + stime, clock ticks (USER_HZ) */
+  cpuTicks: number;
+  threads: number;
+  vsizeBytes: number;
+}
+
+export function selectedStat(r: ProcScanResult, k: number): SelectedStat {
+  return {
+    pid: r.selected[k] as number,
+    comm: r.comms[k] as string,
+    rssPages: r.stats[k * 4] as number,
+    cpuTicks: r.stats[k * 4 + 1] as number,
+    threads: r.stats[k * 4 + 2] as number,
+    vsizeBytes: r.stats[k * 4 + 3] as number,
+  };
+}
+
+export interface ProcScan {
+  readonly kind: 'native' | 'typescript';
+  run(input: ProcScanInput): ProcScanResult;
+  /** release what the scan keeps open (the addon's statm files) */
+  close(): void;
+}
+
+function contains(sorted: Int32Array, x: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const v = sorted[mid] as number;
+    if (v < x) lo = mid + 1;
+    else if (v > x) hi = mid;
+    else return true;
+  }
+  return false;
+}
+
+/** statm's second number (resident pages, the same count as stat's rss), or undefined. */
+export function parseStatmResident(text: string): number | undefined {
+  const m = /^\d+ (\d+)/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+export class TypeScriptProcScan implements ProcScan {
+  readonly kind = 'typescript';
+  /** one buffer for every read: a stat line is under 1 KiB even with a 64-character comm */
+  private readonly buf = Buffer.alloc(4096);
+
+  constructor(private readonly fs: FsRoot) {}
+
+  private read(path: string): string | undefined {
+    const n = this.fs.readInto(path, this.buf);
+    return n === undefined || n === 0 ? undefined : this.buf.toString('latin1', 0, n);
+  }
+
+  run(i: ProcScanInput): ProcScanResult {
+    const listed = i.listAll ? listPids(this.fs) : [...i.always];
+    const seen: number[] = [];
+    const selected: number[] = [];
+    const stats: number[] = [];
+    const comms: string[] = [];
+    let reads = 0;
+    for (const pid of listed) {
+      reads++;
+      const statm = this.read(`/proc/${pid}/statm`);
+      const resident = statm === undefined ? undefined : parseStatmResident(statm);
+      if (resident === undefined) continue;
+      const isAlways = contains(i.always, pid);
+      const big = Math.floor((resident * i.pageKiB) / 1024) > i.minMiB;
+      if (!isAlways && !big) {
+        seen.push(pid);
+        continue;
+      }
+      reads++;
+      const n = this.fs.readInto(`/proc/${pid}/stat`, this.buf);
+      const st = n === undefined || n === 0 ? undefined : parsePidStat(this.buf.toString('utf8', 0, n));
+      if (!st || ![st.cpuTicks, st.threads, st.vsizeBytes, st.rssPages].every(Number.isSafeInteger)) continue;
+      seen.push(pid);
+      selected.push(pid);
+      stats.push(st.rssPages, st.cpuTicks, st.threads, st.vsizeBytes);
+      comms.push(st.comm);
+    }
+    return { seen: Int32Array.from(seen), selected: Int32Array.from(selected), reads, stats: Float64Array.from(stats), comms };
+  }
+
+  close(): void {}
+}
+
+/** The addon's functions (src/native/proc-scan.c). */
+export interface ProcScanAddon {
+  createScanner(procDir: string, maxOpen: number): unknown;
+  scan(scanner: unknown, listAll: boolean, always: Int32Array, pageKiB: number, minMiB: number): [Int32Array, Int32Array, number, Float64Array, string[]];
+  closeScanner(scanner: unknown): void;
+}
+
+/**
+ * statm files the addon keeps open at most. Each holds a page of kernel memory (its seq_file buffer) while open, so
+ * a host with more processes than this reads the rest with open/read/close every cycle instead; and never more than
+ * a quarter of the open-file limit, which the libvirt connection and the API's clients share.
+ */
+export const MAX_OPEN_STATM = 2048;
+
+/** This process's soft limit on open files (Node.js raises it to the hard limit at start); 1024 if unknown. */
+export function openFileLimit(): number {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    // not Linux: the default below
+  }
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  return m ? (m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1])) : 1024;
+}
+
+export class NativeProcScan implements ProcScan {
+  readonly kind = 'native';
+  private readonly handle: unknown;
+
+  constructor(
+    fs: FsRoot,
+    private readonly addon: ProcScanAddon,
+    maxOpen = Math.min(MAX_OPEN_STATM, Math.floor(openFileLimit() / 4)),
+  ) {
+    this.handle = addon.createScanner(fs.resolve('/proc'), maxOpen);
+  }
+
+  run(i: ProcScanInput): ProcScanResult {
+    const [seen, selected, reads, stats, comms] = this.addon.scan(this.handle, i.listAll, i.always, i.pageKiB, i.minMiB);
+    return { seen, selected, reads, stats, comms };
+  }
+
+  close(): void {
+    this.addon.closeScanner(this.handle);
+  }
+}
+
+/** Where `make build` puts the addon, seen from dist/observe (the daemon) or src/observe (tests run from source). */
+const ADDON_CANDIDATES = ['../native/proc-scan.node', '../../dist/native/proc-scan.node'];
+
+/** The addon, or the reason it is not available (not built, another architecture). */
+export function loadProcScanAddon(): ProcScanAddon | Error {
+  const require = createRequire(import.meta.url);
+  for (const rel of ADDON_CANDIDATES) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    if (!existsSync(file)) continue;
+    try {
+      const mod = require(file) as Partial<ProcScanAddon>;
+      if (typeof mod.createScanner === 'function' && typeof mod.scan === 'function' && typeof mod.closeScanner === 'function') return mod as ProcScanAddon;
+      return new Error(`${file} is not this version's addon (make build)`);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  return new Error('proc-scan.node not built (make build compiles src/native/proc-scan.c)');
+}
+
+/** The addon when it loads, else the TypeScript scan; NUMADVISOR_SCAN=typescript forces the latter. */
+export function defaultProcScan(fs: FsRoot, env: NodeJS.ProcessEnv = process.env): { scan: ProcScan; nativeError?: Error } {
+  if (env.NUMADVISOR_SCAN === 'typescript') return { scan: new TypeScriptProcScan(fs) };
+  const addon = loadProcScanAddon();
+  if (addon instanceof Error) return { scan: new TypeScriptProcScan(fs), nativeError: addon };
+  try {
+    return { scan: new NativeProcScan(fs, addon) };
+  } catch (err) {
+    return { scan: new TypeScriptProcScan(fs), nativeError: err instanceof Error ? err : new Error(String(err)) };
+  }
+}
