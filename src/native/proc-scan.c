@@ -1,25 +1,31 @@
 /*
- * The rebalancer's per-cycle pass over /proc, in C: every process's resident size, and the stat fields of the ones
- * over the RSS threshold (or asked for by pid). Everything else about a process (allowed CPUs, cgroup, numa_maps,
- * the CPU sample ring) stays in TypeScript; so does the TypeScript fallback of this same rule
- * (src/observe/stat-filter.ts).
+ * The rebalancer's per-cycle pass over /proc, in C: the resident size of the processes due this cycle, and the stat
+ * fields of the ones over the RSS threshold (or asked for by pid). Everything else about a process (allowed CPUs,
+ * cgroup, numa_maps, the CPU sample ring) stays in TypeScript; so does the fallback of this same rule
+ * (src/observe/proc-scan.ts).
  *
  * Why C, and why open files: on an emulated NUMA guest a JavaScript pass over /proc cost ~100 ms of CPU per cycle,
  * mostly Node's fs bindings and the interpreted loop, against ~37 ms for numad's whole cycle. There, opening,
- * reading and closing a /proc/<pid>/stat costs ~45 us; re-reading an already open /proc/<pid>/statm with pread ~4 us
- * (docs/benchmarks.md). So the scanner keeps each process's statm open between cycles (up to a cap: each open proc
- * file holds a page of kernel memory for its seq_file buffer) and reads every process every cycle, as numad does.
- * A statm fd belongs to the process, not the pid number: once the process is gone the read fails with ESRCH, and a
- * new process that took the pid is opened afresh.
+ * reading and closing a /proc/<pid>/stat costs ~45 us; re-reading an already open /proc/<pid>/statm with pread
+ * 4-13 us (docs/benchmarks.md). So the scanner keeps each process's statm open between cycles (up to a cap: each open
+ * proc file holds a page of kernel memory for its seq_file buffer). A statm fd belongs to the process, not the pid
+ * number: once the process is gone the read fails with ESRCH, and a new process that took the pid is opened afresh.
+ *
+ * The schedule (`every` = 4 from the caller):
+ *   - a new pid, a pid in `always` (tracked processes, -p includes) and a process over the threshold: every scan;
+ *   - a small process: every `every`-th scan, staggered by pid (one that grows is seen within `every` scans);
+ *   - a process with no memory at all (a kernel thread or a zombie): every 2 x `every`-th scan;
+ *   - the directory is listed again when loadavg's last pid changed (a process was created) and every `every`-th scan
+ *     (processes that exited meanwhile are found by their failed reads).
  *
  * createScanner(procDir, maxOpen) -> scanner (an external; its files are closed when it is collected or closed)
- * scan(scanner, listAll, always, pageKiB, minMiB) -> [seen, selected, reads, stats, comms]
+ * scan(scanner, listAll, always, pageKiB, minMiB, every) -> [seen, selected, reads, stats, comms]
  *   listAll  true: every numeric entry of procDir (numad -S 1); false: only the `always` pids (-S 0)
- *   always   Int32Array, ascending: selected whenever they exist (tracked processes, -p includes)
- *   A listed pid is seen when its statm reads; selected when seen and in `always` or floor(resident pages * pageKiB /
+ *   always   Int32Array, ascending
+ *   A pid read this scan is selected when its statm reads and it is in `always` or floor(resident pages * pageKiB /
  *   1024) > minMiB, and its stat then reads too.
- *   seen     Int32Array, ascending; reads: files read (statm + stat)
- *   selected Int32Array, ascending
+ *   seen     Int32Array, ascending: the processes known to exist (read now, or not due and not found gone)
+ *   selected Int32Array, ascending; reads: files read (statm + stat)
  *   stats    Float64Array, 4 per selected pid: rss pages, utime + stime (ticks), threads, vsize (bytes)
  *   comms    string[], per selected pid: comm, everything between the first '(' and the last ')'
  * closeScanner(scanner) closes its files now.
@@ -39,13 +45,18 @@
 
 typedef struct {
   int32_t pid;
-  int fd; /* its statm, or -1 when not kept open (over the cap) */
+  int fd;       /* its statm, or -1 when not kept open (over the cap) */
+  uint32_t due; /* the scan that reads it next; 0: the next one */
 } slot;
 
 typedef struct {
-  DIR *dir; /* kept open and rewound each cycle: the listing is current after rewinddir */
+  DIR *dir; /* kept open and rewound for each listing: the listing is current after rewinddir */
   int dirFd;
-  slot *slots; /* ascending by pid: the processes seen by the last scan */
+  int loadavgFd; /* -1 when the tree has no loadavg (fixtures): then every scan lists */
+  int64_t lastPid;
+  uint32_t scans, listedAt;
+  int listedAll; /* the slots come from a full listing (not from a -S 0 pid list) */
+  slot *slots;   /* ascending by pid: the processes known after the last scan */
   size_t n, cap;
   size_t open, maxOpen;
 } scanner;
@@ -137,16 +148,40 @@ static int parse_stat(const char *buf, size_t n, pstat *out) {
   return 0;
 }
 
-/* statm's second number, resident pages (the same count as stat's rss); -1 when malformed. */
-static int64_t parse_statm_resident(const char *buf, size_t n) {
+/*
+ * statm's first two numbers: total program size and resident pages (the same count as stat's rss), in pages; -1
+ * when malformed. A size of 0 is a kernel thread (never given an mm of its own) or a zombie.
+ */
+static int64_t parse_statm(const char *buf, size_t n, int64_t *size) {
   size_t i = 0;
-  while (i < n && buf[i] >= '0' && buf[i] <= '9') i++;
-  if (i == 0 || i >= n || buf[i] != ' ') return -1;
-  i++;
   int64_t v = 0;
+  for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
+  if (i == 0 || i >= n || buf[i] != ' ') return -1;
+  *size = v;
+  i++;
+  v = 0;
   size_t start = i;
   for (; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
   return i > start ? v : -1;
+}
+
+/*
+ * The last pid handed out (the fifth field of loadavg), -1 if unknown. While it stays the same no process was created,
+ * so the last listing minus the processes found gone is still the whole list: no need to read the directory again.
+ */
+static int64_t last_pid(scanner *s, char *buf) {
+  if (s->loadavgFd < 0) return -1;
+  ssize_t n;
+  do n = pread(s->loadavgFd, buf, 255, 0);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  const char *p = buf, *end = buf + n;
+  for (int spaces = 0; p < end && spaces < 4; p++)
+    if (*p == ' ') spaces++;
+  int64_t v = 0;
+  int digits = 0;
+  for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) v = v * 10 + (*p - '0');
+  return digits ? v : -1;
 }
 
 static int open_proc_file(int dirFd, int32_t pid, const char *file) {
@@ -186,7 +221,7 @@ static void close_slot(scanner *s, slot *sl) {
  * The resident pages of the process at sl->pid, keeping its statm open when under the cap; -1 when it is gone. A
  * failed read on a kept file means that process exited: the pid may already be a new process, so open it again.
  */
-static int64_t read_resident(scanner *s, slot *sl, char *buf, uint32_t *reads) {
+static int64_t read_resident(scanner *s, slot *sl, char *buf, uint32_t *reads, int64_t *size) {
   for (int attempt = 0; attempt < 2; attempt++) {
     int kept = sl->fd >= 0;
     int fd = kept ? sl->fd : open_proc_file(s->dirFd, sl->pid, "statm");
@@ -199,7 +234,7 @@ static int64_t read_resident(scanner *s, slot *sl, char *buf, uint32_t *reads) {
     (*reads)++;
     ssize_t n = pread_once(fd, buf, 255);
     if (!kept) close(fd);
-    if (n > 0) return parse_statm_resident(buf, (size_t)n);
+    if (n > 0) return parse_statm(buf, (size_t)n, size);
     if (!kept || attempt > 0) {
       close_slot(s, sl);
       return -1;
@@ -219,6 +254,8 @@ static void scanner_close(scanner *s) {
   s->n = 0;
   if (s->dir) closedir(s->dir);
   s->dir = NULL;
+  if (s->loadavgFd >= 0) close(s->loadavgFd);
+  s->loadavgFd = -1;
 }
 
 static void scanner_finalize(napi_env env, void *data, void *hint) {
@@ -250,6 +287,7 @@ static napi_value create_scanner(napi_env env, napi_callback_info info) {
     return throw_error(env, "ENOENT", "createScanner: cannot open the proc directory");
   }
   s->dirFd = dirfd(s->dir);
+  s->loadavgFd = openat(s->dirFd, "loadavg", O_RDONLY | O_CLOEXEC);
   s->maxOpen = maxOpen;
   napi_value ext;
   if (napi_create_external(env, s, scanner_finalize, NULL, &ext) != napi_ok) {
@@ -299,23 +337,25 @@ static napi_value to_i32_array(napi_env env, const int32_t *v, size_t n) {
 }
 
 static napi_value scan(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   scanner *s;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 || !(s = get_scanner(env, argv[0])))
-    return throw_error(env, "EINVAL", "scan: expected a scanner and 4 arguments");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 || !(s = get_scanner(env, argv[0])))
+    return throw_error(env, "EINVAL", "scan: expected a scanner and 5 arguments");
   if (!s->dir) return throw_error(env, "EBADF", "scan: the scanner is closed");
   bool listAll, isTyped;
   napi_typedarray_type type;
   size_t nAlways;
   void *rawAlways;
-  uint32_t pageKiB;
+  uint32_t pageKiB, every;
   int64_t minMiB;
   if (napi_get_value_bool(env, argv[1], &listAll) != napi_ok || napi_is_typedarray(env, argv[2], &isTyped) != napi_ok || !isTyped ||
       napi_get_typedarray_info(env, argv[2], &type, &nAlways, &rawAlways, NULL, NULL) != napi_ok || type != napi_int32_array ||
-      napi_get_value_uint32(env, argv[3], &pageKiB) != napi_ok || napi_get_value_int64(env, argv[4], &minMiB) != napi_ok || pageKiB == 0)
-    return throw_error(env, "EINVAL", "scan: listAll must be a boolean, always an Int32Array, pageKiB (> 0) and minMiB numbers");
+      napi_get_value_uint32(env, argv[3], &pageKiB) != napi_ok || napi_get_value_int64(env, argv[4], &minMiB) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &every) != napi_ok || pageKiB == 0 || every == 0 || every > 1000)
+    return throw_error(env, "EINVAL", "scan: listAll must be a boolean, always an Int32Array, pageKiB (> 0), minMiB and every (1-1000) numbers");
   const int32_t *always = rawAlways;
+  uint32_t scanNo = ++s->scans;
 
   ivec listed = {0}, seen = {0}, selected = {0};
   slot *next = NULL;
@@ -325,15 +365,26 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   double *stats = NULL;
   napi_value result = NULL, comms;
   if (napi_create_array(env, &comms) != napi_ok) return NULL;
+  char buf[4096];
   if (listAll) {
-    if (list_pids(s, &listed) < 0) {
-      throw_error(env, "EIO", "scan: cannot list the proc directory");
-      goto out;
+    /* Read the last pid before listing: a process created after the read makes the next scan list again. */
+    int64_t lastPid = last_pid(s, buf);
+    if (lastPid < 0 || lastPid != s->lastPid || !s->listedAll || scanNo - s->listedAt >= every) {
+      if (list_pids(s, &listed) < 0) {
+        throw_error(env, "EIO", "scan: cannot list the proc directory");
+        goto out;
+      }
+      s->lastPid = lastPid;
+      s->listedAt = scanNo;
+    } else {
+      for (size_t i = 0; i < s->n; i++)
+        if (ivec_push(&listed, s->slots[i].pid) < 0) goto oom;
     }
   } else {
     for (size_t i = 0; i < nAlways; i++)
       if (ivec_push(&listed, always[i]) < 0) goto oom;
   }
+  s->listedAll = listAll;
 
   /* Merge the last scan's slots with this listing: keep the files of pids still listed, close the others. */
   next = calloc(listed.n ? listed.n : 1, sizeof *next);
@@ -343,7 +394,8 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     while (j < s->n && s->slots[j].pid < listed.v[i]) close_slot(s, &s->slots[j++]);
     next[i].pid = listed.v[i];
     next[i].fd = -1;
-    if (j < s->n && s->slots[j].pid == listed.v[i]) next[i].fd = s->slots[j++].fd;
+    next[i].due = 0;
+    if (j < s->n && s->slots[j].pid == listed.v[i]) next[i] = s->slots[j++];
   }
   while (j < s->n) close_slot(s, &s->slots[j++]);
   free(s->slots);
@@ -353,16 +405,25 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 
   uint32_t reads = 0;
   size_t statsCap = 0;
-  char buf[4096];
   visiting = 1;
   for (size_t i = 0; i < s->n; i++) {
     slot sl = s->slots[i];
     done = i + 1;
-    int64_t resident = read_resident(s, &sl, buf, &reads);
-    if (resident < 0) continue; /* gone: normal, a process can exit at any time */
     int isAlways = contains(always, nAlways, sl.pid);
+    if (!isAlways && sl.due > scanNo) {
+      s->slots[kept++] = sl;
+      if (ivec_push(&seen, sl.pid) < 0) goto oom;
+      continue;
+    }
+    int firstRead = sl.due == 0;
+    int64_t size = 0;
+    int64_t resident = read_resident(s, &sl, buf, &reads, &size);
+    if (resident < 0) continue; /* gone: normal, a process can exit at any time */
     int big = (int64_t)(((uint64_t)resident * pageKiB) / 1024) > minMiB;
-    pstat st;
+    if (isAlways || big) sl.due = scanNo + 1;
+    else if (size == 0) sl.due = scanNo + 2 * every; /* a kernel thread or a zombie: no memory to grow */
+    else sl.due = scanNo + (firstRead ? 1 + (uint32_t)sl.pid % every : every);
+    pstat st = {0};
     if (isAlways || big) {
       reads++;
       if (read_stat(s->dirFd, sl.pid, buf, &st) < 0) {

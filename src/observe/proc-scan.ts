@@ -1,10 +1,13 @@
-// The scan's pass over /proc: every process's resident size (statm), and the stat fields of the ones over the RSS
-// threshold or asked for by pid. Two implementations of one rule: the C addon (src/native/proc-scan.c, built by
-// `make build`), used whenever it loads, which keeps each process's statm open between cycles; and this TypeScript
-// one, used when it does not (and to test the addon against). The rule, for each pid listed in /proc (or each
-// `always` pid when not listing everything): it is seen when its statm reads; selected when seen and in `always` or
-// floor(resident pages * pageKiB / 1024) > minMiB, and its stat then reads too (a process gone in between is not
-// seen). A process that vanishes mid-read is normal.
+// The scan's pass over /proc: the resident size (statm) of the processes due this cycle, and the stat fields of the
+// ones over the RSS threshold or asked for by pid. Two implementations of one rule: the C addon
+// (src/native/proc-scan.c, built by `make build`), used whenever it loads, which keeps each process's statm open
+// between cycles; and this TypeScript one, used when it does not (and to test the addon against). The schedule:
+//   - a new pid, an `always` pid (tracked, -p includes) and a process over the threshold: every scan;
+//   - a small process: every `every`-th scan, staggered by pid; one with no memory at all (a kernel thread, a
+//     zombie): every 2 x `every`-th;
+//   - /proc is listed again when loadavg's last pid changed (a process was created) and every `every`-th scan.
+// A read process is selected when its statm reads and it is in `always` or floor(resident pages * pageKiB / 1024) >
+// minMiB, and its stat then reads too (a process gone in between is dropped). Vanishing mid-read is normal.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +21,12 @@ export interface ProcScanInput {
   always: Int32Array;
   pageKiB: number;
   minMiB: number;
+  /** a small process is read every this many scans */
+  every: number;
 }
 
 export interface ProcScanResult {
-  /** ascending */
+  /** ascending: the processes known to exist (read now, or not due and not found gone) */
   seen: Int32Array;
   /** ascending */
   selected: Int32Array;
@@ -75,9 +80,9 @@ function contains(sorted: Int32Array, x: number): boolean {
   return false;
 }
 
-/** statm's second number (resident pages, the same count as stat's rss), or undefined. */
-export function parseStatmResident(text: string): number | undefined {
-  const m = /^\d+ (\d+)/.exec(text);
+/** The fifth field of loadavg: the last pid handed out. */
+export function parseLastPid(text: string): number | undefined {
+  const m = /^\S+ \S+ \S+ \S+ (\d+)/.exec(text);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -85,6 +90,12 @@ export class TypeScriptProcScan implements ProcScan {
   readonly kind = 'typescript';
   /** one buffer for every read: a stat line is under 1 KiB even with a 64-character comm */
   private readonly buf = Buffer.alloc(4096);
+  /** pid → the scan that reads it next, ascending by pid like the addon's slots */
+  private due = new Map<number, number>();
+  private scans = 0;
+  private lastPid: number | undefined;
+  private listedAt = 0;
+  private listedAll = false;
 
   constructor(private readonly fs: FsRoot) {}
 
@@ -94,42 +105,65 @@ export class TypeScriptProcScan implements ProcScan {
   }
 
   run(i: ProcScanInput): ProcScanResult {
-    const listed = i.listAll ? listPids(this.fs) : [...i.always];
+    const scanNo = ++this.scans;
+    let listed: number[];
+    if (i.listAll) {
+      const loadavg = this.read('/proc/loadavg');
+      const lastPid = loadavg === undefined ? undefined : parseLastPid(loadavg);
+      if (lastPid === undefined || lastPid !== this.lastPid || !this.listedAll || scanNo - this.listedAt >= i.every) {
+        listed = listPids(this.fs);
+        this.lastPid = lastPid;
+        this.listedAt = scanNo;
+      } else listed = [...this.due.keys()];
+    } else listed = [...i.always];
+    this.listedAll = i.listAll;
+    const next = new Map<number, number>();
     const seen: number[] = [];
     const selected: number[] = [];
     const stats: number[] = [];
     const comms: string[] = [];
     let reads = 0;
     for (const pid of listed) {
-      reads++;
-      const statm = this.read(`/proc/${pid}/statm`);
-      const resident = statm === undefined ? undefined : parseStatmResident(statm);
-      if (resident === undefined) continue;
       const isAlways = contains(i.always, pid);
-      const big = Math.floor((resident * i.pageKiB) / 1024) > i.minMiB;
-      if (!isAlways && !big) {
+      const due = this.due.get(pid) ?? 0;
+      if (!isAlways && due > scanNo) {
+        next.set(pid, due);
         seen.push(pid);
         continue;
       }
       reads++;
-      const n = this.fs.readInto(`/proc/${pid}/stat`, this.buf);
-      const st = n === undefined || n === 0 ? undefined : parsePidStat(this.buf.toString('utf8', 0, n));
-      if (!st || ![st.cpuTicks, st.threads, st.vsizeBytes, st.rssPages].every(Number.isSafeInteger)) continue;
+      const m = /^(\d+) (\d+)/.exec(this.read(`/proc/${pid}/statm`) ?? '');
+      if (!m) continue;
+      const size = Number(m[1]);
+      const resident = Number(m[2]);
+      const big = Math.floor((resident * i.pageKiB) / 1024) > i.minMiB;
+      let st: ReturnType<typeof parsePidStat>;
+      if (isAlways || big) {
+        reads++;
+        const n = this.fs.readInto(`/proc/${pid}/stat`, this.buf);
+        st = n === undefined || n === 0 ? undefined : parsePidStat(this.buf.toString('utf8', 0, n));
+        if (!st || ![st.cpuTicks, st.threads, st.vsizeBytes, st.rssPages].every(Number.isSafeInteger)) continue;
+      }
+      next.set(pid, isAlways || big ? scanNo + 1 : size === 0 ? scanNo + 2 * i.every : scanNo + (due === 0 ? 1 + (pid % i.every) : i.every));
       seen.push(pid);
+      if (!st) continue;
       selected.push(pid);
       stats.push(st.rssPages, st.cpuTicks, st.threads, st.vsizeBytes);
       comms.push(st.comm);
     }
+    this.due = next;
     return { seen: Int32Array.from(seen), selected: Int32Array.from(selected), reads, stats: Float64Array.from(stats), comms };
   }
 
-  close(): void {}
+  close(): void {
+    this.due.clear();
+  }
 }
 
 /** The addon's functions (src/native/proc-scan.c). */
 export interface ProcScanAddon {
   createScanner(procDir: string, maxOpen: number): unknown;
-  scan(scanner: unknown, listAll: boolean, always: Int32Array, pageKiB: number, minMiB: number): [Int32Array, Int32Array, number, Float64Array, string[]];
+  scan(scanner: unknown, listAll: boolean, always: Int32Array, pageKiB: number, minMiB: number, every: number): [Int32Array, Int32Array, number, Float64Array, string[]];
   closeScanner(scanner: unknown): void;
 }
 
@@ -165,7 +199,7 @@ export class NativeProcScan implements ProcScan {
   }
 
   run(i: ProcScanInput): ProcScanResult {
-    const [seen, selected, reads, stats, comms] = this.addon.scan(this.handle, i.listAll, i.always, i.pageKiB, i.minMiB);
+    const [seen, selected, reads, stats, comms] = this.addon.scan(this.handle, i.listAll, i.always, i.pageKiB, i.minMiB, i.every);
     return { seen, selected, reads, stats, comms };
   }
 

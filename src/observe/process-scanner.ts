@@ -11,6 +11,13 @@ export const TRACK_MIN_RSS_MIB = 300;
 /** numad's ring of CPU samples: the peak of the last 8 (~2 minutes at 15 s) keeps a bursty VM a candidate. */
 export const CPU_SAMPLES = 8;
 /**
+ * A process at or under the tracking threshold is read every this many scans (staggered by pid), a process with no
+ * memory at all (a kernel thread) every twice as many, and /proc is listed again at least this often: on an idle host
+ * nearly every process is small, and reading each one every 15 s was most of the daemon's idle CPU. One that grows
+ * past 300 MiB is seen within 4 cycles (1 minute at numad's idle 15 s); a new process is read at once.
+ */
+export const SMALL_RECHECK_SCANS = 4;
+/**
  * A tracked process's status and cgroup (allowed CPUs and nodes, whether libvirt runs it) are re-read every this many
  * scans while it is not busy enough to be a candidate; a candidate's are read every scan (the planner needs its
  * allowed CPUs and nodes as they are now), and so are a new one's.
@@ -80,7 +87,7 @@ export class ProcessScanner {
     const include = new Set(s.includePids);
     const exclude = new Set(s.excludePids);
     const scan = ++this.scans;
-    const r = this.procScan.run({ listAll: s.scanAll, always: Int32Array.from(include).sort(), pageKiB: this.opts.basePageKiB, minMiB: TRACK_MIN_RSS_MIB });
+    const r = this.procScan.run({ listAll: s.scanAll, always: Int32Array.from(include).sort(), pageKiB: this.opts.basePageKiB, minMiB: TRACK_MIN_RSS_MIB, every: SMALL_RECHECK_SCANS });
     this.lastScanReads = r.reads;
     this.lastScanSeen = r.seen.length;
     const kept = new Set<number>();

@@ -241,7 +241,7 @@ describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /p
     }
   });
 
-  it('every process every scan: one that grows past 300 MiB is tracked at the next scan; -p includes whatever their size', () => {
+  it('a small process that grows past 300 MiB is tracked within 4 scans; -p includes whatever their size', () => {
     const t = tempDir();
     try {
       const root = copyFixture('4node-westmere-ex', t.dir);
@@ -251,8 +251,10 @@ describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /p
       expect(s.scan(0, settings_)).toEqual([]);
       expect(s.lastScanSeen).toBe(100);
       writeFakeProc(root, { pid: 1042, comm: 'grew', rssMiB: 4096, cpuTicks: 1, cpusAllowed: ALL, memByNode: { 0: 4096 } });
-      expect(s.scan(1000, settings_).map((p) => p.pid)).toEqual([1042]);
-      expect(s.scan(2000, { ...settings_, includePids: [1001] }).map((p) => p.pid).sort()).toEqual([1001, 1042]);
+      let found = -1;
+      for (let i = 1; i <= 4 && found < 0; i++) if (s.scan(i * 1000, settings_).some((p) => p.pid === 1042)) found = i;
+      expect(found).toBeGreaterThan(0);
+      expect(s.scan(6000, { ...settings_, includePids: [1001] }).map((p) => p.pid).sort()).toEqual([1001, 1042]);
       // -S 0: only the listed pids exist for the scan.
       expect(s.scan(3000, { ...settings_, scanAll: false, includePids: [1001] }).map((p) => p.pid)).toEqual([1001]);
       s.close();

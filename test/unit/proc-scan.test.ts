@@ -1,6 +1,6 @@
 // The scan's pass over /proc: the C addon (statm files kept open between cycles) and the TypeScript fallback
-// implement one rule and must agree, on fixture trees (odd comms, malformed and vanished entries, -S 0 lists, a
-// pid taken by a new process) and on this machine's real /proc with real processes.
+// implement one rule and must agree, on fixture trees (odd comms, malformed and vanished entries, the schedule,
+// -S 0 lists) and on this machine's real /proc with real processes.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +15,7 @@ const addon = loadProcScanAddon();
 if (addon instanceof Error) throw new Error(`the addon must be built for the tests (make build): ${addon.message}`);
 const scans = (fs: FsRoot, maxOpen = 64): ProcScan[] => [new NativeProcScan(fs, addon, maxOpen), new TypeScriptProcScan(fs)];
 const ids = (a: Int32Array): number[] => [...a];
-const input = (o: Partial<ProcScanInput>): ProcScanInput => ({ listAll: true, always: new Int32Array(0), pageKiB: 4, minMiB: 300, ...o });
+const input = (o: Partial<ProcScanInput>): ProcScanInput => ({ listAll: true, always: new Int32Array(0), pageKiB: 4, minMiB: 300, every: 4, ...o });
 const openFdsTo = (needle: string): number =>
   readdirSync('/proc/self/fd').filter((fd) => {
     try {
@@ -53,13 +53,53 @@ describe('the scan\'s pass over /proc (C addon and TypeScript)', () => {
           expect(selectedStat(r, 0), s.kind).toEqual({ pid: 1000, comm: 'qemu) S 1 2 3 (x', rssPages: 2048 * 256, cpuTicks: 0, threads: 4, vsizeBytes: 2 * 2048 * 1048576 });
           expect(selectedStat(r, 3), s.kind).toEqual({ pid: 1006, comm: sample?.comm, rssPages: sample?.rssPages, cpuTicks: sample?.cpuTicks, threads: sample?.threads, vsizeBytes: sample?.vsizeBytes });
         }
-        // A process that grows is selected on the next scan, one that exits is gone from it.
+        // A small process is read every 4th scan: one that grows is selected within 4 scans. A big one that exits is
+        // gone from the next.
         p(1001, 'small', 301);
         rmSync(path.join(root, 'proc/1002'), { recursive: true });
-        const r = s.run(input({ always: Int32Array.of(1003) }));
-        expect(ids(r.selected), s.kind).toEqual([1000, 1001, 1003, 1006]);
+        const after: number[][] = [];
+        for (let k = 0; k < 4; k++) after.push(ids(s.run(input({ always: Int32Array.of(1003) })).selected));
+        expect(after[0], s.kind).not.toContain(1002);
+        expect(after.findIndex((sel) => sel.includes(1001)), s.kind).toBeGreaterThanOrEqual(0);
+        expect(after[3], s.kind).toEqual([1000, 1001, 1003, 1006]);
         p(1001, 'small', 300);
         p(1002, 'big', 301);
+        s.close();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('lists /proc again only when loadavg\'s last pid moved or every 4th scan; reads a small process every 4th scan', () => {
+    const t = tempDir();
+    try {
+      const root = copyFixture('4node-westmere-ex', t.dir);
+      const fs = new FsRoot(root);
+      const loadavg = (lastPid: number): void => writeFileSync(path.join(root, 'proc/loadavg'), `0.00 0.01 0.05 1/120 ${lastPid}\n`);
+      for (let pid = 100; pid < 140; pid++) writeFakeProc(root, { pid, comm: `s${pid}`, rssMiB: 10, cpuTicks: 0, cpusAllowed: [0], memByNode: { 0: 10 } });
+      loadavg(139);
+      for (const s of scans(fs)) {
+        const first = s.run(input({}));
+        expect(first.seen.length, s.kind).toBe(40);
+        expect(first.reads, s.kind).toBe(40);
+        // Known small processes: each read once in the next four scans, spread over them.
+        const reads: number[] = [];
+        for (let k = 0; k < 4; k++) reads.push(s.run(input({})).reads);
+        expect(reads.reduce((a, b) => a + b, 0), s.kind).toBe(40);
+        expect(Math.max(...reads), s.kind).toBeLessThanOrEqual(11);
+        // A new process while the last pid stays put (the tree is static): seen at the next listing, within 4 scans.
+        writeFakeProc(root, { pid: 200, comm: 'new', rssMiB: 400, cpuTicks: 0, cpusAllowed: [0], memByNode: { 0: 400 } });
+        const found: boolean[] = [];
+        for (let k = 0; k < 4; k++) found.push(ids(s.run(input({})).selected).includes(200));
+        expect(found.includes(true), s.kind).toBe(true);
+        // With the last pid moved, at the next scan.
+        writeFakeProc(root, { pid: 201, comm: 'newer', rssMiB: 400, cpuTicks: 0, cpusAllowed: [0], memByNode: { 0: 400 } });
+        loadavg(201);
+        expect(ids(s.run(input({})).selected), s.kind).toContain(201);
+        rmSync(path.join(root, 'proc/200'), { recursive: true });
+        rmSync(path.join(root, 'proc/201'), { recursive: true });
+        loadavg(139);
         s.close();
       }
     } finally {
@@ -126,9 +166,10 @@ describe('the scan\'s pass over /proc (C addon and TypeScript)', () => {
     };
     const h = addon.createScanner('/proc', 4);
     expect(code(() => (addon.scan as (...a: unknown[]) => unknown)(h, true))).toBe('EINVAL');
-    expect(code(() => addon.scan({}, true, new Int32Array(0), 4, 300))).toBe('EINVAL');
-    expect(code(() => addon.scan(h, true, [] as unknown as Int32Array, 4, 300))).toBe('EINVAL');
-    expect(code(() => addon.scan(h, true, new Int32Array(0), 0, 300))).toBe('EINVAL');
+    expect(code(() => addon.scan({}, true, new Int32Array(0), 4, 300, 4))).toBe('EINVAL');
+    expect(code(() => addon.scan(h, true, [] as unknown as Int32Array, 4, 300, 4))).toBe('EINVAL');
+    expect(code(() => addon.scan(h, true, new Int32Array(0), 0, 300, 4))).toBe('EINVAL');
+    expect(code(() => addon.scan(h, true, new Int32Array(0), 4, 300, 0))).toBe('EINVAL');
     expect(code(() => addon.createScanner('/nonexistent/proc', 4))).toBe('ENOENT');
     addon.closeScanner(h);
   });
