@@ -13,6 +13,7 @@ import type { NumadSettings } from './numad-settings.js';
 import { removePidFile, writePidFile } from './pid-file.js';
 import { Rebalancer, type ApplyMode, type DomainSide } from './rebalancer.js';
 import { ProcessScanner } from '../observe/process-scanner.js';
+import { defaultProcScan } from '../observe/proc-scan.js';
 import { basePageKiB } from '../observe/processes.js';
 import { ProcessMover } from '../apply/process-mover.js';
 import path from 'node:path';
@@ -110,7 +111,9 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
   }
   if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
-  const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048);
+  const procScan = defaultProcScan(fs);
+  if (procScan.nativeError) logger.warn({ err: procScan.nativeError }, 'the C pass over /proc is not available; scanning in TypeScript');
+  const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048, procScan.scan);
   const mover = config.apply.includes('processes') ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
   let libvirt: LibvirtClient | undefined;
   let domains: DomainSide | undefined;
@@ -153,7 +156,7 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
   rebalancer.start();
   logger.info(
-    { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length },
+    { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length, procScan: procScan.scan.kind },
     'numadvisor daemon listening',
   );
 

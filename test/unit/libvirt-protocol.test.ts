@@ -1,6 +1,9 @@
 // libvirt RPC building blocks without a daemon: XDR, framing and reassembly, typed parameters, CPU maps, domain XML
 // (recorded from libvirtd 9.0 on Debian 12), and the vCPU-to-core assignment. The daemon itself: test/libvirt.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { XdrReader, XdrWriter } from '../../src/libvirt/xdr.js';
 import { encodeFrame, FrameDecoder, ParamType, readRemoteError, readTypedParam, uuidBytes, uuidString, writeTypedParam, type TypedParam } from '../../src/libvirt/protocol.js';
@@ -8,7 +11,8 @@ import { decodeCpuMap, encodeCpuMap } from '../../src/libvirt/cpumap.js';
 import { parseDomainXml, parseStatusXml } from '../../src/libvirt/domain-xml.js';
 import { assignVcpus, coresOf } from '../../src/balance/vcpu-assignment.js';
 import { domainSelected } from '../../src/libvirt/domain-tracker.js';
-import { fixture } from '../helpers/fixtures.js';
+import { LibvirtClient } from '../../src/libvirt/client.js';
+import { fixture, tempDir } from '../helpers/fixtures.js';
 
 describe('XDR', () => {
   it('round-trips every type libvirt uses, with 4-byte padding', () => {
@@ -148,3 +152,38 @@ describe('vCPUs on distinct cores', () => {
     expect(assignVcpus(2, [])).toEqual([]);
   });
 });
+
+describe('LibvirtClient without libvirtd', () => {
+  it('parks after a full backoff finds no socket file (no timer), and connects when poked once one exists', async () => {
+    const t = tempDir();
+    const sockPath = path.join(t.dir, 'libvirt-sock');
+    const client = new LibvirtClient({ uri: 'test:///default', socketPath: sockPath, minBackoffMs: 1, maxBackoffMs: 4 });
+    let connections = 0;
+    const server = createServer((s) => {
+      connections++;
+      s.destroy(); // not libvirtd: the client sees the connection close and backs off
+    });
+    try {
+      client.start();
+      await sleep(100); // 1 + 2 + 4 ms of retries, then parked
+      await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+      await sleep(150);
+      expect(connections).toBe(0); // parked: nothing retries by itself
+      client.poke();
+      await until(() => connections > 0);
+      expect(client.connected).toBe(false);
+    } finally {
+      await client.close();
+      await new Promise((resolve) => server.close(resolve));
+      t.cleanup();
+    }
+  });
+});
+
+async function until(f: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
