@@ -49,7 +49,8 @@ async function accepts(socketPath: string): Promise<boolean> {
 export function libvirtAvailable(): boolean {
   if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/libvirtd') || !existsSync(OUR_NUMAD) || !existsSync('/usr/bin/numad')) return false;
   const running = spawnSync('sh', ['-c', 'ls /run/libvirt/qemu/*.pid 2>/dev/null'], { encoding: 'utf8' }).stdout.trim();
-  return running === '' || running.split('\n').every((f) => /\/nv-[^/]+\.pid$/.test(f));
+  // driver.pid is the QEMU driver's own lock file, present whenever libvirtd runs (a leftover of a killed test run).
+  return running === '' || running.split('\n').every((f) => /\/nv-[^/]+\.pid$/.test(f) || f.endsWith('/driver.pid'));
 }
 
 async function stopDaemon(pidFile: string, name: string): Promise<void> {
