@@ -327,12 +327,13 @@ static int list_pids(scanner *s, ivec *out) {
   return 0;
 }
 
-static napi_value to_i32_array(napi_env env, const int32_t *v, size_t n) {
+/* A typed array holding a copy of n elements of `size` bytes each; NULL on failure. */
+static napi_value typed_copy(napi_env env, napi_typedarray_type type, const void *v, size_t n, size_t size) {
   void *raw;
   napi_value buf, arr;
-  if (napi_create_arraybuffer(env, n * sizeof *v, &raw, &buf) != napi_ok) return NULL;
-  if (n) memcpy(raw, v, n * sizeof *v);
-  if (napi_create_typedarray(env, napi_int32_array, n, buf, 0, &arr) != napi_ok) return NULL;
+  if (napi_create_arraybuffer(env, n * size, &raw, &buf) != napi_ok) return NULL;
+  if (n) memcpy(raw, v, n * size);
+  if (napi_create_typedarray(env, type, n, buf, 0, &arr) != napi_ok) return NULL;
   return arr;
 }
 
@@ -451,13 +452,9 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     if (napi_create_string_utf8(env, st.comm, st.commLen, &comm) != napi_ok || napi_set_element(env, comms, (uint32_t)k, comm) != napi_ok) goto out;
   }
 
-  napi_value seenArr = to_i32_array(env, seen.v, seen.n), selArr = to_i32_array(env, selected.v, selected.n), readsV, statsArr = NULL;
-  void *statsRaw;
-  napi_value statsBuf;
-  if (napi_create_arraybuffer(env, selected.n * 4 * sizeof(double), &statsRaw, &statsBuf) == napi_ok) {
-    if (selected.n) memcpy(statsRaw, stats, selected.n * 4 * sizeof(double));
-    if (napi_create_typedarray(env, napi_float64_array, selected.n * 4, statsBuf, 0, &statsArr) != napi_ok) statsArr = NULL;
-  }
+  napi_value seenArr = typed_copy(env, napi_int32_array, seen.v, seen.n, sizeof(int32_t));
+  napi_value selArr = typed_copy(env, napi_int32_array, selected.v, selected.n, sizeof(int32_t));
+  napi_value statsArr = typed_copy(env, napi_float64_array, stats, selected.n * 4, sizeof(double)), readsV;
   if (!seenArr || !selArr || !statsArr || napi_create_uint32(env, reads, &readsV) != napi_ok ||
       napi_create_array_with_length(env, 5, &result) != napi_ok || napi_set_element(env, result, 0, seenArr) != napi_ok ||
       napi_set_element(env, result, 1, selArr) != napi_ok || napi_set_element(env, result, 2, readsV) != napi_ok ||
