@@ -1,8 +1,8 @@
 // The rebalancer's decisions, pure: (node capacity, tracked processes, settings, memory of past moves, now) → Plan.
 // numad's rules (numad.md §5.2 process path, §5.4) with the NUMA talk's "future work" added:
 // - cheapest move first: least memory to migrate per point of locality gained;
-// - probation: a move first changes only CPU affinity; memory follows on a later cycle if the advice still holds,
-//   and the affinity is reverted if the need went away;
+// - probation: a move first changes only CPU affinity; memory follows on a later cycle if the advice still covers
+//   where the CPUs went, and the affinity is reverted if it does not (the need went away);
 // - a process larger than a node gets the SLIT-nearest node set (the policy's chain walk does that);
 // - a swap: two processes spread over the same nodes, where neither fits on a node alone, exchange pages so each ends
 //   on one node (planSwap).
@@ -190,10 +190,16 @@ export function planMoves(
     const base = { pid: p.pid, comm: p.comm, from, to, toNodeset: advice.nodeset, cpus: toCpus, localityBeforePercent: before, applicable: !p.isLibvirtDomain };
 
     if (record?.phase === 'cpu') {
-      // Probation: memory follows only if the advice still points where the CPUs went; otherwise undo.
-      if (sameSet(to, record.to)) {
-        const migrateMiB = total - inTarget;
-        moves.push({ ...base, kind: 'memory', migrateMiB, localityAfterPercent: 100, costMiBPerPoint: migrateMiB / Math.max(1, 100 - before), reason: `probation passed: still best on ${advice.nodeset}; migrating ${migrateMiB} MiB` });
+      // Probation: memory follows where the CPUs went while the advice still covers those nodes (it may widen by a
+      // node as the CPU readings move with the process: the need is still there); otherwise undo.
+      if (record.to.every((n) => to.includes(n))) {
+        const onCpus = memOn(p, record.to);
+        const migrateMiB = total - onCpus;
+        const beforeOnCpus = total > 0 ? Math.floor((100 * onCpus) / total) : 100;
+        const toNodeset = formatIdList(record.to);
+        const cpus = nodes.filter((n) => record.to.includes(n.id)).flatMap((n) => n.cpus).sort((a, b) => a - b);
+        const still = sameSet(to, record.to) ? `still best on ${toNodeset}` : `the advice (${advice.nodeset}) still covers ${toNodeset}`;
+        moves.push({ ...base, to: record.to, toNodeset, cpus, localityBeforePercent: beforeOnCpus, kind: 'memory', migrateMiB, localityAfterPercent: 100, costMiBPerPoint: migrateMiB / Math.max(1, 100 - beforeOnCpus), reason: `probation passed: ${still}; migrating ${migrateMiB} MiB` });
       } else {
         moves.push({ ...base, kind: 'revert', to: record.from, toNodeset: formatIdList(record.from), cpus: allCpus, migrateMiB: 0, localityAfterPercent: before, costMiBPerPoint: 0, reason: `probation failed: the advice moved to ${advice.nodeset}; restoring the CPU affinity` });
       }
