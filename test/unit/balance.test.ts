@@ -165,6 +165,15 @@ describe('planMoves', () => {
     expect(planMoves(small, [p], settings, new Map([[11, rec]]), 5000).moves[0]).toMatchObject({ kind: 'memory', to: [0], migrateMiB: 161 });
   });
 
+  it('probation passes when the advice widens but still covers where the CPUs went; memory follows the CPUs', () => {
+    // 30,000 MiB needs two nodes; its CPUs went to node 3 alone on probation, and the advice is now a pair holding 3.
+    const rec: MoveRecord = { pid: 12, comm: 'p12', from: [0, 1, 2, 3], to: [3], phase: 'cpu', atMs: 0, cpus: nodes[3]?.cpus as number[] };
+    const p = proc({ pid: 12, rssMiB: 30_000, cpusAllowed: nodes[3]?.cpus as number[], memoryMiBByNode: { '2': 15_000, '3': 15_000 } });
+    const move = planMoves(nodes, [p], settings, new Map([[12, rec]]), 5000).moves[0];
+    expect(move?.reason).toMatch(/^probation passed: the advice \([0-9,-]+\) still covers 3; migrating 15000 MiB$/);
+    expect(move).toMatchObject({ kind: 'memory', to: [3], toNodeset: '3', cpus: nodes[3]?.cpus, migrateMiB: 15_000, localityBeforePercent: 50 });
+  });
+
   it('libvirt domains are planned but marked not applicable (advised only)', () => {
     expect(planMoves(nodes, [proc({ pid: 10, isLibvirtDomain: true })], settings, none, 0).moves[0]?.applicable).toBe(false);
   });
