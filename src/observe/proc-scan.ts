@@ -99,9 +99,9 @@ export class TypeScriptProcScan implements ProcScan {
 
   constructor(private readonly fs: FsRoot) {}
 
-  private read(path: string): string | undefined {
+  private read(path: string, encoding: BufferEncoding = 'latin1'): string | undefined {
     const n = this.fs.readInto(path, this.buf);
-    return n === undefined || n === 0 ? undefined : this.buf.toString('latin1', 0, n);
+    return n === undefined || n === 0 ? undefined : this.buf.toString(encoding, 0, n);
   }
 
   run(i: ProcScanInput): ProcScanResult {
@@ -140,8 +140,8 @@ export class TypeScriptProcScan implements ProcScan {
       let st: ReturnType<typeof parsePidStat>;
       if (isAlways || big) {
         reads++;
-        const n = this.fs.readInto(`/proc/${pid}/stat`, this.buf);
-        st = n === undefined || n === 0 ? undefined : parsePidStat(this.buf.toString('utf8', 0, n));
+        const text = this.read(`/proc/${pid}/stat`, 'utf8'); // comm may be UTF-8
+        st = text === undefined ? undefined : parsePidStat(text);
         if (!st || ![st.cpuTicks, st.threads, st.vsizeBytes, st.rssPages].every(Number.isSafeInteger)) continue;
       }
       next.set(pid, isAlways || big ? scanNo + 1 : size === 0 ? scanNo + 2 * i.every : scanNo + (due === 0 ? 1 + (pid % i.every) : i.every));

@@ -55,7 +55,6 @@ interface Entry {
   detailsScan: number;
 }
 
-
 export interface ScanSettings {
   scanAll: boolean;
   includePids: number[];

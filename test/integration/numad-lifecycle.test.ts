@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CANONICAL_NODESET } from '../../src/topology/idlist.js';
 import { fixture, REPO_DIR, tempDir } from '../helpers/fixtures.js';
 import { run } from '../helpers/run.js';
+import { waitFor } from '../helpers/wait.js';
 
 const NUMAD = path.join(REPO_DIR, 'dist/cli/numad-entry.js');
 const NUMAD_C = path.join(REPO_DIR, 'dist/numad');
@@ -43,13 +44,6 @@ function setup(fixtureName = '4node-westmere-ex'): { dir: string; env: NodeJS.Pr
   };
 }
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 

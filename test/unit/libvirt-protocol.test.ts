@@ -13,6 +13,7 @@ import { assignVcpus, coresOf } from '../../src/balance/vcpu-assignment.js';
 import { domainSelected } from '../../src/libvirt/domain-tracker.js';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { fixture, tempDir } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('XDR', () => {
   it('round-trips every type libvirt uses, with 4-byte padding', () => {
@@ -170,7 +171,7 @@ describe('LibvirtClient without libvirtd', () => {
       await sleep(150);
       expect(connections).toBe(0); // parked: nothing retries by itself
       client.poke();
-      await until(() => connections > 0);
+      await waitFor(() => connections > 0, 2000, 10);
       expect(client.connected).toBe(false);
     } finally {
       await client.close();
@@ -179,11 +180,3 @@ describe('LibvirtClient without libvirtd', () => {
     }
   });
 });
-
-async function until(f: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
