@@ -50,11 +50,17 @@ $(STAMP): package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-build: $(STAMP) dist/numad dist/native/proc-scan.node
+build: $(STAMP) dist/numad dist/native/proc-scan.node dist/native/file-lock.node
 	$(NPM) run --silent build
 
 # The rebalancer's /proc filter in C (src/native/proc-scan.c): a Node-API addon the daemon loads from dist/native.
 dist/native/proc-scan.node: src/native/proc-scan.c
+	@mkdir -p dist/native
+	@test -f $(NODE_INCLUDE)/node_api.h || { echo "no Node-API headers in $(NODE_INCLUDE) (install Node.js with its headers)"; exit 1; }
+	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE) -o $@ $<
+
+# flock(2) for the state-dir lock and the -w spool (src/native/file-lock.c): Node.js has no binding for it.
+dist/native/file-lock.node: src/native/file-lock.c
 	@mkdir -p dist/native
 	@test -f $(NODE_INCLUDE)/node_api.h || { echo "no Node-API headers in $(NODE_INCLUDE) (install Node.js with its headers)"; exit 1; }
 	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE) -o $@ $<

@@ -45,7 +45,7 @@ Commands:
   rollback   undo the daemon's last move of a libvirt domain: numadvisor rollback NAME|UUID
   version    print the version
 
-numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--tcp-port N] [--state-dir DIR]
+numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--socket-group GROUP] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
                   [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--policy numadvisor|numad]
                   [--apply none|processes|domains|processes,domains]   (default none: advise only; the numad
@@ -96,6 +96,7 @@ async function cmdDaemon(args: string[]): Promise<number> {
       fsroot: { type: 'string' },
       socket: { type: 'string' },
       'socket-mode': { type: 'string' },
+      'socket-group': { type: 'string' },
       'tcp-port': { type: 'string' },
       'state-dir': { type: 'string' },
       'log-file': { type: 'string' },
@@ -141,6 +142,7 @@ async function cmdDaemon(args: string[]): Promise<number> {
     fsRoot: values.fsroot ?? defaultFsRoot(),
     socketPath: path.resolve(values.socket ?? paths.socket),
     socketMode: Number.parseInt(modeText, 8),
+    ...(values['socket-group'] !== undefined ? { socketGroup: values['socket-group'] } : {}),
     ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
     stateDir: path.resolve(values['state-dir'] ?? paths.stateDir),
     numadLogPath: path.resolve(values['log-file'] ?? paths.numadLog),

@@ -7,6 +7,7 @@ import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { advise, type PolicyName } from '../policy/numadvisor.js';
 import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
+import { ledgerBusy } from '../errors.js';
 
 /**
  * A reserved vCPU is expected to keep 1/ratio of a CPU busy. Counting it as a whole CPU would make a host refuse
@@ -64,6 +65,21 @@ export interface AdviseResult {
   reservation: Reservation | undefined;
 }
 
+/** The ledger's durability, as the answers need it (ReservationStore). */
+export interface LedgerDurability {
+  /** resolves once every change made so far is on disk */
+  durable(): Promise<void>;
+}
+
+/** Answers `numad -w` gave without us (LocalAnswerSpool). */
+export interface LocalAnswers {
+  hasNew(): boolean;
+  /** adopt new ones into the ledger; undefined when a client holds the spool's lock right now */
+  ingest(ledger: ReservationLedger, nowMs: number): number | undefined;
+  /** empty the spool of what was adopted (once that is durable) */
+  truncateConsumed(): boolean;
+}
+
 export class AdvisorService {
   private snapshotCache: HostSnapshot | undefined;
   private snapshotVersion = -1;
@@ -83,6 +99,12 @@ export class AdvisorService {
   ) {
     this.startedAtMs = clock();
   }
+
+  /** Set by the daemon: answers and releases are acknowledged only once durable. */
+  durability: LedgerDurability | undefined;
+  /** Set by the daemon: local answers to adopt before answering. */
+  localAnswers: LocalAnswers | undefined;
+  private truncateScheduled = false;
 
   setCapacityOptions(capacity: CapacityOptions): void {
     this.options.capacity = capacity;
@@ -158,6 +180,66 @@ export class AdvisorService {
   /** What the policy sees: each node's capacity less what is reserved on it. */
   policyNodes(): PolicyNode[] {
     return this.capacity().map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
+  }
+
+  /**
+   * Adopt answers `numad -w` gave without us. Returns false when a client holds the spool's lock: an answer made
+   * now could not count what it is recording, so the caller should not answer (the client falls back locally).
+   */
+  adoptLocalAnswers(): boolean {
+    const spool = this.localAnswers;
+    if (!spool || !spool.hasNew()) return true;
+    const adopted = spool.ingest(this.ledger, this.clock());
+    if (adopted === undefined) return false;
+    if (!this.truncateScheduled) {
+      this.truncateScheduled = true;
+      const done = (): void => {
+        this.truncateScheduled = false;
+      };
+      (this.durability?.durable() ?? Promise.resolve()).then(() => spool.truncateConsumed(), () => false).then(done, done);
+    }
+    return true;
+  }
+
+  /**
+   * An answer for a client: local answers adopted first, the reservation durable before it is returned, withdrawn
+   * if it cannot be made durable or if a local answer recorded meanwhile promised the same memory.
+   */
+  async adviseDurably(request: PlacementRequest, opts: AdviseOptions): Promise<AdviseResult> {
+    if (opts.reserve && !this.adoptLocalAnswers()) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
+    const result = this.advise(request, opts);
+    const r = result.reservation;
+    if (!r) return result;
+    try {
+      await this.durability?.durable();
+    } catch (err) {
+      this.ledger.release(r.id);
+      throw err;
+    }
+    if (this.localAnswers?.hasNew()) {
+      this.adoptLocalAnswers();
+      if (result.advice.fits && this.overPromised(r)) {
+        await this.releaseDurably(r.id).catch(() => undefined);
+        throw ledgerBusy('a local numad -w answer took the same memory meanwhile; ask again');
+      }
+    }
+    return result;
+  }
+
+  /** Whether any node of this reservation is now promised more memory than it has free. */
+  private overPromised(r: Reservation): boolean {
+    const caps = new Map(this.capacity().map((c) => [c.id, c]));
+    return r.perNode.some((p) => {
+      const cap = caps.get(p.node);
+      return cap !== undefined && p.memMiB > 0 && cap.memFreeMiB - this.ledger.reservedOn(p.node).memMiB < 0;
+    });
+  }
+
+  /** Release a reservation and return once the release is durable (undefined: no such reservation). */
+  async releaseDurably(id: string): Promise<Reservation | undefined> {
+    const released = this.ledger.release(id);
+    if (released) await this.durability?.durable();
+    return released;
   }
 
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {

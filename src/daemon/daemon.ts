@@ -20,7 +20,10 @@ import path from 'node:path';
 import { buildApp } from '../server/app.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
-import { prepareSocketPath, removeSocket, restrictSocket } from './socket.js';
+import { listenRestricted, prepareSocketPath, removeSocket, resolveGroup } from './socket.js';
+import { lockStateDir } from '../model/file-lock.js';
+import { LocalAnswerSpool } from '../model/local-answers.js';
+import { reservationCheck } from '../model/reservation-check.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { DomainTracker, type DomainFilter } from '../libvirt/domain-tracker.js';
 import { DomainMover } from '../apply/domain-mover.js';
@@ -32,6 +35,8 @@ export interface DaemonConfig {
   socketPath: string;
   /** 0660: root and the socket's group (e.g. libvirt's) may ask; others may not, unlike numad's open queue. */
   socketMode: number;
+  /** the socket's group (name or gid), e.g. libvirt's, whose members may then use the socket */
+  socketGroup?: string;
   tcpPort?: number;
   stateDir: string;
   numadLogPath: string;
@@ -67,22 +72,61 @@ export interface RunningDaemon {
 
 export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> {
   const logger = config.logger ?? pino({ level: config.logLevel, base: { pid: process.pid, name: 'numadvisor' } });
+  // Start whole or not at all: every step that can fail runs before the socket listens, and what was set up is
+  // undone in reverse when a later step fails. A half-started daemon (answering and reserving without a
+  // rebalancer, signal handlers or pid file) was what a failed pid file or TCP port used to leave behind.
+  const undo: (() => void | Promise<void>)[] = [];
+  try {
+    return await startSteps(config, logger, undo);
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (cleanupErr) {
+        logger.error({ err: cleanupErr }, 'while undoing a failed start');
+      }
+    }
+    throw err;
+  }
+}
+
+async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => void | Promise<void>)[]): Promise<RunningDaemon> {
+  // One daemon per state directory, held until this process ends however it ends.
+  const stateLock = lockStateDir(config.stateDir);
+  undo.push(() => stateLock.release());
+  const socketGid = config.socketGroup !== undefined ? resolveGroup(config.socketGroup) : undefined;
+  await prepareSocketPath(config.socketPath);
+
   const fs = new FsRoot(config.fsRoot);
   const observer = new HostObserver(fs);
   const ledger = new ReservationLedger();
-  const stateFile = new ReservationStore(config.stateDir, () => ledger.list(), (err) => logger.error({ err }, 'cannot save reservations'));
+  const nodeIds = new Set(observer.shape().nodes.map((n) => n.id));
+  const check = reservationCheck(nodeIds);
+  const stateFile = new ReservationStore(config.stateDir, () => ledger.list(), (err) => logger.error({ err }, 'cannot save reservations'), check);
   const loaded = stateFile.load();
   if (loaded.quarantinedTo) logger.warn({ movedTo: loaded.quarantinedTo }, 'reservation state file was unreadable; moved aside');
   if (loaded.skippedLines > 0) logger.warn({ lines: loaded.skippedLines }, 'ignored unreadable reservation journal lines');
+  if (loaded.quarantined.length > 0) {
+    logger.warn(
+      { count: loaded.quarantined.length, file: stateFile.quarantinePath, reasons: [...new Set(loaded.quarantined.map((q) => q.reason))].slice(0, 5) },
+      'reservations that failed validation were set aside; the others were kept',
+    );
+  }
   const restored = ledger.restore(loaded.reservations, Date.now());
   ledger.onChange((change) => {
     if (change.kind === 'put') stateFile.put(change.reservation);
     else stateFile.delete(change.reservation.id);
   });
+  // Answers `numad -w` gave while no daemon answered: adopted now, and before every answer from here on.
+  const spool = new LocalAnswerSpool(config.stateDir, check, (r, reason) => logger.warn({ reason, entry: r }, 'ignored a local numad -w answer that failed validation'));
+  undo.push(() => spool.close());
+  const adoptedAtStart = spool.ingest(ledger, Date.now()) ?? 0;
   // Start from a compact state: expired reservations and replayed lines are dropped now.
   await stateFile.compact();
+  if (adoptedAtStart > 0) spool.truncateConsumed();
 
   const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numad.logLevel });
+  undo.push(() => numadLog.close());
   const service = new AdvisorService(
     observer,
     ledger,
@@ -94,6 +138,8 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     },
     numadLog,
   );
+  service.durability = stateFile;
+  service.localAnswers = spool;
   // Fail on an unreadable host now, not on the first VM start.
   service.nodes();
 
@@ -107,13 +153,10 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   const control = new NumadControl(config.numad, service, numadLog, thp, () => {
     close().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
   });
-  if (config.numad.reservedCpus.length > 0) {
-    numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
-  }
-  if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
   const procScan = defaultProcScan(fs);
   if (procScan.nativeError) logger.warn({ err: procScan.nativeError }, 'the C pass over /proc is not available; scanning in TypeScript');
   const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048, procScan.scan);
+  undo.push(() => scanner.close());
   const mover = config.apply.includes('processes') ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
   let libvirt: LibvirtClient | undefined;
   let domains: DomainSide | undefined;
@@ -122,19 +165,40 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
     const tracker = new DomainTracker(libvirt, ledger, fs, logger, config.libvirt.filter, config.reservationTtlMs);
     const domainMover = new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl'), () => observer.shape().cpus);
     domains = { tracker, mover: domainMover, apply: config.apply.includes('domains') };
-    libvirt.on('connected', () => logger.info({ uri: config.libvirt?.uri }, 'libvirt connected'));
-    libvirt.on('disconnected', (err) => logger.warn({ err }, 'libvirt connection lost; reconnecting'));
-    libvirt.start();
   }
   const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover, Date.now, domains);
-  const app = buildApp({ service, control, rebalancer, logger, domains });
-  await prepareSocketPath(config.socketPath);
-  await app.listen({ path: config.socketPath });
-  restrictSocket(config.socketPath, config.socketMode);
+
+  // numad's pid file before the socket: init scripts and `numad` take a listening socket as "started".
+  if (config.pidFile) {
+    writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
+    const pidFile = config.pidFile;
+    undo.push(() => removePidFile(pidFile));
+  }
+
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
     tcpApp = buildApp({ service, control, rebalancer, logger, domains });
+    const t = tcpApp;
+    undo.push(() => t.close());
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
+  }
+  // The unix socket last: once it answers, everything behind it runs.
+  const app = buildApp({ service, control, rebalancer, logger, domains });
+  undo.push(async () => {
+    await app.close();
+    removeSocket(config.socketPath);
+  });
+  await listenRestricted(() => app.listen({ path: config.socketPath }), config.socketPath, config.socketMode, socketGid);
+
+  // Nothing below can fail: the daemon is whole.
+  if (config.numad.reservedCpus.length > 0) {
+    numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
+  }
+  if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
+  if (libvirt) {
+    libvirt.on('connected', () => logger.info({ uri: config.libvirt?.uri }, 'libvirt connected'));
+    libvirt.on('disconnected', (err) => logger.warn({ err }, 'libvirt connection lost; reconnecting'));
+    libvirt.start();
   }
 
   // Readings are taken when an answer or the rebalancer cycle needs them (AdvisorService.freshen); the only work
@@ -152,11 +216,19 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
   };
   service.onReadError = (err, what) => logger.error({ err }, `cannot read ${what}; answering from the previous reading`);
 
-  if (config.pidFile) writePidFile(config.pidFile, (message) => numadLog.log(LOG_NOTICE, message));
   numadLog.log(LOG_NOTICE, `Registering numad version ${NUMAD_VERSION} PID ${process.pid}`);
   rebalancer.start();
   logger.info(
-    { socket: config.socketPath, tcpPort: config.tcpPort, fsRoot: config.fsRoot, stateDir: config.stateDir, restored, nodes: service.capacity().length, procScan: procScan.scan.kind },
+    {
+      socket: config.socketPath,
+      tcpPort: config.tcpPort,
+      fsRoot: config.fsRoot,
+      stateDir: config.stateDir,
+      restored,
+      adoptedLocalAnswers: adoptedAtStart,
+      nodes: service.capacity().length,
+      procScan: procScan.scan.kind,
+    },
     'numadvisor daemon listening',
   );
 
@@ -171,11 +243,13 @@ export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> 
       if (tcpApp) await tcpApp.close();
       removeSocket(config.socketPath);
       await stateFile.close();
+      spool.close();
       thp.restore();
     } finally {
       if (config.pidFile) removePidFile(config.pidFile);
       numadLog.log(LOG_NOTICE, 'Shutting down numad');
       numadLog.close();
+      stateLock.release();
       markStopped();
     }
   };

@@ -1,6 +1,6 @@
 // Unix socket housekeeping: a leftover socket file from a killed daemon is removed, a live one is never stolen.
 import { connect } from 'node:net';
-import { chmodSync, mkdirSync, unlinkSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, unlinkSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno, stateError } from '../errors.js';
 
@@ -21,7 +21,13 @@ export function probeSocket(socketPath: string, timeoutMs = PROBE_TIMEOUT_MS): P
   });
 }
 
+/** sun_path is 108 bytes with its NUL: a longer path would be silently cut by the kernel, or fail after start. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
 export async function prepareSocketPath(socketPath: string): Promise<void> {
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw stateError(`socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes; a unix socket path has at most ${MAX_SOCKET_PATH_BYTES}`);
+  }
   mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   let exists = false;
   try {
@@ -35,8 +41,37 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
   unlinkSync(socketPath);
 }
 
-export function restrictSocket(socketPath: string, mode: number): void {
+/**
+ * Bind with the socket's final mode, not the process umask's: between a bind under umask 000 and a chmod, any
+ * local user could connect (a connect loop won 10 of 10 starts), and a connection once made stays. The umask is
+ * set for the synchronous bind inside listen() and restored at once; the chmod after it only repeats the mode. The
+ * group (e.g. libvirt's) is given afterwards, which only widens access from root-only to root and that group.
+ */
+export async function listenRestricted(listen: () => Promise<unknown>, socketPath: string, mode: number, gid: number | undefined): Promise<void> {
+  const old = process.umask(0o777 & ~mode);
+  try {
+    await listen();
+  } finally {
+    process.umask(old);
+  }
   chmodSync(socketPath, mode);
+  if (gid !== undefined) chownSync(socketPath, process.getuid?.() ?? 0, gid);
+}
+
+/** A group name (from /etc/group) or a numeric gid, as --socket-group takes it. */
+export function resolveGroup(group: string, groupFile = '/etc/group'): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text = '';
+  try {
+    text = readFileSync(groupFile, 'utf8');
+  } catch (err) {
+    throw stateError(`cannot read ${groupFile} to find group ${group}: ${(err as Error).message}`, err);
+  }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw stateError(`no group named ${group} in ${groupFile}`);
 }
 
 export function removeSocket(socketPath: string): void {

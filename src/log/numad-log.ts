@@ -1,7 +1,9 @@
 // The numad-format text log (/var/log/numad.log): ctime-style local timestamps, syslog levels, one write() per
 // entry on an O_APPEND descriptor so concurrent writers (daemon, standalone `numad -w`) never tear a line, and a
-// reopen for SIGHUP. copytruncate rotation needs nothing: O_APPEND writes land at the new end of the file.
-import { closeSync, openSync, writeSync } from 'node:fs';
+// reopen for SIGHUP (rotation: logrotate renames the file and sends SIGHUP; see src/install/*.logrotate).
+import { closeSync, writeSync } from 'node:fs';
+import { NumadvisorError } from '../errors.js';
+import { safeOpen } from '../safe-open.js';
 
 export const LOG_CRIT = 2;
 export const LOG_ERR = 3;
@@ -55,9 +57,15 @@ export class NumadLog {
 
   private open(): void {
     try {
-      this.fd = openSync(this.options.path, 'a', 0o644);
+      // Never through a symlink, never another user's file: a root daemon appending to a user's link would write
+      // wherever the link points.
+      this.fd = safeOpen(this.options.path, 'append', 0o644);
     } catch (err) {
       this.fd = undefined;
+      if (err instanceof NumadvisorError) {
+        this.emit(`${ctime(this.clock())}: Cannot open numad log file (${err.message}) -- using stderr\n`);
+        return;
+      }
       const errno = Math.abs(Number((err as NodeJS.ErrnoException).errno ?? 0));
       this.emit(`${ctime(this.clock())}: Cannot open numad log file (errno: ${errno}) -- using stderr\n`);
     }

@@ -160,6 +160,19 @@ export class ReservationLedger {
   }
 
   /**
+   * Take over a reservation made elsewhere (a `numad -w` answered locally while the daemon could not answer, found
+   * in the spool): kept with its own id and expiry, journaled like any other. False when it is already here or has
+   * expired.
+   */
+  adopt(r: Reservation, nowMs: number): boolean {
+    const at = Date.parse(r.expiresAt);
+    if (!Number.isFinite(at) || at <= nowMs || this.byId.has(r.id)) return false;
+    this.insert(r, at);
+    this.changed({ kind: 'put', reservation: r });
+    return true;
+  }
+
+  /**
    * Replace a reservation's domain binding, per-node amounts or expiry (binding to a VM, shrinking as its memory
    * materialises). Releases it when nothing is left on any node.
    */

@@ -1,52 +1,187 @@
 // Persistence for the reservation ledger: a snapshot file plus an append-only journal.
-// - Every change appends one JSON line (`put` a reservation, or `del` an id) to reservations.journal; lines
-//   written in the same tick go out in one write() and one fdatasync, so a burst of answers costs a few syscalls,
-//   not one rewrite of the whole ledger per answer.
+// - Every change appends one JSON line (`put` a reservation, or `del` an id) to reservations.journal, numbered with
+//   a sequence number. Lines appended while a write is in flight join the next batch: one write() and one
+//   fdatasync per batch (group commit). `durable()` resolves once everything appended so far is on disk; the API
+//   acknowledges an answer or a release only then, so a crash never loses what a client was told.
 // - When the journal grows past twice the live set, the ledger is written to reservations.json atomically
-//   (temp file, fsync, rename, fsync dir) and the journal is truncated. Both ops are idempotent, so a crash
-//   between the rename and the truncate only replays lines the snapshot already holds.
-// - Loading replays the journal over the snapshot; a torn last line (crash mid-write) is ignored.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+//   (temp file, fsync, rename, fsync dir) with the highest sequence number it reflects, and the journal is
+//   truncated. The snapshot may be newer than the journal (the live ledger already holds changes whose lines are
+//   still queued); replay skips every line at or below the snapshot's number, so a crash between the rename and
+//   the truncate can never replay an old `put` over a newer release.
+// - Loading replays the journal over the snapshot. Each entry is checked on its own: a bad one is quarantined to
+//   reservations.quarantine.jsonl with its reason and counted, the good ones are kept; a torn line (crash
+//   mid-write) is skipped. A snapshot that is not JSON at all is moved aside, never overwritten unseen.
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import { isErrno, stateError } from '../errors.js';
+import { describeOpenError, safeOpen } from '../safe-open.js';
 import { ReservationSchema, type Reservation } from './reservations.js';
 
 export const STATE_FILE_NAME = 'reservations.json';
 export const JOURNAL_FILE_NAME = 'reservations.journal';
+export const QUARANTINE_FILE_NAME = 'reservations.quarantine.jsonl';
 
 /** Below this many journal lines compaction is not worth a full rewrite. */
 const MIN_COMPACT_LINES = 1000;
 
-const StateFileSchema = z.object({
-  schemaVersion: z.literal(1),
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
+const ftruncateAsync = promisify(ftruncate);
+
+/** The snapshot's frame; its entries are checked one by one so one bad entry costs only itself. */
+const StateFileFrameSchema = z.object({
+  schemaVersion: z.union([z.literal(1), z.literal(2)]),
   savedAt: z.string(),
-  reservations: z.array(ReservationSchema),
+  /** the last journal sequence number the snapshot reflects (absent in version 1: replay everything) */
+  seq: z.number().int().nonnegative().optional(),
+  reservations: z.array(z.unknown()),
 });
 
 const JournalLineSchema = z.union([
-  z.object({ op: z.literal('put'), r: ReservationSchema }),
-  z.object({ op: z.literal('del'), id: z.string() }),
+  z.object({ seq: z.number().int().positive().optional(), op: z.literal('put'), r: z.unknown() }),
+  z.object({ seq: z.number().int().positive().optional(), op: z.literal('del'), id: z.string() }),
 ]);
 
-export type JournalOp = z.infer<typeof JournalLineSchema>;
+export type JournalOp = { op: 'put'; r: Reservation } | { op: 'del'; id: string };
+
+/** Why a stored reservation cannot be used (a node this host lacks, an absurd expiry…), or undefined. */
+export type ReservationCheck = (r: Reservation) => string | undefined;
+
+export interface QuarantinedEntry {
+  source: 'snapshot' | 'journal';
+  reason: string;
+  entry: unknown;
+}
 
 export interface LoadResult {
   reservations: Reservation[];
-  /** Set when a file existed but could not be used; it was moved aside to this path. */
+  /** Set when the snapshot was not JSON at all: it was moved aside to this path. */
   quarantinedTo?: string;
-  /** Journal lines that could not be parsed (a torn last line after a crash). */
+  /** Journal lines that could not be parsed (a torn line after a crash). */
   skippedLines: number;
+  /** Entries that parsed but failed validation, written to reservations.quarantine.jsonl. */
+  quarantined: QuarantinedEntry[];
+}
+
+interface Batch {
+  lines: string[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve: () => void = () => {};
+  let reject: (err: unknown) => void = () => {};
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody has to wait for a batch (bindings and expiries are not acknowledged to anyone): no unhandled rejection.
+  done.catch(() => undefined);
+  return { lines: [], done, resolve, reject };
+}
+
+/** A state file's text, or undefined when it does not exist; never through a symlink, never someone else's file. */
+export function readStateText(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = safeOpen(file, 'read');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw stateError(describeOpenError(file, err), err);
+  }
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface ParsedLedger {
+  reservations: Reservation[];
+  quarantined: QuarantinedEntry[];
+  skippedLines: number;
+  journalLines: number;
+  /** the highest sequence number seen (the next line gets one more) */
+  maxSeq: number;
+  /** the snapshot text was not a snapshot at all */
+  snapshotUnreadable: boolean;
+}
+
+/**
+ * The ledger a snapshot and a journal describe, without touching any file: the daemon's load, and the `numad -w`
+ * local fallback, which must count what the daemon promised but may not move or rewrite the daemon's files.
+ */
+export function parseLedgerTexts(snapshotText: string | undefined, journalText: string | undefined, check: ReservationCheck): ParsedLedger {
+  const byId = new Map<string, Reservation>();
+  const quarantined: QuarantinedEntry[] = [];
+  let snapshotSeq = 0;
+  let snapshotUnreadable = false;
+  const accept = (entry: unknown, source: QuarantinedEntry['source']): Reservation | undefined => {
+    const parsed = ReservationSchema.safeParse(entry);
+    const reason = parsed.success ? check(parsed.data) : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    if (reason === undefined && parsed.success) return parsed.data;
+    quarantined.push({ source, reason: reason ?? 'invalid', entry });
+    return undefined;
+  };
+  if (snapshotText !== undefined) {
+    let frame: z.infer<typeof StateFileFrameSchema> | undefined;
+    try {
+      frame = StateFileFrameSchema.parse(JSON.parse(snapshotText));
+    } catch {
+      snapshotUnreadable = true;
+    }
+    if (frame) {
+      snapshotSeq = frame.seq ?? 0;
+      for (const entry of frame.reservations) {
+        const r = accept(entry, 'snapshot');
+        if (r) byId.set(r.id, r);
+      }
+    }
+  }
+  let skippedLines = 0;
+  let journalLines = 0;
+  let maxSeq = snapshotSeq;
+  for (const line of (journalText ?? '').split('\n')) {
+    if (line.trim() === '') continue;
+    journalLines++;
+    let op: z.infer<typeof JournalLineSchema>;
+    try {
+      op = JournalLineSchema.parse(JSON.parse(line));
+    } catch {
+      skippedLines++;
+      continue;
+    }
+    if (op.seq !== undefined) {
+      maxSeq = Math.max(maxSeq, op.seq);
+      // Already in the snapshot, which may be newer than this line: replaying it would go backwards.
+      if (op.seq <= snapshotSeq) continue;
+    }
+    if (op.op === 'del') {
+      byId.delete(op.id);
+      continue;
+    }
+    const r = accept(op.r, 'journal');
+    if (r) byId.set(r.id, r);
+  }
+  return { reservations: [...byId.values()], quarantined, skippedLines, journalLines, maxSeq, snapshotUnreadable };
 }
 
 export class ReservationStore {
   readonly path: string;
   readonly journalPath: string;
-  private pending: string[] = [];
+  readonly quarantinePath: string;
+  private pending: Batch | undefined;
+  private inFlight: Batch | undefined;
   private journalLines = 0;
+  /** the sequence number of the last line appended (the live ledger reflects every line up to it) */
+  private seq = 0;
   private flushing: Promise<void> | undefined;
-  private journal: FileHandle | undefined;
+  private journalFd: number | undefined;
   /** Set when a write failed (disk full, I/O error): the next successful flush rewrites the whole ledger. */
   private lostWrites = false;
 
@@ -54,52 +189,45 @@ export class ReservationStore {
     readonly dir: string,
     /** The live ledger, for compaction. */
     private readonly collect: () => Reservation[],
-    /** A failed write is reported here; the ledger in memory stays the truth and answers go on. */
+    /** A failed write is reported here; waiters of the failed batch are rejected, the ledger in memory stays. */
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly check: ReservationCheck = () => undefined,
   ) {
     this.path = path.join(dir, STATE_FILE_NAME);
     this.journalPath = path.join(dir, JOURNAL_FILE_NAME);
+    this.quarantinePath = path.join(dir, QUARANTINE_FILE_NAME);
   }
 
   load(): LoadResult {
-    const byId = new Map<string, Reservation>();
+    const snapshotText = readStateText(this.path);
+    const parsed = parseLedgerTexts(snapshotText, readStateText(this.journalPath), this.check);
     let quarantinedTo: string | undefined;
-    let text: string | undefined;
+    if (parsed.snapshotUnreadable) {
+      // Not a snapshot at all: it must not stop the daemon (VM starts depend on it) nor be overwritten unseen.
+      quarantinedTo = `${this.path}.corrupt-${Date.now()}`;
+      renameSync(this.path, quarantinedTo);
+    }
+    this.journalLines = parsed.journalLines;
+    this.seq = parsed.maxSeq;
+    if (parsed.quarantined.length > 0) this.writeQuarantine(parsed.quarantined);
+    return {
+      reservations: parsed.reservations,
+      skippedLines: parsed.skippedLines,
+      quarantined: parsed.quarantined,
+      ...(quarantinedTo ? { quarantinedTo } : {}),
+    };
+  }
+
+  /** Keep what was set aside, with why, so an operator can look (and nothing is silently dropped). */
+  private writeQuarantine(entries: QuarantinedEntry[]): void {
+    const at = new Date().toISOString();
+    const fd = safeOpen(this.quarantinePath, 'append', 0o640);
     try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw stateError(`cannot read ${this.path}: ${(err as Error).message}`, err);
+      writeSync(fd, entries.map((e) => `${JSON.stringify({ at, ...e })}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    if (text !== undefined) {
-      try {
-        for (const r of StateFileSchema.parse(JSON.parse(text)).reservations) byId.set(r.id, r);
-      } catch {
-        // A damaged snapshot must not stop the daemon (VM starts depend on it) nor be overwritten unseen.
-        quarantinedTo = `${this.path}.corrupt-${Date.now()}`;
-        renameSync(this.path, quarantinedTo);
-      }
-    }
-    let skippedLines = 0;
-    let journalText = '';
-    try {
-      journalText = readFileSync(this.journalPath, 'utf8');
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw stateError(`cannot read ${this.journalPath}: ${(err as Error).message}`, err);
-    }
-    for (const line of journalText.split('\n')) {
-      if (line.trim() === '') continue;
-      this.journalLines++;
-      let op: JournalOp;
-      try {
-        op = JournalLineSchema.parse(JSON.parse(line));
-      } catch {
-        skippedLines++;
-        continue;
-      }
-      if (op.op === 'put') byId.set(op.r.id, op.r);
-      else byId.delete(op.id);
-    }
-    return { reservations: [...byId.values()], skippedLines, ...(quarantinedTo ? { quarantinedTo } : {}) };
   }
 
   put(r: Reservation): void {
@@ -110,36 +238,58 @@ export class ReservationStore {
     this.append({ op: 'del', id });
   }
 
+  /** Resolves once every change appended so far is on disk; rejects if the write of one of them failed. */
+  durable(): Promise<void> {
+    return (this.pending ?? this.inFlight)?.done ?? Promise.resolve();
+  }
+
   private append(op: JournalOp): void {
-    this.pending.push(`${JSON.stringify(op)}\n`);
+    this.seq++;
+    if (!this.pending) this.pending = newBatch();
+    this.pending.lines.push(`${JSON.stringify({ seq: this.seq, ...op })}\n`);
     if (!this.flushing) this.flushing = this.flushLoop();
+  }
+
+  private openJournal(): number {
+    if (this.journalFd === undefined) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+      this.journalFd = safeOpen(this.journalPath, 'append', 0o640);
+    }
+    return this.journalFd;
   }
 
   private async flushLoop(): Promise<void> {
     try {
       // Let the rest of this tick's answers join the batch.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      while (this.pending.length > 0) {
-        const batch = this.pending.join('');
-        const lines = this.pending.length;
-        this.pending = [];
+      while (this.pending) {
+        const batch = this.pending;
+        this.pending = undefined;
+        this.inFlight = batch;
         try {
-          if (!this.journal) {
-            mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-            this.journal = await open(this.journalPath, 'a', 0o640);
-          }
-          await this.journal.write(batch);
-          await this.journal.datasync();
-          this.journalLines += lines;
-          if (this.lostWrites || this.journalLines > Math.max(MIN_COMPACT_LINES, 2 * this.collect().length)) {
-            await this.compact();
-            this.lostWrites = false;
-          }
+          const fd = this.openJournal();
+          await writeAsync(fd, batch.lines.join(''));
+          await fdatasyncAsync(fd);
+          this.journalLines += batch.lines.length;
         } catch (err) {
-          // Lines are not kept for retry (they could pile up while the disk stays full); the next successful
+          // The lines are not kept for retry (they could pile up while the disk stays full); the next successful
           // flush compacts from the ledger itself, which holds everything they said.
           this.lostWrites = true;
+          this.inFlight = undefined;
+          batch.reject(stateError(`cannot save reservations: ${(err as Error).message}`, err));
           this.onError(err);
+          continue;
+        }
+        this.inFlight = undefined;
+        batch.resolve();
+        if (this.lostWrites || this.journalLines > Math.max(MIN_COMPACT_LINES, 2 * this.collect().length)) {
+          try {
+            await this.compact();
+            this.lostWrites = false;
+          } catch (err) {
+            this.lostWrites = true;
+            this.onError(err);
+          }
         }
       }
     } finally {
@@ -147,13 +297,19 @@ export class ReservationStore {
     }
   }
 
+  private serialise(): string {
+    return `${JSON.stringify({ schemaVersion: 2, savedAt: new Date().toISOString(), seq: this.seq, reservations: this.collect() })}\n`;
+  }
+
   /** Rewrite the snapshot from the live ledger and empty the journal. */
   async compact(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    // Taken synchronously with the ledger it describes: it reflects every line up to this.seq, queued or not.
+    const text = this.serialise();
     const tmp = `${this.path}.tmp-${process.pid}`;
     const fh = await open(tmp, 'w', 0o640);
     try {
-      await fh.writeFile(this.serialise());
+      await fh.writeFile(text);
       await fh.sync();
     } finally {
       await fh.close();
@@ -165,43 +321,39 @@ export class ReservationStore {
     } finally {
       await dirFh.close();
     }
-    if (this.journal) {
-      await this.journal.truncate(0);
-      await this.journal.datasync();
-    } else {
-      writeFileSync(this.journalPath, '', { mode: 0o640 });
-    }
+    const fd = this.openJournal();
+    await ftruncateAsync(fd, 0);
+    await fdatasyncAsync(fd);
     this.journalLines = 0;
-  }
-
-  private serialise(): string {
-    return `${JSON.stringify({ schemaVersion: 1, savedAt: new Date().toISOString(), reservations: this.collect() })}\n`;
   }
 
   async idle(): Promise<void> {
     while (this.flushing) await this.flushing;
   }
 
-  /** Final synchronous compaction for shutdown: a clean stop leaves one snapshot and an empty journal. */
+  /** Final compaction for shutdown: a clean stop leaves one snapshot and an empty journal. */
   async close(): Promise<void> {
     await this.idle();
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
     const tmp = `${this.path}.tmp-${process.pid}`;
     writeFileSync(tmp, this.serialise(), { mode: 0o640 });
-    const fd = openSync(tmp, 'r+');
+    const fd = safeOpen(tmp, 'read');
     try {
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, this.path);
-    if (this.journal) {
-      await this.journal.truncate(0);
-      await this.journal.close();
-      this.journal = undefined;
-    } else {
-      writeFileSync(this.journalPath, '', { mode: 0o640 });
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
     }
+    const journal = this.openJournal();
+    await ftruncateAsync(journal, 0);
+    closeSync(journal);
+    this.journalFd = undefined;
     this.journalLines = 0;
   }
 }

@@ -22,6 +22,11 @@ export const AdviceQuerySchema = z
     client: z.string().max(64).optional(),
     /** true: the score of every node and every centre; false (default): only the chosen nodes'. */
     explain: z.enum(['true', 'false', '1', '0']).default('false'),
+    /**
+     * When the client gives up (Unix time in ms): past it the daemon reserves nothing and answers 503
+     * NUMADVISOR_ERR_DEADLINE, because the client has answered itself (`numad -w` sends it).
+     */
+    deadline: z.string().regex(/^\d{1,15}$/, 'deadline must be a Unix time in milliseconds').optional(),
     /** json (default), or nodeset: the bare nodeset line as text/plain (what `numad -w` prints). */
     format: z.enum(['json', 'nodeset']).default('json'),
   })

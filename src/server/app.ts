@@ -1,8 +1,8 @@
 // The HTTP API: thin routes over AdvisorService. Every input goes through a zod schema; every error leaves as
 // JSON {error:{code,message}} with a 4xx for the caller's mistakes, never a crash or an HTML page.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { badRequest, notFound, tooLarge, NumadvisorError } from '../errors.js';
+import { badRequest, deadlinePassed, notFound, tooLarge, NumadvisorError } from '../errors.js';
 import type { AdvisorService } from '../daemon/advisor-service.js';
 import type { NumadControl } from '../daemon/numad-control.js';
 import type { DomainSide, Rebalancer } from '../daemon/rebalancer.js';
@@ -108,18 +108,34 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
     reply.code(404).send({ error: { code: 'NUMADVISOR_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
-  const answer = (
+  const answer = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
     cpuHundredths: number,
     memMiB: number,
-    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean },
-  ): AdviceResponse => {
+    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined },
+  ): Promise<AdviceResponse> => {
     checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
     // libvirt asks before it starts a VM: if libvirtd has just come up, connect now so the STARTED event is seen.
     domains?.tracker.client.poke();
-    const { advice, reservation } = service.advise(
+    // A client that has given up (its deadline passed while we were stopped or busy, or it hung up) has answered
+    // itself: a reservation for it would hold capacity for an answer nobody received.
+    const gone = (): boolean => req.raw.socket.destroyed || (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs);
+    if (o.reserve && gone()) throw deadlinePassed('the client gave up before it could be answered; nothing was reserved');
+    const { advice, reservation } = await service.adviseDurably(
       { cpuHundredths, memMiB },
       { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}) },
     );
+    if (reservation) {
+      if (gone()) {
+        await service.releaseDurably(reservation.id).catch(() => undefined);
+        throw deadlinePassed('the client gave up while its answer was being saved; the reservation was withdrawn');
+      }
+      // Closed before the answer reached the socket: nobody received it, so nothing stays reserved.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) service.releaseDurably(reservation.id).catch(() => undefined);
+      });
+    }
     // The full breakdown is 64 entries twice on a 64-node host; callers that want it ask for it.
     const detail = o.explain ? advice : { ...advice, perNode: advice.perNode.filter((p) => p.chosen), centres: [] };
     return { ...detail, reservation: reservation ?? null };
@@ -133,19 +149,20 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
   app.get('/v1/advice', adviceRoute, async (req, reply) => {
     const q = parseInput(AdviceQuerySchema, req.query);
     const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
+    const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
     if (q.format === 'nodeset') {
       // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
-      const a = answer(cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: false });
+      const a = await answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: false, deadlineMs });
       return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
     }
-    return answer(cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: yes(q.explain) });
+    return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: yes(q.explain), deadlineMs });
   });
 
-  app.post('/v1/advice', adviceRoute, async (req) => {
+  app.post('/v1/advice', adviceRoute, async (req, reply) => {
     const b = parseInput(AdviceBodySchema, req.body);
     const hundredths = Math.round(b.cpus * 100);
     if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
-    return answer(hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
+    return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
   });
 
   app.get('/v1/options', async () => ({ settings: control.settings }));
@@ -184,7 +201,7 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
 
   app.delete('/v1/reservations/:id', async (req, reply) => {
     const { id } = parseInput(ReservationIdParamsSchema, req.params);
-    const released = service.ledger.release(id);
+    const released = await service.releaseDurably(id);
     if (!released) throw notFound(`no reservation ${id}`);
     return reply.code(200).send({ released });
   });
