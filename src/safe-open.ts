@@ -19,9 +19,10 @@ const FLAGS: Record<SafeOpenMode, number> = {
 };
 
 /** Why an opened file is not one we may use, or undefined when it is. */
-export function unsafeReason(fd: number, uid = process.getuid?.() ?? 0): string | undefined {
+export function unsafeReason(fd: number, uid = process.getuid?.() ?? 0, allowDevices = false): string | undefined {
   const st = fstatSync(fd);
-  if (!st.isFile()) return 'is not a regular file';
+  // A log sent to /dev/null (or /dev/full in a test) is an operator's choice; a FIFO or a directory is not a file.
+  if (!st.isFile() && !(allowDevices && st.isCharacterDevice())) return 'is not a regular file';
   if (st.uid !== uid && st.uid !== 0) return `is owned by uid ${st.uid}, not by this process (uid ${uid}) or root`;
   return undefined;
 }
@@ -30,11 +31,11 @@ export function unsafeReason(fd: number, uid = process.getuid?.() ?? 0): string 
  * Open without following a final symlink and check what was opened. Throws the errno error of open(2) (ELOOP for a
  * symlink, ENOENT, EACCES…) or a NUMADVISOR_ERR_STATE error naming the file when it is not ours.
  */
-export function safeOpen(file: string, mode: SafeOpenMode, perm = 0o640): number {
+export function safeOpen(file: string, mode: SafeOpenMode, perm = 0o640, opts: { allowDevices?: boolean } = {}): number {
   const fd = openSync(file, FLAGS[mode] | O_NOFOLLOW | CLOEXEC, perm);
   let reason: string | undefined;
   try {
-    reason = unsafeReason(fd);
+    reason = unsafeReason(fd, process.getuid?.() ?? 0, opts.allowDevices ?? false);
   } catch (err) {
     closeSync(fd);
     throw err;

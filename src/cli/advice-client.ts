@@ -9,6 +9,9 @@ export const CONNECT_TIMEOUT_MS = 250;
 /** An answer takes < 1 ms; a second means the daemon is stuck, and the local answer takes ~0.2 s. */
 export const REPLY_TIMEOUT_MS = 1_000;
 
+/** The daemon stops reserving for us this long before we stop waiting: an answer in flight is not abandoned. */
+export const DEADLINE_MARGIN_MS = 100;
+
 export interface Deadlines {
   connectMs: number;
   replyMs: number;
@@ -65,7 +68,9 @@ export async function askDaemon(
   deadlines: Deadlines = DEFAULT_DEADLINES,
 ): Promise<{ nodeset: string }> {
   const cpus = `${Math.floor(query.cpuHundredths / 100)}.${String(query.cpuHundredths % 100).padStart(2, '0')}`;
-  const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}&format=nodeset`;
+  // The daemon reserves nothing once this passes (we will have answered locally); the margin covers the way back.
+  const deadline = Date.now() + deadlines.replyMs - DEADLINE_MARGIN_MS;
+  const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}&format=nodeset&deadline=${deadline}`;
   const text = await requestDaemon(socketPath, 'GET', path, undefined, deadlines);
   const nodeset = text.endsWith('\n') ? text.slice(0, -1) : text;
   if (!isCanonicalNodeset(nodeset)) throw new Error('daemon answer is not a canonical nodeset');

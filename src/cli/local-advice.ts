@@ -1,9 +1,15 @@
-// The answer `numad -w` gives when no daemon can: read the host, measure CPU idle over a short window, run the
-// same policy the daemon runs, log numad's line pair. No reservation is made (only the daemon keeps a ledger).
+// The answer `numad -w` gives when the daemon cannot: read the host, measure CPU idle over a short window, run the
+// same policy the daemon runs, log numad's line pair. With the daemon's state directory at hand the answer counts
+// every reservation the daemon and earlier local answers made, and is recorded in the spool, which the daemon
+// adopts (src/model/local-answers.ts); libvirt starting VMs in a burst while the daemon is stopped must not be told
+// "node 0" a thousand times.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
 import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions } from '../model/capacity.js';
+import { recordLocalAnswer } from '../model/local-answers.js';
+import { reservationCheck } from '../model/reservation-check.js';
+import { ReservationLedger, RESERVATION_TTL_MS, type Reservation } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
 import type { Advice, PlacementRequest } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
@@ -14,13 +20,27 @@ import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.j
  */
 export const LOCAL_SAMPLE_WINDOW_MS = 80;
 
+/** The daemon's default (CPU_ALLOCATION_RATIO in src/daemon/advisor-service.ts, not imported: it would load the server's code). */
+const LOCAL_CPU_ALLOCATION_RATIO = 4;
+
+export interface LocalAdvice {
+  advice: Advice;
+  reservation: Reservation | undefined;
+  /** whether the daemon will count this answer (it is in the spool) */
+  recorded: boolean;
+  /** what the answer could not take into account, for stderr */
+  note?: string;
+}
+
 export async function adviseLocally(
   fsRoot: string,
   request: PlacementRequest,
   capacity: CapacityOptions,
   numadLog: NumadLog | undefined,
   windowMs = LOCAL_SAMPLE_WINDOW_MS,
-): Promise<Advice> {
+  /** the daemon's state directory: count its reservations and record this answer; undefined for neither */
+  stateDir?: string,
+): Promise<LocalAdvice> {
   const observer = new HostObserver(new FsRoot(fsRoot));
   if (windowMs > 0) {
     await sleep(windowMs);
@@ -28,7 +48,25 @@ export async function adviseLocally(
     observer.refreshMemory();
   }
   const caps = deriveCapacity(observer.snapshot(), capacity);
-  const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), request);
-  numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(caps), advice.nodeset));
-  return advice;
+  const decide = (ledger: ReservationLedger): { advice: Advice; reservation: Reservation | undefined } => {
+    const nodes = caps.map((c) => toPolicyNode(c, ledger.reservedOn(c.id), LOCAL_CPU_ALLOCATION_RATIO));
+    const advice = adviseNumad(nodes, request);
+    const reservation = ledger.reserve(advice, { nowMs: Date.now(), ttlMs: RESERVATION_TTL_MS, client: 'numad -w (local)' });
+    return { advice, reservation };
+  };
+  let result: LocalAdvice;
+  if (stateDir === undefined) {
+    result = { advice: decide(new ReservationLedger()).advice, reservation: undefined, recorded: false };
+  } else {
+    const check = reservationCheck(new Set(caps.map((c) => c.id)));
+    const outcome = await recordLocalAnswer(stateDir, check, decide);
+    result = {
+      advice: outcome.decision.advice,
+      reservation: outcome.recorded ? outcome.decision.reservation : undefined,
+      recorded: outcome.recorded,
+      ...(outcome.note !== undefined ? { note: outcome.note } : {}),
+    };
+  }
+  numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(caps), result.advice.nodeset));
+  return result;
 }

@@ -31,8 +31,14 @@
 #define DEFAULT_SOCKET "/run/numadvisor/numadvisor.sock"
 #define CONNECT_TIMEOUT_MS 250 /* same deadlines as the Node.js client (src/cli/advice-client.ts) */
 #define REPLY_TIMEOUT_MS 1000
+/* The daemon reserves nothing for a request past its deadline: by then we have given up and answer locally. */
+#define DEADLINE_MARGIN_MS 100
+
+/* Set once the daemon was asked: the Node.js client then answers locally at once instead of asking again. */
+static int asked_daemon = 0;
 
 static void fall_back(int argc, char **argv) {
+    if (asked_daemon) setenv("NUMADVISOR_DAEMON_ASKED", "1", 1);
     const char *node = getenv("NUMADVISOR_NODE_BIN");
     if (!node || !*node) node = NUMADVISOR_NODE;
     char **args = calloc((size_t)argc + 2, sizeof(char *));
@@ -104,8 +110,13 @@ static ssize_t ask(const char *sock_path, const char *cpus, const char *mem, cha
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
     long start = now_ms();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    long long deadline = (long long)wall.tv_sec * 1000LL + wall.tv_nsec / 1000000L + REPLY_TIMEOUT_MS - DEADLINE_MARGIN_MS;
+    asked_daemon = 1;
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN) goto fail;
+        /* EAGAIN on a unix socket: the daemon's backlog is full (stopped or swamped); waiting will not help. */
+        if (errno != EINPROGRESS) goto fail;
         struct pollfd p = {fd, POLLOUT, 0};
         if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1) goto fail;
         int err = 0;
@@ -114,9 +125,9 @@ static ssize_t ask(const char *sock_path, const char *cpus, const char *mem, cha
     }
     char req[256];
     int n = snprintf(req, sizeof req,
-                     "GET /v1/advice?cpus=%s&mem=%s&client=numad%%20-w&format=nodeset HTTP/1.1\r\n"
+                     "GET /v1/advice?cpus=%s&mem=%s&client=numad%%20-w&format=nodeset&deadline=%lld HTTP/1.1\r\n"
                      "Host: localhost\r\nConnection: close\r\n\r\n",
-                     cpus, mem);
+                     cpus, mem, deadline);
     if (n <= 0 || (size_t)n >= sizeof req) goto fail;
     for (int off = 0; off < n;) {
         ssize_t w = send(fd, req + off, (size_t)(n - off), MSG_NOSIGNAL);

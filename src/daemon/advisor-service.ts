@@ -161,6 +161,7 @@ export class AdvisorService {
   }
 
   nodes(): NodeView[] {
+    this.adoptLocalAnswers();
     this.ledger.expire(this.clock());
     const snap = this.snapshot();
     return this.capacity().map((cap, i) => {
@@ -206,7 +207,7 @@ export class AdvisorService {
    * if it cannot be made durable or if a local answer recorded meanwhile promised the same memory.
    */
   async adviseDurably(request: PlacementRequest, opts: AdviseOptions): Promise<AdviseResult> {
-    if (opts.reserve && !this.adoptLocalAnswers()) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
+    if (!this.adoptLocalAnswers() && opts.reserve) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
     const result = this.advise(request, opts);
     const r = result.reservation;
     if (!r) return result;
@@ -224,6 +225,13 @@ export class AdvisorService {
       }
     }
     return result;
+  }
+
+  /** The live reservations, local answers adopted first. */
+  reservations(): Reservation[] {
+    this.adoptLocalAnswers();
+    this.ledger.expire(this.clock());
+    return this.ledger.list();
   }
 
   /** Whether any node of this reservation is now promised more memory than it has free. */

@@ -12,6 +12,9 @@ import type { NumadSettings } from './numad-settings.js';
 import type { DomainTracker } from '../libvirt/domain-tracker.js';
 import type { DomainMover } from '../apply/domain-mover.js';
 
+/** The longest delay setTimeout honours (a signed 32-bit count of milliseconds, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const APPLY_MODES = ['none', 'processes', 'domains', 'processes,domains'] as const;
 export type ApplyMode = (typeof APPLY_MODES)[number];
 
@@ -58,6 +61,8 @@ export class Rebalancer {
 
   private schedule(ms: number): void {
     if (this.stopped) return;
+    // Node fires a timer longer than 2^31-1 ms after 1 ms instead (numad's `-i 5:3000000` ran a cycle every
+    // millisecond). The parser bounds -i to numad's int; a longer wait than a timer holds is cut to 24.8 days.
     this.timer = setTimeout(() => {
       this.running = this.cycle()
         .then((acted) => {
@@ -68,7 +73,7 @@ export class Rebalancer {
           this.logger.error({ err }, 'rebalancer cycle failed');
           this.schedule(this.settings().intervalMaxS * 1000);
         });
-    }, ms);
+    }, Math.min(ms, MAX_TIMER_MS));
     this.timer.unref();
   }
 
@@ -107,6 +112,8 @@ export class Rebalancer {
   async cycle(): Promise<boolean> {
     this.cycles++;
     this.service.sampleCpu();
+    // Answers `numad -w` gave while we could not are capacity promised: count them within a cycle even if idle.
+    this.service.adoptLocalAnswers();
     this.domains?.tracker.client.poke();
     this.domains?.tracker.materialise();
     // numad never examines processes on a single-node host: there is nowhere to move them.

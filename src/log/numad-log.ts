@@ -59,7 +59,7 @@ export class NumadLog {
     try {
       // Never through a symlink, never another user's file: a root daemon appending to a user's link would write
       // wherever the link points.
-      this.fd = safeOpen(this.options.path, 'append', 0o644);
+      this.fd = safeOpen(this.options.path, 'append', 0o644, { allowDevices: true });
     } catch (err) {
       this.fd = undefined;
       if (err instanceof NumadvisorError) {

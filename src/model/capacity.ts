@@ -1,6 +1,7 @@
 // Derive per-node capacity from a raw snapshot with numad's option semantics (-C, -t, -R), each node sized by
 // itself. Units: CPU in hundredths of a CPU (numad's unit), memory in MiB (KiB integer-divided by 1024, as numad).
-import type { HostSnapshot } from './snapshot.js';
+import type { HostSnapshot, SnapshotCpu } from './snapshot.js';
+import { nodeIdleHundredths, type IdleTicks } from '../observe/proc-stat.js';
 import type { PolicyNode } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
 
@@ -34,6 +35,17 @@ export interface NodeCapacity {
 
 const kibToMiB = (kib: number): number => Math.floor(kib / 1024);
 
+/**
+ * A CPU's idle ticks over its window. A snapshot without ticks (taken before they were recorded, or built by hand)
+ * has only the share in hundredths: it is read back as millionths of a hundredth, exact for whole hundredths. A CPU
+ * the snapshot does not list (just hot-added) counts as busy.
+ */
+function cpuIdleTicks(cpu: SnapshotCpu | undefined): IdleTicks {
+  if (cpu === undefined) return { idleTicks: 0, windowTicks: 1 };
+  if (cpu.idleTicks !== undefined && cpu.windowTicks !== undefined) return { idleTicks: cpu.idleTicks, windowTicks: cpu.windowTicks };
+  return { idleTicks: Math.round(cpu.idleHundredths * 1e6), windowTicks: 1e8 };
+}
+
 export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions): NodeCapacity[] {
   const cpuById = new Map(snapshot.cpus.map((c) => [c.id, c]));
   return snapshot.nodes.map((node) => {
@@ -47,9 +59,10 @@ export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions)
     const extraThreads = threads - cores;
     const ht = Math.min(Math.max(options.htPercent, 0), 100);
     const cpuTotalHundredths = ht >= 100 ? threads * 100 : cores * 100 + extraThreads * ht;
-    const idleSum = counted.reduce((sum, c) => sum + (cpuById.get(c)?.idleHundredths ?? 0), 0);
+    // Integer ticks summed per node, as numad does: flooring a sum of floating-point shares lost a hundredth.
+    const idleSum = nodeIdleHundredths(counted.map((c) => cpuIdleTicks(cpuById.get(c))));
     const htDiscount = ht >= 100 ? 0 : extraThreads * (100 - ht);
-    const cpuFreeHundredths = Math.min(cpuTotalHundredths, Math.max(0, Math.floor(idleSum - htDiscount)));
+    const cpuFreeHundredths = Math.min(cpuTotalHundredths, Math.max(0, idleSum - htDiscount));
     const memTotalMiB = node.hasMemory ? kibToMiB(node.memTotalKiB) : 0;
     // Each counter is divided separately, as numad does, so answers match numad's to the MiB.
     const freeMiB = kibToMiB(node.memFreeKiB) + (options.inactiveFileIsFree ? kibToMiB(node.inactiveFileKiB) : 0);

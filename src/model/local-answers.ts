@@ -17,13 +17,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { safeOpen } from '../safe-open.js';
 import { flockFd, unlockFd } from './file-lock.js';
-import { ReservationLedger, ReservationSchema, type Reservation } from './reservations.js';
+import { parseReservation, ReservationLedger, type Reservation } from './reservations.js';
 import { JOURNAL_FILE_NAME, parseLedgerTexts, readStateText, STATE_FILE_NAME, type ReservationCheck } from './state-file.js';
 
 export const SPOOL_FILE_NAME = 'local-answers.jsonl';
 
-/** A client never waits longer than this for another's lock: libvirt is waiting for it with the domain locked. */
-export const SPOOL_LOCK_WAIT_MS = 500;
+/**
+ * A client waits at most this long for the others' lock: libvirt is waiting with the domain locked, but an answer
+ * the daemon does not learn of is worse than a slow one, and numad itself takes 2 s. Only a burst of local answers
+ * (a stopped daemon, hundreds of starts) queues here; each holds the lock for a few milliseconds of work.
+ */
+export const SPOOL_LOCK_WAIT_MS = 3_000;
 /** Decide again at most this often when the daemon keeps answering meanwhile; the last decision stands. */
 const MAX_ATTEMPTS = 3;
 
@@ -44,8 +48,8 @@ function parseSpool(text: string): Reservation[] {
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
     try {
-      const r = ReservationSchema.safeParse(JSON.parse(line));
-      if (r.success) out.push(r.data);
+      const r = parseReservation(JSON.parse(line));
+      if (typeof r !== 'string') out.push(r);
     } catch {
       // a torn line from a client killed mid-write: it printed nothing, so there is nothing to keep
     }
@@ -115,6 +119,13 @@ export async function recordLocalAnswer<T extends LocalDecision>(
     };
   }
   try {
+    // Everything read before queueing for the lock; under it, only what changed is read again.
+    const look = (): { stamp: string; spoolSize: number; ledger: ReservationLedger } => {
+      const stamp = ledgerStamp(dir);
+      const spoolSize = fstatSync(fd).size;
+      return { stamp, spoolSize, ledger: ledgerFromFiles(readAll(fd)) };
+    };
+    let seen = look();
     const giveUp = Date.now() + lockWaitMs;
     let locked = flockFd(fd, true, false);
     while (!locked && Date.now() < giveUp) {
@@ -123,20 +134,29 @@ export async function recordLocalAnswer<T extends LocalDecision>(
     }
     if (!locked) {
       // Another holder is stuck (a stopped client or daemon): answer from what can be read, unrecorded.
-      return { decision: decide(ledgerFromFiles(readAll(fd))), recorded: false, note: `the spool ${SPOOL_FILE_NAME} stayed locked; answer not recorded` };
+      return { decision: decide(look().ledger), recorded: false, note: `the spool ${SPOOL_FILE_NAME} stayed locked for ${lockWaitMs} ms; answer not recorded` };
     }
     try {
-      let decision: T | undefined;
       for (let attempt = 1; ; attempt++) {
-        const before = ledgerStamp(dir);
-        decision = decide(ledgerFromFiles(readAll(fd)));
-        if (!decision.reservation) return { decision, recorded: false };
+        // Read again only what changed while we waited (reading is most of the work, and others are queued): the
+        // answers appended to the spool meanwhile, or everything when the daemon's files changed.
         const size = fstatSync(fd).size;
-        writeSync(fd, `${JSON.stringify(decision.reservation)}\n`, size);
+        if (ledgerStamp(dir) !== seen.stamp || size < seen.spoolSize) seen = look();
+        else if (size > seen.spoolSize) {
+          const tail = Buffer.alloc(size - seen.spoolSize);
+          const n = readSync(fd, tail, 0, tail.length, seen.spoolSize);
+          seen.ledger.restore(parseSpool(tail.subarray(0, n).toString('utf8')).filter((r) => check(r) === undefined), nowMs());
+          seen.spoolSize = seen.spoolSize + n;
+        }
+        const decision = decide(seen.ledger);
+        if (!decision.reservation) return { decision, recorded: false };
+        const end = fstatSync(fd).size;
+        writeSync(fd, `${JSON.stringify(decision.reservation)}\n`, end);
         fdatasyncSync(fd);
-        if (ledgerStamp(dir) === before || attempt >= MAX_ATTEMPTS) return { decision, recorded: true };
+        if (ledgerStamp(dir) === seen.stamp || attempt >= MAX_ATTEMPTS) return { decision, recorded: true };
         // The daemon answered or released meanwhile: take the line back and decide with that counted.
-        ftruncateSync(fd, size);
+        ftruncateSync(fd, end);
+        seen = look();
       }
     } finally {
       unlockFd(fd);

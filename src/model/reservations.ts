@@ -2,7 +2,6 @@
 // nothing, so VMs started together all get the same node until their memory materialises, and strict binding then
 // OOM-kills. Every answer reserves what the chain walk took from each node; the next answer sees less.
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import type { Advice } from '../policy/types.js';
 
 /**
@@ -16,25 +15,59 @@ export const RESERVATION_TTL_MS = 300_000;
 /** A reservation may be asked to live longer, but never more than a day: forgotten ones must not strand a node. */
 export const MAX_RESERVATION_TTL_MS = 86_400_000;
 
-export const ReservationSchema = z.object({
-  id: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string(),
-  client: z.string(),
-  request: z.object({ cpuHundredths: z.number().int().nonnegative(), memMiB: z.number().int().nonnegative() }),
-  nodeset: z.string(),
-  nodes: z.array(z.number().int().nonnegative()),
-  perNode: z.array(
-    z.object({
-      node: z.number().int().nonnegative(),
-      cpuHundredths: z.number().int().nonnegative(),
-      memMiB: z.number().int().nonnegative(),
-    }),
-  ),
+/**
+ * A promise of capacity. Hand-written rather than inferred from a zod schema: `numad -w`'s local fallback reads the
+ * ledger, and loading zod costs ~100 ms there (the API's schema is src/model/reservation-schema.ts, checked against
+ * this type; the state files are checked by parseReservation).
+ */
+export interface Reservation {
+  id: string;
+  createdAt: string;
+  expiresAt: string;
+  client: string;
+  request: { cpuHundredths: number; memMiB: number };
+  nodeset: string;
+  nodes: number[];
+  perNode: { node: number; cpuHundredths: number; memMiB: number }[];
   /** the libvirt domain that took this answer over (bound on its STARTED event) */
-  domain: z.object({ name: z.string(), uuid: z.string(), boundAt: z.string() }).optional(),
-});
-export type Reservation = z.infer<typeof ReservationSchema>;
+  domain?: { name: string; uuid: string; boundAt: string };
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** A stored reservation's shape, checked field by field: the reservation, or what is wrong with it. */
+export function parseReservation(x: unknown): Reservation | string {
+  if (!isObject(x)) return 'not an object';
+  for (const k of ['id', 'createdAt', 'expiresAt', 'client', 'nodeset'] as const) {
+    if (typeof x[k] !== 'string') return `${k}: not a string`;
+  }
+  const req = x.request;
+  if (!isObject(req) || !isCount(req.cpuHundredths) || !isCount(req.memMiB)) return 'request: not {cpuHundredths, memMiB} counts';
+  if (!Array.isArray(x.nodes) || !x.nodes.every(isCount)) return 'nodes: not a list of node ids';
+  if (!Array.isArray(x.perNode)) return 'perNode: not a list';
+  const perNode: Reservation['perNode'] = [];
+  for (const p of x.perNode as unknown[]) {
+    if (!isObject(p) || !isCount(p.node) || !isCount(p.cpuHundredths) || !isCount(p.memMiB)) return 'perNode: an entry is not {node, cpuHundredths, memMiB}';
+    perNode.push({ node: p.node, cpuHundredths: p.cpuHundredths, memMiB: p.memMiB });
+  }
+  const r: Reservation = {
+    id: x.id as string,
+    createdAt: x.createdAt as string,
+    expiresAt: x.expiresAt as string,
+    client: x.client as string,
+    request: { cpuHundredths: req.cpuHundredths, memMiB: req.memMiB },
+    nodeset: x.nodeset as string,
+    nodes: [...(x.nodes as number[])],
+    perNode,
+  };
+  if (x.domain !== undefined) {
+    const d = x.domain;
+    if (!isObject(d) || typeof d.name !== 'string' || typeof d.uuid !== 'string' || typeof d.boundAt !== 'string') return 'domain: not {name, uuid, boundAt}';
+    r.domain = { name: d.name, uuid: d.uuid, boundAt: d.boundAt };
+  }
+  return r;
+}
 
 export type LedgerChange = { kind: 'put' | 'del'; reservation: Reservation };
 
@@ -132,9 +165,21 @@ export class ReservationLedger {
   }
 
   reserve(advice: Advice, opts: { nowMs: number; ttlMs: number; client: string }): Reservation {
-    const perNode = advice.perNode
-      .filter((p) => p.chosen && (p.takenCpuHundredths > 0 || p.takenMemMiB > 0))
-      .map((p) => ({ node: p.node, cpuHundredths: p.takenCpuHundredths, memMiB: p.takenMemMiB }));
+    // Hold at most what the request needs (issue #12 F4). An answer that could not cover a dimension took every
+    // node's free amount of it down to the margin, and holding that for the TTL sent every later VM to every node.
+    // Such a VM is not confined (the answer is every memory node) and what it really uses shows in the next
+    // reading, so a dimension left unmet is not held at all; a covered one is held as taken, never beyond the request.
+    let cpuLeft = advice.fits || advice.unmet.cpuHundredths <= 0 ? advice.request.cpuHundredths : 0;
+    let memLeft = advice.fits || advice.unmet.memMiB <= 0 ? advice.request.memMiB : 0;
+    const perNode: Reservation['perNode'] = [];
+    for (const p of advice.perNode) {
+      if (!p.chosen) continue;
+      const cpuHundredths = Math.min(p.takenCpuHundredths, cpuLeft);
+      const memMiB = Math.min(p.takenMemMiB, memLeft);
+      cpuLeft -= cpuHundredths;
+      memLeft -= memMiB;
+      if (cpuHundredths > 0 || memMiB > 0) perNode.push({ node: p.node, cpuHundredths, memMiB });
+    }
     const expiresAtMs = opts.nowMs + opts.ttlMs;
     const r: Reservation = {
       id: randomUUID(),

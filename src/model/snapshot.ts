@@ -32,6 +32,12 @@ export const SnapshotCpuSchema = z.object({
   threadSiblings: z.array(z.number().int().nonnegative()),
   /** Idle share of this CPU over the sample window, in hundredths of a CPU (0..100). */
   idleHundredths: z.number().min(0).max(100),
+  /**
+   * The same as whole /proc/stat ticks: idle ticks over the window's ticks. Capacity sums these per node in integers
+   * as numad does (a node's free CPU is not the floor of a floating-point sum); absent in snapshots taken before.
+   */
+  idleTicks: z.number().int().nonnegative().optional(),
+  windowTicks: z.number().int().positive().optional(),
 });
 
 export const HostSnapshotSchema = z

@@ -15,10 +15,9 @@ import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, ren
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { z } from 'zod';
 import { isErrno, stateError } from '../errors.js';
 import { describeOpenError, safeOpen } from '../safe-open.js';
-import { ReservationSchema, type Reservation } from './reservations.js';
+import { parseReservation, type Reservation } from './reservations.js';
 
 export const STATE_FILE_NAME = 'reservations.json';
 export const JOURNAL_FILE_NAME = 'reservations.journal';
@@ -31,19 +30,31 @@ const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
 const ftruncateAsync = promisify(ftruncate);
 
-/** The snapshot's frame; its entries are checked one by one so one bad entry costs only itself. */
-const StateFileFrameSchema = z.object({
-  schemaVersion: z.union([z.literal(1), z.literal(2)]),
-  savedAt: z.string(),
-  /** the last journal sequence number the snapshot reflects (absent in version 1: replay everything) */
-  seq: z.number().int().nonnegative().optional(),
-  reservations: z.array(z.unknown()),
-});
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isSeq = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
-const JournalLineSchema = z.union([
-  z.object({ seq: z.number().int().positive().optional(), op: z.literal('put'), r: z.unknown() }),
-  z.object({ seq: z.number().int().positive().optional(), op: z.literal('del'), id: z.string() }),
-]);
+/** The snapshot's frame; its entries are checked one by one so one bad entry costs only itself. */
+interface StateFileFrame {
+  /** the last journal sequence number the snapshot reflects (absent in version 1: replay everything) */
+  seq: number;
+  reservations: unknown[];
+}
+
+function parseFrame(x: unknown): StateFileFrame | undefined {
+  if (!isObject(x) || (x.schemaVersion !== 1 && x.schemaVersion !== 2) || !Array.isArray(x.reservations)) return undefined;
+  if (x.seq !== undefined && !isSeq(x.seq)) return undefined;
+  return { seq: x.seq ?? 0, reservations: x.reservations as unknown[] };
+}
+
+type JournalLine = { seq?: number; op: 'put'; r: unknown } | { seq?: number; op: 'del'; id: string };
+
+function parseJournalLine(x: unknown): JournalLine | undefined {
+  if (!isObject(x) || (x.seq !== undefined && !isSeq(x.seq))) return undefined;
+  const seq = x.seq === undefined ? {} : { seq: x.seq };
+  if (x.op === 'put' && 'r' in x) return { ...seq, op: 'put', r: x.r };
+  if (x.op === 'del' && typeof x.id === 'string') return { ...seq, op: 'del', id: x.id };
+  return undefined;
+}
 
 export type JournalOp = { op: 'put'; r: Reservation } | { op: 'del'; id: string };
 
@@ -122,21 +133,22 @@ export function parseLedgerTexts(snapshotText: string | undefined, journalText: 
   let snapshotSeq = 0;
   let snapshotUnreadable = false;
   const accept = (entry: unknown, source: QuarantinedEntry['source']): Reservation | undefined => {
-    const parsed = ReservationSchema.safeParse(entry);
-    const reason = parsed.success ? check(parsed.data) : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    if (reason === undefined && parsed.success) return parsed.data;
+    const parsed = parseReservation(entry);
+    const reason = typeof parsed === 'string' ? parsed : check(parsed);
+    if (reason === undefined && typeof parsed !== 'string') return parsed;
     quarantined.push({ source, reason: reason ?? 'invalid', entry });
     return undefined;
   };
   if (snapshotText !== undefined) {
-    let frame: z.infer<typeof StateFileFrameSchema> | undefined;
+    let frame: StateFileFrame | undefined;
     try {
-      frame = StateFileFrameSchema.parse(JSON.parse(snapshotText));
+      frame = parseFrame(JSON.parse(snapshotText));
     } catch {
-      snapshotUnreadable = true;
+      frame = undefined;
     }
+    if (!frame) snapshotUnreadable = true;
     if (frame) {
-      snapshotSeq = frame.seq ?? 0;
+      snapshotSeq = frame.seq;
       for (const entry of frame.reservations) {
         const r = accept(entry, 'snapshot');
         if (r) byId.set(r.id, r);
@@ -149,10 +161,13 @@ export function parseLedgerTexts(snapshotText: string | undefined, journalText: 
   for (const line of (journalText ?? '').split('\n')) {
     if (line.trim() === '') continue;
     journalLines++;
-    let op: z.infer<typeof JournalLineSchema>;
+    let op: JournalLine | undefined;
     try {
-      op = JournalLineSchema.parse(JSON.parse(line));
+      op = parseJournalLine(JSON.parse(line));
     } catch {
+      op = undefined;
+    }
+    if (!op) {
       skippedLines++;
       continue;
     }
