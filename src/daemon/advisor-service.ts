@@ -8,6 +8,7 @@ import { advise, type PolicyName } from '../policy/numadvisor.js';
 import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 import { ledgerBusy } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * A reserved vCPU is expected to keep 1/ratio of a CPU busy. Counting it as a whole CPU would make a host refuse
@@ -36,6 +37,9 @@ export const MEMORY_SYNC_REFRESH_MS = 2_000;
  * keeps the idle daemon as cheap as numad's (a fixed 2 s sampler and 5 s memory timer cost 13x numad's CPU in the lab).
  */
 export const CPU_SAMPLE_STALE_MS = 1_000;
+
+/** How long an answer waits for a client's hold on the spool of local answers before turning its client away. */
+export const SPOOL_BUSY_WAIT_MS = 250;
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
@@ -207,7 +211,14 @@ export class AdvisorService {
    * if it cannot be made durable or if a local answer recorded meanwhile promised the same memory.
    */
   async adviseDurably(request: PlacementRequest, opts: AdviseOptions): Promise<AdviseResult> {
-    if (!this.adoptLocalAnswers() && opts.reserve) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
+    // A client recording a local answer holds the spool for a few milliseconds: wait for it rather than turn this
+    // client away too (which would make it answer locally as well, and keep the spool busy).
+    let adopted = this.adoptLocalAnswers();
+    for (let waited = 0; !adopted && waited < SPOOL_BUSY_WAIT_MS; waited += 2) {
+      await sleep(2);
+      adopted = this.adoptLocalAnswers();
+    }
+    if (!adopted && opts.reserve) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
     const result = this.advise(request, opts);
     const r = result.reservation;
     if (!r) return result;
