@@ -23,6 +23,17 @@ export const LOCAL_SAMPLE_WINDOW_MS = 80;
 /** The daemon's default (CPU_ALLOCATION_RATIO in src/daemon/advisor-service.ts, not imported: it would load the server's code). */
 const LOCAL_CPU_ALLOCATION_RATIO = 4;
 
+/** "<unix ms> <text of /proc/stat>", as src/cli/numad-fast.c hands it over; undefined when absent, odd or stale. */
+function seededSample(env: string | undefined): { atMs: number; text: string } | undefined {
+  const m = env === undefined ? null : /^(\d{1,15}) /.exec(env);
+  if (!m || env === undefined) return undefined;
+  const atMs = Number(m[1]);
+  const age = Date.now() - atMs;
+  // From this invocation: not in the future, not from a parent that ran long ago.
+  if (age < 0 || age > 10_000) return undefined;
+  return { atMs, text: env.slice(m[0].length) };
+}
+
 export interface LocalAdvice {
   advice: Advice;
   reservation: Reservation | undefined;
@@ -43,7 +54,11 @@ export async function adviseLocally(
 ): Promise<LocalAdvice> {
   const observer = new HostObserver(new FsRoot(fsRoot));
   if (windowMs > 0) {
-    await sleep(windowMs);
+    // The C front end's sample, taken before Node.js started: the window has mostly passed already.
+    const seed = seededSample(process.env.NUMADVISOR_CPU_SAMPLE);
+    if (seed) observer.seedCpuSample(seed.text, seed.atMs);
+    const waited = seed ? Date.now() - seed.atMs : 0;
+    if (waited < windowMs) await sleep(windowMs - waited);
     observer.sampleCpu();
     observer.refreshMemory();
   }
