@@ -2,7 +2,7 @@
 // `migratepages`), each verified from /proc afterwards and journaled old → new. Argument arrays only, no shell.
 // libvirt domains never come here: changing a VM behind libvirt's back is undone by libvirt and confuses it.
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { accessSync, appendFileSync, constants, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FsRoot } from '../topology/fsroot.js';
@@ -10,6 +10,28 @@ import { formatIdList } from '../topology/idlist.js';
 import { parseNumaMaps, parsePidStatus } from '../observe/processes.js';
 
 const run = promisify(execFile);
+
+/**
+ * Why `--apply processes` cannot move memory here, or undefined when it can: page migration runs numactl's
+ * `migratepages`, which a host may lack (the daemon otherwise only finds out at the first move, as a failed command
+ * in the journal, with the CPUs already moved). Searched like execFile searches: every PATH entry, an executable
+ * regular file. `pathEnv` is the PATH to search (tests pass their own).
+ */
+export function checkMigratepages(pathEnv: string | undefined = process.env.PATH): string | undefined {
+  for (const dir of (pathEnv ?? '').split(':')) {
+    if (dir === '') continue;
+    const file = path.join(dir, 'migratepages');
+    try {
+      if (statSync(file).isFile()) {
+        accessSync(file, constants.X_OK);
+        return undefined;
+      }
+    } catch {
+      // not here (or not executable): the next PATH entry
+    }
+  }
+  return 'migratepages not found on PATH (Debian package numactl): --apply processes cannot move a process\'s memory; install numactl';
+}
 /** A migration of a large process can take seconds; a hung one must not stall the daemon forever. */
 const COMMAND_TIMEOUT_MS = 120_000;
 

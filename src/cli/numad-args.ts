@@ -36,16 +36,31 @@ export function atoi(text: string): number {
 }
 
 /**
+ * The largest interval numad can hold: it keeps `-i` in a C int (and sleeps that many seconds). Larger values wrap in
+ * numad (99999999999 became 1215752191, 2147483648 a negative "Can't parse"); we refuse all of them with numad's
+ * message. Anything up to this is accepted as numad accepts it; the rebalancer clamps a wait longer than its timers
+ * can hold (2^31-1 ms, 24.8 days).
+ */
+export const MAX_INTERVAL_S = 2_147_483_647;
+
+/**
  * `-i [MIN:]MAX` as numad parses it: strtol-like numbers (leading blanks and `+` allowed), a fraction after `.` is
- * skipped, anything after the last number is ignored; negatives, empty fields or no digits are errors.
+ * skipped, anything after the last number is ignored; negatives, empty fields, no digits, or values above
+ * MAX_INTERVAL_S are errors.
  */
 export function parseIntervalArg(arg: string): { min?: number; max: number } | undefined {
   const num = /^[ \t\n\v\f\r]*([+-]?)(\d+)(?:\.\d*)?/;
+  const value = (m: RegExpExecArray | null): number | undefined => {
+    if (!m || m[1] === '-') return undefined;
+    const n = Number(m[2]);
+    return n <= MAX_INTERVAL_S ? n : undefined;
+  };
   const first = num.exec(arg);
-  if (!first || first[1] === '-') return undefined;
+  const a = value(first);
+  if (!first || a === undefined) return undefined;
   const rest = arg.slice(first[0].length);
-  if (!rest.startsWith(':')) return { max: Number(first[2]) };
-  const second = num.exec(rest.slice(1));
-  if (!second || second[1] === '-') return undefined;
-  return { min: Number(first[2]), max: Number(second[2]) };
+  if (!rest.startsWith(':')) return { max: a };
+  const b = value(num.exec(rest.slice(1)));
+  if (b === undefined) return undefined;
+  return { min: a, max: b };
 }

@@ -51,12 +51,14 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
     '--state-dir', common.stateDir,
     '--log-file', common.numadLogPath,
     '--pid-file', common.pidFile,
+    // The daemon writes its structured log itself, by path, so SIGHUP after logrotate's rename can reopen it.
+    '--daemon-log', path.resolve(inv.paths.daemonLog),
     '--numad-settings', JSON.stringify(settings),
     '--apply', 'processes,domains',
     '--libvirt', libvirtChoice,
     ...(process.env.NUMADVISOR_LIBVIRT_SOCKET ? ['--libvirt-socket', process.env.NUMADVISOR_LIBVIRT_SOCKET] : []),
   ];
-  // Structured logs go to their own file; anything the daemon prints before its logger exists lands in numad's log.
+  // Anything the daemon prints outside its loggers (stdout: the structured log's file, stderr: numad's log) is kept.
   mkdirSync(path.dirname(inv.paths.daemonLog), { recursive: true });
   mkdirSync(path.dirname(common.numadLogPath), { recursive: true });
   const out = openSync(inv.paths.daemonLog, 'a', 0o640);
@@ -71,7 +73,7 @@ export async function startNumadDaemon(argv0: string, inv: NumadInvocation, sett
     const deadline = Date.now() + START_DEADLINE_MS;
     while (Date.now() < deadline) {
       if (exited !== undefined) break;
-      if (await probeSocket(common.socketPath, 200)) return 0;
+      if ((await probeSocket(common.socketPath, 200)) === 'alive') return 0;
       await sleep(30);
     }
   } finally {

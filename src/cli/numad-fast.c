@@ -93,14 +93,17 @@ static int digits(const char *s, size_t len, size_t maxlen) {
     return 1;
 }
 
-/* One decimal id of at most 5 digits (Linux MAX_NUMNODES is 1024) at s[*i]; -1 if none. */
+/* Every id list we parse stops there (ID_LIMIT in src/topology/idlist.ts): no kernel has more CPUs or nodes. */
+#define ID_LIMIT 8192
+
+/* One decimal id below ID_LIMIT (at most 4 digits) at s[*i]; -1 if none. */
 static long read_id(const char *s, size_t *i, size_t end) {
     size_t start = *i;
     long v = 0;
     while (*i < end && s[*i] >= '0' && s[*i] <= '9' && *i - start < 5) v = v * 10 + (s[(*i)++] - '0');
     if (*i == start || (*i < end && s[*i] >= '0' && s[*i] <= '9')) return -1;
     if (s[start] == '0' && *i - start > 1) return -1;
-    return v;
+    return v < ID_LIMIT ? v : -1;
 }
 
 /*
@@ -220,6 +223,14 @@ int main(int argc, char **argv) {
         strcpy(mem, "0");
     }
     const char *sock = getenv("NUMADVISOR_SOCKET");
+    char user_sock[4096];
+    if ((!sock || !*sock) && getuid() != 0) {
+        /* A user's daemon listens in $XDG_RUNTIME_DIR (src/daemon/paths.ts); without it the Node client explains. */
+        const char *rt = getenv("XDG_RUNTIME_DIR");
+        if (!rt || !*rt || snprintf(user_sock, sizeof user_sock, "%s/numadvisor/numadvisor.sock", rt) >= (int)sizeof user_sock)
+            fall_back(argc, argv);
+        sock = user_sock;
+    }
     if (!sock || !*sock) sock = DEFAULT_SOCKET;
     char buf[4096];
     ssize_t len = ask(sock, cpus, mem, buf, sizeof buf);

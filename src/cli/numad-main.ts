@@ -5,12 +5,12 @@ import { getopt } from './getopt.js';
 import { atoi, parseIntervalArg, parsePreplacementArg, type PreplacementRequest } from './numad-args.js';
 import { askDaemon, sendOptions } from './advice-client.js';
 import { adviseLocally } from './local-advice.js';
-import { defaultPaths, type Paths } from '../daemon/paths.js';
-import { probeSocket } from '../daemon/socket.js';
+import { ensureParentDir, isRoot, resolvePaths, SYSTEM_PATHS, type Paths } from '../daemon/paths.js';
+import { probeSocket, socketPermission } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
-import { formatIdList, parseLooseCpuList, isCanonicalNodeset } from '../topology/idlist.js';
+import { formatIdList, parseLooseCpuList, isCanonicalNodeset, ID_LIMIT } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
-import { applyNumadOp, NUMAD_DEFAULTS, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
+import { applyNumadOp, NUMAD_DEFAULTS, numadOpProblem, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
 import { capacityFromSettings } from '../daemon/numad-control.js';
 import { NUMAD_VERSION } from '../version.js';
 
@@ -74,7 +74,9 @@ export interface NumadInvocation {
 export type ParseOutcome = { kind: 'run'; inv: NumadInvocation; warnings: string[] } | { kind: 'exit'; code: number };
 
 export function parseNumadArgs(argv0: string, args: readonly string[], env: NodeJS.ProcessEnv, io: Io): ParseOutcome {
-  const inv: NumadInvocation = { pidOps: [], paths: defaultPaths(env), fsRoot: defaultFsRoot(env), foreground: false };
+  // --socket & co. are collected first: the defaults are resolved once every option is read (see resolvePaths).
+  const pathOptions: Partial<Paths> = {};
+  const inv: NumadInvocation = { pidOps: [], paths: { ...SYSTEM_PATHS }, fsRoot: defaultFsRoot(env), foreground: false };
   const warnings: string[] = [];
   const ranged = (opt: string, v: string, lo: number, hi: number): number | undefined => {
     const n = atoi(v);
@@ -165,24 +167,30 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
         inv.pidOps.push({ opt: item.name, pid: atoi(v) });
         break;
       case 'R':
-        inv.R = parseLooseCpuList(v);
+        try {
+          inv.R = parseLooseCpuList(v);
+        } catch {
+          // numad has no message here (it ignores ids past its CPU count and walks any range); ours says why.
+          io.stderr(`${argv0}: -R ${v}: CPU ids must be below ${ID_LIMIT}\n`);
+          return { kind: 'exit', code: 1 };
+        }
         break;
       case 'D':
         break; // obsolete in numad 20150602 (cgroup mount point), accepted and ignored
       case '--socket':
-        inv.paths = { ...inv.paths, socket: v };
+        pathOptions.socket = v;
         break;
       case '--fsroot':
         inv.fsRoot = v;
         break;
       case '--log-file':
-        inv.paths = { ...inv.paths, numadLog: v };
+        pathOptions.numadLog = v;
         break;
       case '--state-dir':
-        inv.paths = { ...inv.paths, stateDir: v };
+        pathOptions.stateDir = v;
         break;
       case '--pid-file':
-        inv.paths = { ...inv.paths, pidFile: v };
+        pathOptions.pidFile = v;
         break;
       case '--foreground':
         inv.foreground = true;
@@ -196,6 +204,13 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
   // The client compares with its own min, 5 unless given: `numad -i 3` fails.
   if (inv.interval && inv.interval.max !== 0 && inv.interval.max < inv.interval.min) {
     io.stderr(`Max interval (${inv.interval.max}) must be greater than min interval (${inv.interval.min})\n`);
+    return { kind: 'exit', code: 1 };
+  }
+  try {
+    inv.paths = resolvePaths(env, pathOptions);
+  } catch (err) {
+    // A non-root user without XDG_RUNTIME_DIR (or HOME) and no --socket: refused, never a path in the working directory.
+    io.stderr(`${argv0}: ${(err as Error).message}\n`);
     return { kind: 'exit', code: 1 };
   }
   return { kind: 'run', inv, warnings };
@@ -228,11 +243,33 @@ export async function numadMain(argv0: string, args: readonly string[], env: Nod
   if (parsed.kind === 'exit') return parsed.code;
   const { inv, warnings } = parsed;
   for (const w of warnings) io.stderr(`${w}\n`);
+  // A non-root user's log lives in $XDG_STATE_HOME/numadvisor, which nothing has created yet on a first run.
+  if (!isRoot()) ensureParentDir(inv.paths.numadLog);
   const shutdown = inv.interval !== undefined && inv.interval.max === 0;
-  const ops = optionOps(inv);
+  // numad puts `-p abc` (atoi: 0) on a list; the daemon refuses a batch holding an op numad's ranges exclude (issue
+  // #12 F6), so such an op is left out here with a warning instead of failing the others.
+  const ops = optionOps(inv).filter((op) => {
+    const problem = numadOpProblem(op);
+    if (problem !== undefined) io.stderr(`${argv0}: ignoring ${problem}\n`);
+    return problem === undefined;
+  });
 
-  // A -w that a daemon answers needs no liveness probe first: askDaemon has its own deadlines.
-  const alive = ops.length > 0 || shutdown || !inv.preplacement ? await probeSocket(inv.paths.socket) : undefined;
+  // A -w that a daemon answers needs no liveness probe first: askDaemon has its own deadlines. Whether we may use the
+  // socket at all is still checked (access(2), no round trip), since permission denied is not "no daemon".
+  const needsProbe = ops.length > 0 || shutdown || !inv.preplacement;
+  const probe = needsProbe ? await probeSocket(inv.paths.socket) : socketPermission(inv.paths.socket) === 'denied' ? 'denied' : undefined;
+  if (probe === 'denied') {
+    // A user facing root's 0660 socket: a daemon may well be running, so neither "nothing to stop" (exit 0) nor
+    // "start one" is right. A -w still owes its caller a nodeset: the local answer, and stderr says so.
+    const why = `${argv0}: cannot talk to the daemon on ${inv.paths.socket}: permission denied`;
+    if (!inv.preplacement) {
+      io.stderr(`${why}\n`);
+      return 1;
+    }
+    io.stderr(`${why}; answering locally\n`);
+    return preplace(inv, inv.preplacement, io, true);
+  }
+  const alive = probe === 'alive';
   if (alive) {
     if (ops.length > 0) {
       try {
@@ -247,15 +284,21 @@ export async function numadMain(argv0: string, args: readonly string[], env: Nod
     if (shutdown) await sendOptions(inv.paths.socket, [{ opt: 'i', min: inv.interval?.min ?? 0, max: 0 }]).catch(() => undefined);
     return code;
   }
-  if (inv.preplacement) return preplace(inv, inv.preplacement, io, alive === false);
+  if (inv.preplacement) return preplace(inv, inv.preplacement, io, probe !== undefined);
   if (shutdown) return 0;
   const { startNumadDaemon } = await import('./numad-daemon-start.js');
   return startNumadDaemon(argv0, inv, startSettings(inv), io);
 }
 
+/**
+ * Set by the C front end when it has already asked the daemon for this answer: the fallback asks once in all, so
+ * libvirt (waiting with the domain locked) waits for one deadline, not two.
+ */
+export const DAEMON_ASKED_ENV = 'NUMADVISOR_DAEMON_ASKED';
+
 async function preplace(inv: NumadInvocation, req: PreplacementRequest, io: Io, knownDead = false): Promise<number> {
   let nodeset: string | undefined;
-  if (!knownDead) {
+  if (!knownDead && process.env[DAEMON_ASKED_ENV] !== '1') {
     try {
       nodeset = (await askDaemon(inv.paths.socket, { ...req, client: 'numad -w' })).nodeset;
     } catch {
@@ -269,7 +312,10 @@ async function preplace(inv: NumadInvocation, req: PreplacementRequest, io: Io, 
       if (settings.reservedCpus.length > 0) {
         log.log(LOG_NOTICE, `Reserving ${settings.reservedCpus.length} CPUs (${formatIdList(settings.reservedCpus)}) for non-numad use`);
       }
-      nodeset = (await adviseLocally(inv.fsRoot, req, capacityFromSettings(settings), log)).nodeset;
+      // Counts what the daemon promised and records this answer for it (its state directory, when readable).
+      const local = await adviseLocally(inv.fsRoot, req, capacityFromSettings(settings), log, undefined, inv.paths.stateDir);
+      if (local.note !== undefined) io.stderr(`numad: ${local.note}\n`);
+      nodeset = local.advice.nodeset;
     } catch (err) {
       io.stderr(`${(err as Error).message}\n`);
       return 1;

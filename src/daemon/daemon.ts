@@ -15,9 +15,12 @@ import { Rebalancer, type ApplyMode, type DomainSide } from './rebalancer.js';
 import { ProcessScanner } from '../observe/process-scanner.js';
 import { defaultProcScan } from '../observe/proc-scan.js';
 import { basePageKiB } from '../observe/processes.js';
-import { ProcessMover } from '../apply/process-mover.js';
+import { checkMigratepages, ProcessMover } from '../apply/process-mover.js';
+import { stateError } from '../errors.js';
 import path from 'node:path';
 import { buildApp } from '../server/app.js';
+import type { RequestDeadlines } from '../server/deadlines.js';
+import { API_TOKEN_FILE_NAME, writeApiToken } from './api-token.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
 import { listenRestricted, prepareSocketPath, removeSocket, resolveGroup } from './socket.js';
@@ -37,7 +40,12 @@ export interface DaemonConfig {
   socketMode: number;
   /** the socket's group (name or gid), e.g. libvirt's, whose members may then use the socket */
   socketGroup?: string;
+  /** 127.0.0.1 only; read-only routes unless the request carries the bearer token of apiTokenFile (issue #12 F7) */
   tcpPort?: number;
+  /** where the TCP listener's bearer token is written at start (default <stateDir>/api-token; 0640, socket's group) */
+  apiTokenFile?: string;
+  /** the TCP listener's header and request deadlines (DEFAULT_REQUEST_DEADLINES when unset) */
+  requestDeadlines?: RequestDeadlines;
   stateDir: string;
   numadLogPath: string;
   /** numad's options at start (-C, -t, -R, -l, -i, -H, …); changed later through POST /v1/options. */
@@ -157,6 +165,11 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   if (procScan.nativeError) logger.warn({ err: procScan.nativeError }, 'the C pass over /proc is not available; scanning in TypeScript');
   const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048, procScan.scan);
   undo.push(() => scanner.close());
+  if (config.apply.includes('processes')) {
+    // Moving a process's memory runs migratepages: without it every move would fail one by one, later.
+    const missing = checkMigratepages();
+    if (missing !== undefined) throw stateError(missing);
+  }
   const mover = config.apply.includes('processes') ? new ProcessMover(fs, path.join(config.stateDir, 'moves.jsonl')) : undefined;
   let libvirt: LibvirtClient | undefined;
   let domains: DomainSide | undefined;
@@ -177,7 +190,9 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
 
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
-    tcpApp = buildApp({ service, control, rebalancer, logger, domains });
+    // A new token each start, readable by the socket's audience: over TCP it unlocks what the socket's mode guards.
+    const token = writeApiToken(config.apiTokenFile ?? path.join(config.stateDir, API_TOKEN_FILE_NAME), socketGid ?? process.getgid?.() ?? 0);
+    tcpApp = buildApp({ service, control, rebalancer, logger, domains, tcp: { token }, requestDeadlines: config.requestDeadlines });
     const t = tcpApp;
     undo.push(() => t.close());
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });

@@ -1,24 +1,49 @@
 // Unix socket housekeeping: a leftover socket file from a killed daemon is removed, a live one is never stolen.
 import { connect } from 'node:net';
-import { chmodSync, chownSync, mkdirSync, readFileSync, unlinkSync, lstatSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, unlinkSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno, stateError } from '../errors.js';
 
 /** How long a probe of an existing socket may take before it counts as dead (a wedged daemon must not block us). */
 const PROBE_TIMEOUT_MS = 500;
 
-export function probeSocket(socketPath: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
+/**
+ * What a connect to the daemon's socket found:
+ * - `alive`: a daemon accepted the connection;
+ * - `denied`: there is a socket but we may not use it (EACCES/EPERM: a user facing root's 0660 socket, or a directory
+ *   on the way that we cannot enter). It says nothing about whether a daemon runs, so it must never count as "no
+ *   daemon": a user's `numad -i 0` then did nothing and exited 0, and `numad -u 70` tried to start a second daemon;
+ * - `unresponsive`: no answer within the deadline (a wedged or overloaded daemon);
+ * - `absent`: no daemon (ENOENT, ECONNREFUSED from a leftover socket file, or anything else that is not a socket).
+ */
+export type SocketProbe = 'alive' | 'denied' | 'unresponsive' | 'absent';
+
+export function probeSocket(socketPath: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<SocketProbe> {
   return new Promise((resolve) => {
     const s = connect({ path: socketPath });
-    const done = (alive: boolean): void => {
+    const done = (state: SocketProbe): void => {
       clearTimeout(timer);
       s.destroy();
-      resolve(alive);
+      resolve(state);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
+    const timer = setTimeout(() => done('unresponsive'), timeoutMs);
+    s.once('connect', () => done('alive'));
+    s.once('error', (err) => done(isErrno(err, 'EACCES', 'EPERM') ? 'denied' : 'absent'));
   });
+}
+
+/**
+ * Whether this process may connect to the socket, without connecting (the `numad -w` path asks the daemon directly
+ * and wants no extra round trip): connect(2) on a unix socket needs write permission on it and search permission on
+ * every directory above, which is what access(2) W_OK checks. Only `denied` is meaningful; anything else may work.
+ */
+export function socketPermission(socketPath: string): 'denied' | 'maybe' {
+  try {
+    accessSync(socketPath, constants.W_OK);
+    return 'maybe';
+  } catch (err) {
+    return isErrno(err, 'EACCES', 'EPERM') ? 'denied' : 'maybe';
+  }
 }
 
 /** sun_path is 108 bytes with its NUL: a longer path would be silently cut by the kernel, or fail after start. */
@@ -37,7 +62,10 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
   if (!exists) return;
-  if (await probeSocket(socketPath)) throw stateError(`another daemon is answering on ${socketPath}`);
+  const probe = await probeSocket(socketPath);
+  if (probe === 'alive') throw stateError(`another daemon is answering on ${socketPath}`);
+  // Someone else's socket (a user starting a daemon on root's path): not ours to judge dead or to replace.
+  if (probe === 'denied') throw stateError(`cannot use ${socketPath}: permission denied (another user's daemon?)`);
   unlinkSync(socketPath);
 }
 

@@ -13,7 +13,7 @@ import {
   type ProcMeminfo,
 } from '../topology/sysfs.js';
 import type { HostSnapshot } from '../model/snapshot.js';
-import { idleHundredths, readProcStat, type ProcStatSample } from './proc-stat.js';
+import { idleTicks, parseProcStat, readProcStat, type ProcStatSample } from './proc-stat.js';
 
 /**
  * numad re-reads the node list every 600 s; we do every 300 s. CPU hotplug on a hypervisor is rare, and re-reading
@@ -54,6 +54,15 @@ export class HostObserver {
     this.previous = this.latest;
     this.latest = readProcStat(this.fs, now);
     if (now - this.shapeReadAtMs >= SHAPE_REFRESH_MS) this.refreshShape();
+    this.version++;
+  }
+
+  /**
+   * Use a /proc/stat text read earlier by someone else (the C front end reads one before Node.js starts, so the
+   * local answer's window has passed by the time it needs it) as the sample the next one is measured against.
+   */
+  seedCpuSample(text: string, atMs: number): void {
+    this.latest = { atMs, perCpu: parseProcStat(text) };
     this.version++;
   }
 
@@ -100,7 +109,7 @@ export class HostObserver {
 
   /** Combine the latest readings; no I/O. */
   snapshot(): HostSnapshot {
-    const idle = idleHundredths(this.latest, this.previous);
+    const idle = idleTicks(this.latest, this.previous);
     const nodes = this.hostShape.nodes.map((shape) => {
       const mem = this.memory.get(shape.id) ?? readNodeMemory(this.fs, shape.id);
       return {
@@ -121,11 +130,12 @@ export class HostObserver {
       takenAt: new Date(this.memoryReadAtMs).toISOString(),
       cpuSampleWindowMs: this.cpuWindowMs,
       nodes,
-      cpus: this.hostShape.cpus.map((c) => ({
-        ...c,
+      cpus: this.hostShape.cpus.map((c) => {
         // A CPU missing from /proc/stat (just hot-added) is taken as busy rather than guessed idle.
-        idleHundredths: idle.get(c.id) ?? 0,
-      })),
+        const t = idle.get(c.id) ?? { idleTicks: 0, windowTicks: 1 };
+        // The share for people (one division of whole numbers), the ticks for capacity (summed per node as numad).
+        return { ...c, idleHundredths: (t.idleTicks * 100) / t.windowTicks, idleTicks: t.idleTicks, windowTicks: t.windowTicks };
+      }),
       meminfo: { ...this.procMeminfo, hugepageSizeKiB: this.procMeminfo.hugepageSizeKiB || this.hostShape.hugepageSizeKiB },
     };
   }

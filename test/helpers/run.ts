@@ -7,12 +7,19 @@ export interface Run {
   stderr: string;
 }
 
-/** Run a built Node.js entry of this repository, or any executable (a .sh script), and collect what it printed. */
-export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<Run> {
+/**
+ * Run a built Node.js entry of this repository, or any executable (a .sh script), and collect what it printed.
+ * With `timeoutMs`, a command still running then is killed (code null): a hang fails the test instead of stalling it.
+ */
+export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string, timeoutMs?: number): Promise<Run> {
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`make build\` first`);
   const [cmd, argv] = file.endsWith('.js') ? [process.execPath, [file, ...args]] : [file, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, {
+      env: { ...process.env, ...env },
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(timeoutMs !== undefined ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));

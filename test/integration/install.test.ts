@@ -34,7 +34,10 @@ describe.skipIf(!hasDpkg)('make install / uninstall (staging root)', () => {
     const unit = readFileSync(path.join(stage, 'etc/systemd/system/numadvisor.service'), 'utf8');
     expect(unit).toContain('ExecStart=/usr/bin/numadvisor daemon --pid-file /run/numad.pid');
     expect(unit).not.toContain('@');
-    expect(readFileSync(path.join(stage, 'etc/logrotate.d/numadvisor'), 'utf8')).toContain('copytruncate');
+    // Rotation by rename + SIGHUP: copytruncate lost lines (issue #12 F18, test/integration/logrotate.test.ts).
+    const rotation = readFileSync(path.join(stage, 'etc/logrotate.d/numadvisor'), 'utf8');
+    expect(rotation).not.toMatch(/^\s*copytruncate/m);
+    expect(rotation).toMatch(/postrotate[\s\S]*kill -HUP[\s\S]*endscript/);
     expect(readFileSync(path.join(stage, 'usr/bin/numadvisor'), 'utf8')).toContain('/usr/lib/numadvisor/dist/cli/numadvisor-entry.js');
 
     // The installed tree runs with production dependencies only.

@@ -173,6 +173,20 @@ describe('one daemon, started whole', () => {
     expect((await request(sockIn(dir), 'GET', '/healthz')).status).toBe(200);
   });
 
+  it('migratepages: --apply processes without numactl\'s migratepages fails the start with the package to install', async () => {
+    const dir = temp();
+    const saved = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(startTestDaemon(dir, FIXTURE, { apply: 'processes' })).rejects.toThrow(/migratepages not found on PATH \(Debian package numactl\)/);
+    } finally {
+      process.env.PATH = saved;
+    }
+    expect(existsSync(sockIn(dir))).toBe(false);
+    await daemonIn(dir, { apply: 'processes' });
+    expect((await request(sockIn(dir), 'GET', '/healthz')).status).toBe(200);
+  });
+
   it('F10: `numad` reports a daemon that failed to start as a failure (pid file is a directory)', async () => {
     const dir = temp();
     mkdirSync(path.join(dir, 'numad.pid'));

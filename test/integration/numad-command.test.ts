@@ -1,5 +1,5 @@
 // The built `numad` command as libvirt runs it: a separate process, stdout parsed whole.
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,10 @@ import { run } from '../helpers/run.js';
 import type { RunningDaemon } from '../../src/daemon/daemon.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { fixture, REPO_DIR, tempDir } from '../helpers/fixtures.js';
+import { request } from '../helpers/http.js';
+import { runAs, testUser, type TestUser } from '../helpers/unprivileged.js';
+import { generate } from '../fixtures/make-fixtures.js';
+import { D2 } from '../helpers/slit.js';
 
 const NUMAD = path.join(REPO_DIR, 'dist/cli/numad-entry.js');
 const NUMADVISOR = path.join(REPO_DIR, 'dist/cli/numadvisor-entry.js');
@@ -57,10 +61,13 @@ describe.each([
 ])('numad -w without a working daemon (%s)', (_name, NUMAD) => {
   const t = tempDir();
   afterAll(t.cleanup);
+  let answers = 0;
   const base = (): NodeJS.ProcessEnv => ({
     NUMADVISOR_SOCKET: path.join(t.dir, 'absent.sock'),
     NUMADVISOR_LOG_FILE: path.join(t.dir, 'numad.log'),
     NUMADVISOR_FSROOT: fixture('sparse-0-8'),
+    // A state directory of its own per answer: local answers are recorded there and would be counted by the next.
+    NUMADVISOR_STATE_DIR: path.join(t.dir, `state-${answers++}`),
   });
 
   it('answers by itself from the host model and logs numad\'s pair', async () => {
@@ -156,6 +163,150 @@ describe.each([
     expect(await run(NUMAD, ['-Z'], base())).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^numad: invalid option -- 'Z'\nUsage: numad/) });
     expect(await run(NUMAD, ['-w'], base())).toMatchObject({ code: 1, stderr: expect.stringMatching(/^numad: option requires an argument -- 'w'\n/) });
     expect(await run(NUMAD, ['-w', '1', 'extra'], base())).toMatchObject({ code: 1, stdout: '', stderr: 'Unexpected arg = extra\n' });
+  });
+});
+
+describe('id lists are bounded (issue #12 F12)', () => {
+  const t = tempDir();
+  afterAll(t.cleanup);
+  // Every path in the temp dir: should parsing ever get through, nothing touches the host's daemon or files.
+  const env = (): NodeJS.ProcessEnv => ({
+    NUMADVISOR_SOCKET: path.join(t.dir, 'absent.sock'),
+    NUMADVISOR_LOG_FILE: path.join(t.dir, 'numad.log'),
+    NUMADVISOR_STATE_DIR: path.join(t.dir, 'state'),
+    NUMADVISOR_PID_FILE: path.join(t.dir, 'numad.pid'),
+    NUMADVISOR_DAEMON_LOG: path.join(t.dir, 'numadvisor.log'),
+    NUMADVISOR_FSROOT: fixture('sparse-0-8'),
+    NUMADVISOR_LIBVIRT: 'none',
+  });
+
+  it.each(['9007199254740993', '0-300000000'])('F12: numad -R %s fails fast with a clear message (numad has none for -R) and starts nothing', async (arg) => {
+    const started = Date.now();
+    // Killed after 10 s: before the fix the first spun forever and the second died after ~8 s with a stack trace.
+    const r = await run(NUMAD, ['-R', arg], env(), undefined, 10_000);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `numad: -R ${arg}: CPU ids must be below 8192\n` });
+    // Node.js start-up included; the parse itself takes microseconds (test/unit/topology.test.ts).
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(existsSync(path.join(t.dir, 'numadvisor.log'))).toBe(false);
+  });
+
+  it.each(['0-300000000', '0-9007199254740993'])('F12: a daemon answering the nodeset %s does not hang numad -w: the local answer comes at once', async (nodeset) => {
+    const http = await import('node:http');
+    const sock = path.join(t.dir, `huge-${nodeset.length}.sock`);
+    // What the client asks for (format=nodeset): the list as text, one line.
+    const liar = http.createServer((_req, res) => res.end(`${nodeset}\n`));
+    await new Promise<void>((res) => liar.listen(sock, res));
+    try {
+      const started = Date.now();
+      const r = await run(NUMAD, ['-w', '1:100'], { ...env(), NUMADVISOR_SOCKET: sock }, undefined, 20_000);
+      expect(r).toMatchObject({ code: 0, stdout: '8\n' });
+      // Before the fix, checking the answer alone took 5-6 s.
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await new Promise<void>((res) => liar.close(() => res()));
+    }
+  });
+});
+
+describe('idle CPU in integer ticks, as numad computes it', () => {
+  const t = tempDir();
+  afterAll(t.cleanup);
+
+  it('2 nodes x 4 CPUs at 29 % idle: numad -w 1.16:100 answers 0, as numad does (floating point gave 0-1)', async () => {
+    // 4 x 29 % = 116 hundredths per node exactly; 0.29 * 100 in floating point is 28.999..., which floored to 115.
+    generate(
+      {
+        name: '2node-4cpu-29idle',
+        description: 'Two nodes of 4 CPUs, each CPU 29 % idle (numad computes 116 free hundredths per node).',
+        nodes: [0, 1].map((id) => ({ id, cpus: [0, 1, 2, 3].map((c) => c + 4 * id), memTotalKiB: 8 * 1024 * 1024, memFreeKiB: 6 * 1024 * 1024, inactiveFileKiB: 0, idlePercent: 29 })),
+        distances: D2,
+        core: (cpu) => [Math.floor(cpu / 4), cpu % 4],
+      },
+      t.dir,
+    );
+    const r = await run(NUMAD, ['-w', '1.16:100'], {
+      NUMADVISOR_SOCKET: path.join(t.dir, 'absent.sock'),
+      NUMADVISOR_LOG_FILE: path.join(t.dir, 'numad.log'),
+      // A local answer counts what the state directory's ledger holds: the test's own, empty one.
+      NUMADVISOR_STATE_DIR: path.join(t.dir, 'state'),
+      NUMADVISOR_FSROOT: path.join(t.dir, '2node-4cpu-29idle'),
+    });
+    expect(r).toEqual({ code: 0, stdout: '0\n', stderr: '' });
+  });
+});
+
+const unprivileged = testUser();
+
+describe.skipIf(typeof unprivileged === 'string')("an unprivileged user against the root daemon's 0660 socket (issue #12 F16)", () => {
+  const user = unprivileged as TestUser;
+  const t = tempDir();
+  let d: RunningDaemon;
+  let socket: string;
+  let userDir: string;
+  const env = (): NodeJS.ProcessEnv => ({
+    NUMADVISOR_SOCKET: socket,
+    NUMADVISOR_LOG_FILE: path.join(userDir, 'numad.log'),
+    NUMADVISOR_STATE_DIR: path.join(userDir, 'state'),
+    NUMADVISOR_PID_FILE: path.join(userDir, 'numad.pid'),
+    NUMADVISOR_DAEMON_LOG: path.join(userDir, 'numadvisor.log'),
+    NUMADVISOR_FSROOT: fixture('2node-2s12c24t'),
+    NUMADVISOR_LIBVIRT: 'none',
+  });
+  beforeAll(async () => {
+    // Like /run/numadvisor: a directory anyone may enter, so the socket's own 0660 root:root is what refuses.
+    chmodSync(t.dir, 0o755);
+    d = await startTestDaemon(t.dir, '2node-2s12c24t');
+    socket = d.app.server.address() as string;
+    expect(statSync(socket)).toMatchObject({ uid: 0, mode: expect.any(Number) });
+    expect(statSync(socket).mode & 0o777).toBe(0o660);
+    userDir = path.join(t.dir, 'user');
+    mkdirSync(userDir);
+    chownSync(userDir, user.uid, user.gid);
+  });
+  afterAll(async () => {
+    await d?.close();
+    t.cleanup();
+  });
+
+  it('F16: numad -i 0 as an unprivileged user says permission denied and exits non-zero; the daemon keeps running', async () => {
+    const r = await runAs(user, NUMAD, ['-i', '0'], env());
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `numad: cannot talk to the daemon on ${socket}: permission denied\n` });
+    expect((await request(socket, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('F16: numad -u 70 as an unprivileged user does not try to start a second daemon', async () => {
+    const r = await runAs(user, NUMAD, ['-u', '70'], env());
+    expect(r).toEqual({ code: 1, stdout: '', stderr: `numad: cannot talk to the daemon on ${socket}: permission denied\n` });
+    // Starting a daemon opens its structured log first; nothing was started, so there is none.
+    expect(existsSync(path.join(userDir, 'numadvisor.log'))).toBe(false);
+    expect(d.control.settings.utilizationTargetPercent).toBe(85);
+  });
+
+  it.each([
+    ['Node.js client', NUMAD],
+    ['C front end', path.join(REPO_DIR, 'dist/numad')],
+  ])('F16: numad -w as an unprivileged user (%s) still prints a nodeset, answered locally, and says so on stderr', async (_name, file) => {
+    const before = d.service.ledger.size;
+    const r = await runAs(user, file, ['-w', '2:1024'], env());
+    expect(r).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(/^(0|1|0-1)\n$/),
+      stderr: `numad: cannot talk to the daemon on ${socket}: permission denied; answering locally\n`,
+    });
+    expect(d.service.ledger.size).toBe(before);
+  });
+
+  it('F17: numad as a non-root user without XDG_RUNTIME_DIR refuses with a clear message; with it, state and logs go to $XDG_STATE_HOME', async () => {
+    const bare = { NUMADVISOR_FSROOT: fixture('2node-2s12c24t'), HOME: userDir };
+    const refused = await runAs(user, NUMAD, ['-w', '1:100'], bare);
+    expect(refused).toEqual({ code: 1, stdout: '', stderr: expect.stringMatching(/^numad: XDG_RUNTIME_DIR is not set.*NUMADVISOR_SOCKET or --socket.*\n$/) });
+    // Before the fix the defaults were ./run/… of the working directory: / here, so the root daemon's /run.
+    const runtime = path.join(userDir, 'runtime');
+    mkdirSync(runtime, { mode: 0o700 });
+    chownSync(runtime, user.uid, user.gid);
+    const ok = await runAs(user, NUMAD, ['-w', '1:100'], { ...bare, XDG_RUNTIME_DIR: runtime, XDG_STATE_HOME: path.join(userDir, 'xdg-state') });
+    expect(ok).toEqual({ code: 0, stdout: expect.stringMatching(/^(0|1|0-1)\n$/), stderr: '' });
+    expect(readFileSync(path.join(userDir, 'xdg-state/numadvisor/numad.log'), 'utf8')).toMatch(/: Advising pid -1 \(unknown\) move from nodes \(0-1\)/);
   });
 });
 

@@ -62,6 +62,8 @@ describe.skipIf(skip !== undefined)('numadvisor vs the real numad 20150602 on fi
         NUMADVISOR_FSROOT: fixture(c.fixture),
         NUMADVISOR_SOCKET: path.join(t.dir, 'no-daemon.sock'),
         NUMADVISOR_LOG_FILE: path.join(t.dir, `ours-${i}.log`),
+        // each case on a host with no earlier answers to count (a shared spool would make later answers differ)
+        NUMADVISOR_STATE_DIR: path.join(t.dir, `state-${i}`),
       });
       expect(ours.code).toBe(0);
       if (c.ours === undefined) {

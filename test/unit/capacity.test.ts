@@ -1,10 +1,14 @@
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
-import { idleHundredths, parseProcStat } from '../../src/observe/proc-stat.js';
+import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, toPolicyNode } from '../../src/model/capacity.js';
+import { idleHundredths, nodeIdleHundredths, parseProcStat } from '../../src/observe/proc-stat.js';
 import { HostObserver } from '../../src/observe/host-observer.js';
+import { adviseNumad } from '../../src/policy/numad.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { D2, synthSnapshot } from '../helpers/synthetic.js';
-import { fixture } from '../helpers/fixtures.js';
+import { fixture, tempDir } from '../helpers/fixtures.js';
+import { generate } from '../fixtures/make-fixtures.js';
 
 const opts = (o: Partial<typeof NUMAD_DEFAULT_CAPACITY_OPTIONS> = {}) => ({ ...NUMAD_DEFAULT_CAPACITY_OPTIONS, ...o });
 
@@ -70,5 +74,50 @@ describe('/proc/stat idle share', () => {
   it('guest columns are not double counted', () => {
     const s = parseProcStat('cpu0 100 0 0 100 0 0 0 0 100 0\n');
     expect(s.get(0)).toEqual({ idle: 100, total: 200 });
+  });
+});
+
+describe("idle CPU in integer ticks (numad's arithmetic, numad.md §4.3)", () => {
+  it('2 nodes x 4 CPUs at 29 % idle (fixture /proc/stat samples): 116 free hundredths per node, and -w 1.16:100 gives 0 as numad', () => {
+    const t = tempDir();
+    try {
+      generate(
+        {
+          name: '2x4',
+          description: 'Two nodes of 4 CPUs; /proc/stat comes from test/fixtures/proc-samples.',
+          nodes: [0, 1].map((id) => ({ id, cpus: [0, 1, 2, 3].map((c) => c + 4 * id), memTotalKiB: 8 * 1024 * 1024, memFreeKiB: 6 * 1024 * 1024, inactiveFileKiB: 0, idlePercent: 50 })),
+          distances: D2,
+          core: (cpu) => [Math.floor(cpu / 4), cpu % 4],
+        },
+        t.dir,
+      );
+      const stat = path.join(t.dir, '2x4/proc/stat');
+      copyFileSync(fixture('proc-samples/stat-2x4-29idle-a'), stat);
+      const observer = new HostObserver(new FsRoot(path.join(t.dir, '2x4')));
+      // 0.29 * 100 is 28.999999999999996 in floating point: four of them floored to 115.
+      expect(deriveCapacity(observer.snapshot(), opts()).map((c) => c.cpuFreeHundredths)).toEqual([116, 116]);
+      copyFileSync(fixture('proc-samples/stat-2x4-29idle-b'), stat);
+      observer.sampleCpu();
+      const caps = deriveCapacity(observer.snapshot(), opts());
+      expect(caps.map((c) => c.cpuFreeHundredths)).toEqual([116, 116]);
+      const nodes = caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1));
+      expect(adviseNumad(nodes, { cpuHundredths: 116, memMiB: 100 }).nodeset).toBe('0');
+      expect(adviseNumad(nodes, { cpuHundredths: 117, memMiB: 100 }).nodeset).toBe('0-1');
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it("a node's free CPU is floor(100 x the exact sum of idle ticks over windows), not a sum of rounded per-CPU shares", () => {
+    // 3 CPUs at 100/300 and one at 87/300: numad's 100 * 387 / 300 = 129 exactly (per-CPU floats gave 128.99…).
+    const w = (idleTicks: number, windowTicks: number) => ({ idleTicks, windowTicks });
+    expect(nodeIdleHundredths([w(100, 300), w(100, 300), w(100, 300), w(87, 300)])).toBe(129);
+    // Windows that differ (a CPU's counters are its own): 1/3 + 2/3 of a CPU is exactly one CPU.
+    expect(nodeIdleHundredths([w(1, 3), w(2, 3)])).toBe(100);
+    expect(nodeIdleHundredths([w(1, 3), w(2, 6), w(1, 7)])).toBe(Math.floor(100 * (1 / 3 + 1 / 3 + 1 / 7)));
+    expect(nodeIdleHundredths([w(29, 100), w(29, 101)])).toBe(57);
+    expect(nodeIdleHundredths([])).toBe(0);
+    // Since-boot counters of a long-running 8192-CPU host stay exact.
+    expect(nodeIdleHundredths(Array.from({ length: 8192 }, () => w(29_000_000_000, 100_000_000_000)))).toBe(8192 * 29);
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIntervalArg } from '../../src/cli/numad-args.js';
 import { optionOps, parseNumadArgs, startSettings } from '../../src/cli/numad-main.js';
 import { applyNumadOp, NUMAD_DEFAULTS, type NumadOp } from '../../src/daemon/numad-settings.js';
+import { NumadOpSchema, NumadSettingsSchema } from '../../src/daemon/numad-settings-schema.js';
 import { ThpScanSleep, THP_SCAN_SLEEP_PATH } from '../../src/apply/thp.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -81,6 +82,42 @@ describe('option parsing', () => {
     if (r.kind !== 'run') throw new Error('expected run');
     expect(startSettings(r.inv)).toMatchObject({ scanAll: false, includePids: [], excludePids: [10], reservedCpus: [0, 1, 2], thpScanSleepMs: null });
     expect(parseNumadArgs('numad', [], {}, quiet)).toMatchObject({ kind: 'run' });
+  });
+});
+
+describe('bounds on -i and -R (issue #12)', () => {
+  it("F5: numad -i beyond numad's int (2147483647 s) fails with numad's parse message; 5:3000000 is accepted as numad accepts it", () => {
+    for (const arg of ['5:2147483648', '99999999999', '5:9007199254740993']) {
+      expect(parse('-i', arg)).toEqual({ r: { kind: 'exit', code: 1 }, err: `Can't parse arg value(s): ${arg}\n` });
+    }
+    expect(parseIntervalArg('2147483647')).toEqual({ max: 2147483647 });
+    // numad sleeps 3,000,000 s; the rebalancer clamps its timer (test/unit/rebalancer-interval.test.ts).
+    const { r } = parse('-i', '5:3000000');
+    if (r.kind !== 'run') throw new Error('expected run');
+    expect(r.inv.interval).toEqual({ min: 5, max: 3_000_000 });
+  });
+  it('F5: the options API and --numad-settings refuse intervals beyond 2147483647 s', () => {
+    expect(NumadOpSchema.safeParse({ opt: 'i', min: 5, max: 3_000_000 }).success).toBe(true);
+    expect(NumadOpSchema.safeParse({ opt: 'i', min: 5, max: 2 ** 31 }).success).toBe(false);
+    expect(NumadOpSchema.safeParse({ opt: 'i', min: 2 ** 53, max: 5 }).success).toBe(false);
+    expect(NumadSettingsSchema.safeParse({ ...NUMAD_DEFAULTS, intervalMaxS: 2 ** 31 }).success).toBe(false);
+  });
+  it.each(['9007199254740993', '0-300000000', '8192', '0-8192', '1e9'])('F12: numad -R %s fails fast with a clear message (numad has none for -R)', (arg) => {
+    const started = performance.now();
+    const { r, err } = parse('-R', arg);
+    expect(performance.now() - started).toBeLessThan(50);
+    if (arg === '1e9') {
+      // numad's -R grammar: any non-digit separates, so this is CPUs 1 and 9.
+      expect(r.kind === 'run' && r.inv.R).toEqual([1, 9]);
+      return;
+    }
+    expect({ r, err }).toEqual({ r: { kind: 'exit', code: 1 }, err: `numad: -R ${arg}: CPU ids must be below 8192\n` });
+  });
+  it('F12: the options API and --numad-settings refuse CPU ids of 8192 and above, and lists longer than 8192', () => {
+    expect(NumadOpSchema.safeParse({ opt: 'R', cpus: [0, 8191] }).success).toBe(true);
+    expect(NumadOpSchema.safeParse({ opt: 'R', cpus: [8192] }).success).toBe(false);
+    expect(NumadOpSchema.safeParse({ opt: 'R', cpus: Array.from({ length: 8193 }, () => 0) }).success).toBe(false);
+    expect(NumadSettingsSchema.safeParse({ ...NUMAD_DEFAULTS, reservedCpus: [9007199254740993] }).success).toBe(false);
   });
 });
 

@@ -5,7 +5,7 @@ import { FsRoot } from '../../src/topology/fsroot.js';
 import { readHostShape, readNodeMemory } from '../../src/topology/sysfs.js';
 import { HostObserver } from '../../src/observe/host-observer.js';
 import { HostSnapshotSchema } from '../../src/model/snapshot.js';
-import { formatIdList, parseIdList, parseLooseCpuList } from '../../src/topology/idlist.js';
+import { formatIdList, isCanonicalNodeset, parseIdList, parseLooseCpuList } from '../../src/topology/idlist.js';
 import { fixture, tempDir } from '../helpers/fixtures.js';
 
 describe('id lists', () => {
@@ -23,6 +23,25 @@ describe('id lists', () => {
   it('reads -R lists the way numad does (any non-digit separates)', () => {
     expect(parseLooseCpuList('0-2')).toEqual([0, 1, 2]);
     expect(parseLooseCpuList('0 1;5')).toEqual([0, 1, 5]);
+  });
+  it.each(['9007199254740993', '0-300000000', '0-9007199254740993', '8192', '0-8191,8192'])(
+    'F12: %s is refused at once by every id-list parser (ids must be below 8192), and is not a nodeset',
+    (text) => {
+      const started = performance.now();
+      expect(() => parseIdList(text)).toThrow(expect.objectContaining({ code: 'NUMADVISOR_ERR_BAD_REQUEST', message: expect.stringMatching(/must be below 8192/) }));
+      expect(() => parseLooseCpuList(text)).toThrow(expect.objectContaining({ code: 'NUMADVISOR_ERR_BAD_REQUEST', message: expect.stringMatching(/must be below 8192/) }));
+      expect(isCanonicalNodeset(text)).toBe(false);
+      expect(performance.now() - started).toBeLessThan(50);
+    },
+  );
+  it('F12: the largest lists Linux can have still parse, quickly', () => {
+    const started = performance.now();
+    expect(parseIdList('0-8191')).toHaveLength(8192);
+    expect(parseLooseCpuList('0-8191 0-8191')).toHaveLength(8192);
+    expect(isCanonicalNodeset('0-8191')).toBe(true);
+    // The longest text isCanonicalNodeset looks at, every part the whole range: bounded work, not 8192 x 400.
+    expect(isCanonicalNodeset(Array.from({ length: 400 }, () => '0-8191').join(',').slice(0, 4096))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(200);
   });
 });
 
