@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'NUMADVISOR_ERR_REQUEST_TIMEOUT'
   | 'NUMADVISOR_ERR_UNAUTHORIZED'
   | 'NUMADVISOR_ERR_MISDIRECTED'
+  | 'NUMADVISOR_ERR_STOPPING'
   | 'NUMADVISOR_ERR_NOT_FOUND'
   | 'NUMADVISOR_ERR_TOPOLOGY'
   | 'NUMADVISOR_ERR_SNAPSHOT'
@@ -34,6 +35,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   NUMADVISOR_ERR_REQUEST_TIMEOUT: 408,
   NUMADVISOR_ERR_UNAUTHORIZED: 401,
   NUMADVISOR_ERR_MISDIRECTED: 421,
+  NUMADVISOR_ERR_STOPPING: 503,
   NUMADVISOR_ERR_NOT_FOUND: 404,
   NUMADVISOR_ERR_TOPOLOGY: 500,
   NUMADVISOR_ERR_SNAPSHOT: 400,
@@ -79,9 +81,14 @@ export const methodNotAllowed = (method: string, path: string, allowed: readonly
   new NumadvisorError('NUMADVISOR_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}${allowed.length > 0 ? `; allowed: ${allowed.join(', ')}` : ''}`);
 export const expectationFailed = (expect: string): NumadvisorError =>
   new NumadvisorError('NUMADVISOR_ERR_EXPECTATION_FAILED', `cannot meet expect: ${JSON.stringify(expect.slice(0, 100))}; only 100-continue is supported`);
-export const requestTimeout = (what: 'headers' | 'request', ms: number): NumadvisorError =>
-  new NumadvisorError('NUMADVISOR_ERR_REQUEST_TIMEOUT', `the ${what === 'headers' ? "request's headers" : 'request'} did not arrive within ${ms} ms`);
+export const requestTimeout = (what: 'headers' | 'request', ms?: number): NumadvisorError =>
+  new NumadvisorError(
+    'NUMADVISOR_ERR_REQUEST_TIMEOUT',
+    `the ${what === 'headers' ? "request's headers" : 'request'} did not arrive ${ms === undefined ? 'in time' : `within ${ms} ms`}`,
+  );
 export const unauthorized = (message: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_UNAUTHORIZED', message);
+/** A request that arrived on an open connection while the daemon closes its listeners. */
+export const stopping = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_STOPPING', 'the daemon is stopping; ask again once it is back');
 /** A failure of ours: the details go to the daemon's log, never to the client. */
 export const internalError = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_INTERNAL', 'internal error; see the daemon log');
 /** A Host this listener does not serve (421 Misdirected Request): a DNS-rebound page names its own host. */

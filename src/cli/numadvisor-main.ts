@@ -4,7 +4,7 @@ import { existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { defaultPaths } from '../daemon/paths.js';
+import { defaultPaths, resolvePaths } from '../daemon/paths.js';
 import { defaultFsRoot, FsRoot } from '../topology/fsroot.js';
 import { HostObserver } from '../observe/host-observer.js';
 import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
@@ -24,6 +24,8 @@ import { toPolicyNode } from '../model/capacity.js';
 import { cpusTextToHundredths } from '../server/app.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
 import { VERSION } from '../version.js';
+import type { ReopenableLog } from '../log/daemon-log.js';
+import type { Logger } from 'pino';
 
 export interface Io {
   stdout: (text: string) => void;
@@ -47,11 +49,14 @@ Commands:
 
 numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--socket-group GROUP] [--tcp-port N] [--state-dir DIR]
                   [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
+                  [--daemon-log PATH]   (structured log to this file, reopened on SIGHUP; default stdout)
                   [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--policy numadvisor|numad]
                   [--apply none|processes|domains|processes,domains]   (default none: advise only; the numad
                   command starts it with processes,domains)
                   [--libvirt auto|none|URI] [--libvirt-socket PATH] [--domain-include NAME|UUID,...]
                   [--domain-exclude NAME|UUID,...]   (auto: qemu:///system when libvirt is installed)
+                  [--api-token-file PATH]   (--tcp-port is read-only without Authorization: Bearer <the token in
+                  this file>; default STATE_DIR/api-token, 0640, written anew at each start)
 numadvisor simulate dbench|two-node-start|boot-storm|dl980-mixed|memory-pressure|all [--json]
                   [--report FILE.md --plot FILE.svg]   (make bench-quality writes docs/quality.md and docs/quality.svg)
 numadvisor status [--socket PATH] [--json]
@@ -83,7 +88,14 @@ function capacityOptions(values: { C?: string; t?: string; R?: string }): Capaci
     o.inactiveFileIsFree = values.C === '1';
   }
   o.htPercent = intOption('t', values.t, o.htPercent, 0, 100);
-  if (values.R !== undefined) o.reservedCpus = new Set(parseLooseCpuList(values.R));
+  if (values.R !== undefined) {
+    try {
+      o.reservedCpus = new Set(parseLooseCpuList(values.R));
+    } catch (err) {
+      // An id of 8192 or more (or a range up to one): a usage error with the parser's reason, not a stack trace.
+      throw new UsageError(`-R ${values.R}: ${(err as Error).message}`);
+    }
+  }
   return o;
 }
 
@@ -98,10 +110,12 @@ async function cmdDaemon(args: string[]): Promise<number> {
       'socket-mode': { type: 'string' },
       'socket-group': { type: 'string' },
       'tcp-port': { type: 'string' },
+      'api-token-file': { type: 'string' },
       'state-dir': { type: 'string' },
       'log-file': { type: 'string' },
       'log-level': { type: 'string' },
       'pid-file': { type: 'string' },
+      'daemon-log': { type: 'string' },
       'pino-level': { type: 'string' },
       'cpu-allocation-ratio': { type: 'string' },
       'reservation-ttl': { type: 'string' },
@@ -117,7 +131,8 @@ async function cmdDaemon(args: string[]): Promise<number> {
   const policy = parsePolicy(values.policy ?? 'numadvisor');
   const apply = parseApply(values.apply ?? 'none');
   const libvirt = libvirtOption(values.libvirt ?? 'auto', values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
-  const paths = defaultPaths();
+  // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
+  const paths = resolvePaths(process.env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] });
   const ratio = values['cpu-allocation-ratio'] === undefined ? CPU_ALLOCATION_RATIO : Number(values['cpu-allocation-ratio']);
   if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
   const modeText = values['socket-mode'] ?? '0660';
@@ -138,24 +153,45 @@ async function cmdDaemon(args: string[]): Promise<number> {
     logLevel: intOption('log-level', values['log-level'], numad.logLevel, 0, 7),
   };
   const { runDaemonUntilStopped } = await import('../daemon/run.js');
-  await runDaemonUntilStopped({
-    fsRoot: values.fsroot ?? defaultFsRoot(),
-    socketPath: path.resolve(values.socket ?? paths.socket),
-    socketMode: Number.parseInt(modeText, 8),
-    ...(values['socket-group'] !== undefined ? { socketGroup: values['socket-group'] } : {}),
-    ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
-    stateDir: path.resolve(values['state-dir'] ?? paths.stateDir),
-    numadLogPath: path.resolve(values['log-file'] ?? paths.numadLog),
-    ...(values['pid-file'] !== undefined ? { pidFile: path.resolve(values['pid-file']) } : {}),
-    numad,
-    cpuAllocationRatio: ratio,
-    reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
-    apply,
-    policy,
-    ...(libvirt ? { libvirt } : {}),
-    logLevel: values['pino-level'] ?? 'info',
-  });
+  const structured = values['daemon-log'] === undefined ? undefined : await reopenableLogger(path.resolve(values['daemon-log']), values['pino-level'] ?? 'info');
+  // logrotate renames the file and sends SIGHUP (src/install/numadvisor.logrotate). This listener is added before
+  // the daemon's own (run.ts), so the daemon's "numad log reopened" line already lands in the new file.
+  const reopen = (): void => structured?.log.reopen();
+  if (structured) process.on('SIGHUP', reopen);
+  try {
+    await runDaemonUntilStopped({
+      fsRoot: values.fsroot ?? defaultFsRoot(),
+      socketPath: path.resolve(values.socket ?? paths.socket),
+      socketMode: Number.parseInt(modeText, 8),
+      ...(values['socket-group'] !== undefined ? { socketGroup: values['socket-group'] } : {}),
+      ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
+      ...(values['api-token-file'] !== undefined ? { apiTokenFile: path.resolve(values['api-token-file']) } : {}),
+      stateDir: path.resolve(values['state-dir'] ?? paths.stateDir),
+      numadLogPath: path.resolve(values['log-file'] ?? paths.numadLog),
+      ...(values['pid-file'] !== undefined ? { pidFile: path.resolve(values['pid-file']) } : {}),
+      numad,
+      cpuAllocationRatio: ratio,
+      reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], RESERVATION_TTL_MS / 1000, 1, 86_400) * 1000,
+      apply,
+      policy,
+      ...(libvirt ? { libvirt } : {}),
+      logLevel: values['pino-level'] ?? 'info',
+      ...(structured ? { logger: structured.logger } : {}),
+    });
+  } finally {
+    process.off('SIGHUP', reopen);
+    structured?.log.close();
+  }
   return 0;
+}
+
+/** pino writing to a file the daemon can reopen by path (see src/log/daemon-log.ts); loaded only for the daemon. */
+async function reopenableLogger(file: string, level: string): Promise<{ log: ReopenableLog; logger: Logger }> {
+  const [{ pino }, { ReopenableLog }] = await Promise.all([import('pino'), import('../log/daemon-log.js')]);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const log = new ReopenableLog(file);
+  // The same logger daemon.ts makes for stdout, on this destination instead.
+  return { log, logger: pino({ level, base: { pid: process.pid, name: 'numadvisor' } }, log) };
 }
 
 function parsePolicy(text: string): PolicyName {

@@ -198,7 +198,7 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
   // The unix socket last: once it answers, everything behind it runs.
-  const app = buildApp({ service, control, rebalancer, logger, domains });
+  const app = buildApp({ service, control, rebalancer, logger, domains, requestDeadlines: config.requestDeadlines });
   undo.push(async () => {
     await app.close();
     removeSocket(config.socketPath);

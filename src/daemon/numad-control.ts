@@ -3,7 +3,8 @@
 import type { NumadLog } from '../log/numad-log.js';
 import type { ThpScanSleep } from '../apply/thp.js';
 import type { AdvisorService } from './advisor-service.js';
-import { applyNumadOp, type NumadOp, type NumadSettings } from './numad-settings.js';
+import { applyNumadOp, numadOpProblem, type LogLine, type NumadOp, type NumadSettings } from './numad-settings.js';
+import { badRequest } from '../errors.js';
 import type { CapacityOptions } from '../model/capacity.js';
 
 export function capacityFromSettings(s: NumadSettings): CapacityOptions {
@@ -28,18 +29,37 @@ export class NumadControl {
     return this.current;
   }
 
-  /** Apply options in order; a shutdown (-i with MAX 0) is carried out after the reply is sent. */
+  /**
+   * Apply options in order, all or nothing (issue #12 F6): every op is checked against numad's ranges before any
+   * takes effect, and the one effect that can fail (writing the THP knob) runs before anything is logged or
+   * changed. A shutdown (-i with MAX 0) is carried out after the reply is sent.
+   */
   apply(ops: NumadOp[]): ControlResult {
+    const problems = ops.map(numadOpProblem).filter((p): p is string => p !== undefined);
+    if (problems.length > 0) throw badRequest(`nothing applied: ${problems.join('; ')}`);
+    let next = this.current;
     let shutdown = false;
+    let capacityChanged = false;
+    let thpChanged = false;
+    // Each line with the log level in force when numad would log it: -l's own line is filtered by the old level.
+    const lines: (LogLine & { levelInForce: number })[] = [];
     for (const op of ops) {
-      const r = applyNumadOp(this.current, op);
-      for (const line of r.lines) this.numadLog.log(line.level, line.message);
-      this.current = r.settings;
-      this.numadLog.level = r.settings.logLevel;
-      if (r.capacityChanged) this.service.setCapacityOptions(capacityFromSettings(r.settings));
-      if (r.thpChanged && r.settings.thpScanSleepMs !== null) this.thp.set(r.settings.thpScanSleepMs);
-      if (r.shutdown) shutdown = true;
+      const r = applyNumadOp(next, op);
+      for (const line of r.lines) lines.push({ ...line, levelInForce: next.logLevel });
+      next = r.settings;
+      capacityChanged ||= r.capacityChanged;
+      thpChanged ||= r.thpChanged;
+      shutdown ||= r.shutdown;
     }
+    // The batch's last -H wins; numad's own "Changing THP scan time" line comes from the write itself.
+    if (thpChanged && next.thpScanSleepMs !== null) this.thp.set(next.thpScanSleepMs);
+    for (const line of lines) {
+      this.numadLog.level = line.levelInForce;
+      this.numadLog.log(line.level, line.message);
+    }
+    this.current = next;
+    this.numadLog.level = next.logLevel;
+    if (capacityChanged) this.service.setCapacityOptions(capacityFromSettings(next));
     if (shutdown) setImmediate(this.requestShutdown);
     return { settings: this.current, shutdown };
   }

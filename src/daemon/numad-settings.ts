@@ -62,6 +62,66 @@ export type NumadOp =
   | { opt: 'u'; value: number }
   | { opt: 'x'; pid: number };
 
+/**
+ * The values numad accepts for each option (numad.md §1.2; src/cli/numad-main.ts applies the same at the command
+ * line), plus bounds numad leaves to chance where an unbounded value would hurt the daemon.
+ */
+export const NUMAD_OPTION_LIMITS = {
+  /** -H: 0 (leave the kernel's value alone) or 10..1000000 ms ("THP scan_sleep_ms must be > 9 and < 1000001") */
+  thpScanSleepMs: { min: 10, max: 1_000_000 },
+  /** -m, percent */
+  memLocalityTargetPercent: { min: 50, max: 100 },
+  /** -t, percent */
+  htPercent: { min: 0, max: 100 },
+  /** -u, percent */
+  utilizationTargetPercent: { min: 10, max: 130 },
+  /** -i, seconds: what numad's int holds (a longer wait than Node's timers take is the rebalancer's to clamp) */
+  intervalS: { min: 0, max: 2_147_483_647 },
+  /** -l: numad takes any int (negative silences everything); an int is what its atoi can produce */
+  logLevel: { min: -(2 ** 31), max: 2 ** 31 - 1 },
+  /** -p/-r/-x: PID_MAX_LIMIT on 64-bit Linux (4194304) bounds every pid; 0 and below name no process */
+  pid: { min: 1, max: 4_194_304 },
+  /** -R: CPU ids below 8192 (x86-64 MAXSMP's NR_CPUS, the most any kernel is built for), one entry per id at most */
+  cpuId: { min: 0, max: 8_191 },
+} as const;
+
+const inRange = (v: number, r: { min: number; max: number }): boolean => Number.isInteger(v) && v >= r.min && v <= r.max;
+const range = (r: { min: number; max: number }): string => `${r.min}..${r.max}`;
+
+/** What is wrong with an option change, in numad's terms, or undefined when numad would take it. */
+export function numadOpProblem(op: NumadOp): string | undefined {
+  const L = NUMAD_OPTION_LIMITS;
+  switch (op.opt) {
+    case 'C':
+    case 'K':
+    case 'S':
+      return undefined;
+    case 'H':
+      return op.value === 0 || inRange(op.value, L.thpScanSleepMs) ? undefined : `-H ${op.value}: must be 0 or ${range(L.thpScanSleepMs)} ms`;
+    case 'i':
+      if (!inRange(op.min, L.intervalS) || !inRange(op.max, L.intervalS)) return `-i ${op.min}:${op.max}: MIN and MAX must be ${range(L.intervalS)} seconds`;
+      // MAX 0 stops the daemon whatever MIN says; otherwise numad's client refuses MAX below MIN.
+      return op.max !== 0 && op.max < op.min ? `-i ${op.min}:${op.max}: max interval must not be below min interval` : undefined;
+    case 'l':
+      return inRange(op.value, L.logLevel) ? undefined : `-l ${op.value}: must be a 32-bit integer`;
+    case 'm':
+      return inRange(op.value, L.memLocalityTargetPercent) ? undefined : `-m ${op.value}: must be ${range(L.memLocalityTargetPercent)}`;
+    case 't':
+      return inRange(op.value, L.htPercent) ? undefined : `-t ${op.value}: must be ${range(L.htPercent)}`;
+    case 'u':
+      return inRange(op.value, L.utilizationTargetPercent) ? undefined : `-u ${op.value}: must be ${range(L.utilizationTargetPercent)}`;
+    case 'p':
+    case 'r':
+    case 'x':
+      return inRange(op.pid, L.pid) ? undefined : `-${op.opt} ${op.pid}: a pid is ${range(L.pid)}`;
+    case 'R': {
+      if (op.cpus.length > L.cpuId.max + 1) return `-R: at most ${L.cpuId.max + 1} CPUs`;
+      const bad = op.cpus.find((c) => !inRange(c, L.cpuId));
+      return bad === undefined ? undefined : `-R: CPU ${bad} is outside ${range(L.cpuId)}`;
+    }
+  }
+}
+
 export interface LogLine {
   level: number;
   message: string;

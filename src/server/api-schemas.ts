@@ -1,7 +1,8 @@
 // The HTTP API's contract. Inputs are validated here and nowhere else; outputs are typed from the same schemas,
 // and `numadvisor schemas` exports all of them as JSON Schema into schemas/.
 import { z } from 'zod';
-import { ReservationSchema, MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
+import { MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
+import { ReservationSchema } from '../model/reservation-schema.js';
 import { HostSnapshotSchema, HugepagePoolSchema } from '../model/snapshot.js';
 import { NumadOpSchema, NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
 
@@ -51,7 +52,13 @@ const DomainKeySchema = z.string().min(1).max(256).regex(/^[^/\u0000-\u001f]+$/,
 export const DomainFilterBodySchema = z.object({ include: z.array(DomainKeySchema).max(4096).default([]), exclude: z.array(DomainKeySchema).max(4096).default([]) }).strict();
 export const DomainKeyParamsSchema = z.object({ key: DomainKeySchema }).strict();
 
-export const ReservationIdParamsSchema = z.object({ id: z.string().uuid('reservation ids are UUIDs') }).strict();
+/**
+ * Any id the ledger may hold, not only a UUID: an id that was stored must be deletable (ids are checked when they
+ * are stored and restored; an older daemon restored non-UUID ids that then could not be deleted).
+ */
+export const ReservationIdParamsSchema = z
+  .object({ id: z.string().min(1).max(256).regex(/^[^\u0000-\u001f/]+$/, 'a reservation id') })
+  .strict();
 
 export const ErrorResponseSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),

@@ -2,12 +2,15 @@
 // JSON {error:{code,message}} with a 4xx for the caller's mistakes, never a crash or an HTML page.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { badRequest, deadlinePassed, notFound, tooLarge, NumadvisorError } from '../errors.js';
+import { badRequest, deadlinePassed, internalError, methodNotAllowed, notFound, stopping, tooLarge, NumadvisorError } from '../errors.js';
 import type { AdvisorService } from '../daemon/advisor-service.js';
 import type { NumadControl } from '../daemon/numad-control.js';
 import type { DomainSide, Rebalancer } from '../daemon/rebalancer.js';
 import { formatIdList } from '../topology/idlist.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_REQUEST_DEADLINES, enforceRequestDeadlines, type RequestDeadlines } from './deadlines.js';
+import { clientErrorHandler, errorBody, fromFrameworkError, installProtocolRefusals, pathOf, RouteTable } from './http-errors.js';
+import { tcpGuard, type TcpAccess } from './tcp-guard.js';
 import {
   AdviceBodySchema,
   AdviceQuerySchema,
@@ -58,6 +61,15 @@ function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
 const IDLE_CHECK_NEVER_MS = 2 ** 31 - 1;
 /** a connection with no traffic for this long is closed (clients here send one small request and read the answer) */
 export const CONNECTION_IDLE_TIMEOUT_MS = 60_000;
+/**
+ * A kept-alive connection with no next request is closed after this (Node's own default; fastify's 72 s is for load
+ * balancers). Clients here reuse a connection at once or not at all, and it bounds when a next request must begin.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Small JSON bodies only: the largest real one is a domain filter. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+/** Domain names and UUIDs (zod allows 256 characters) may arrive %-encoded, up to three bytes per character. */
+const MAX_PARAM_LENGTH = 1024;
 
 export interface AppOptions {
   service: AdvisorService;
@@ -66,20 +78,51 @@ export interface AppOptions {
   logger: FastifyBaseLogger;
   /** the libvirt side, when the daemon talks to libvirt */
   domains?: DomainSide | undefined;
+  /** set for the TCP listener: read-only without this bearer token, loopback Host only (issue #12 F7) */
+  tcp?: TcpAccess | undefined;
+  /** per-connection header and request deadlines; DEFAULT_REQUEST_DEADLINES when unset */
+  requestDeadlines?: RequestDeadlines | undefined;
 }
 
-export function buildApp({ service, control, rebalancer, logger, domains }: AppOptions): FastifyInstance {
+export function buildApp({ service, control, rebalancer, logger, domains, tcp, requestDeadlines }: AppOptions): FastifyInstance {
+  const LIMITS = { bodyLimit: BODY_LIMIT_BYTES, maxParamLength: MAX_PARAM_LENGTH };
   const app = Fastify({
     loggerInstance: logger,
     // Thousands of answers a second: per-request log lines would cost more than the answers.
     logController: new LogController({ disableRequestLogging: true }),
     // One request at a time per connection is what clients do here; small bodies only.
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Node's HTTP server checks every connection for header/request timeouts on a 30 s interval, even with none
-    // open: two wake-ups a minute of an otherwise idle daemon. A per-connection idle timeout (a timer only while a
-    // connection exists) bounds a client that stops talking instead.
-    http: { connectionsCheckingInterval: IDLE_CHECK_NEVER_MS },
+    // open: two wake-ups a minute of an otherwise idle daemon. A per-connection idle timeout and per-connection
+    // request deadlines (./deadlines.ts: timers only while a connection exists) bound a slow client instead.
+    // requireHostHeader off: Node would answer a missing Host with an empty 400; the hook below answers it in our
+    // error format.
+    http: { connectionsCheckingInterval: IDLE_CHECK_NEVER_MS, requireHostHeader: false },
     connectionTimeout: CONNECTION_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // Bytes Node's parser refuses, and URLs the router cannot decode, never reach a route: same error format.
+    clientErrorHandler,
+    // fastify's own 503 while closing is not in our format; the hook below answers it instead.
+    return503OnClosing: false,
+    frameworkErrors: (err, req, reply) => {
+      const e = fromFrameworkError(err, LIMITS, req.headers['content-type']) ?? internalError();
+      // fastify types this reply with the route generics of a route that does not exist; it is a plain reply.
+      (reply as FastifyReply).code(e.httpStatus).send(errorBody(e));
+    },
+  });
+  const deadlines = requestDeadlines ?? DEFAULT_REQUEST_DEADLINES;
+  enforceRequestDeadlines(app.server, deadlines, KEEP_ALIVE_TIMEOUT_MS);
+  // Node's own copies of the deadlines, read only by the connections check disabled above; kept equal so they agree
+  // should that check ever run.
+  app.server.headersTimeout = deadlines.headersMs;
+  app.server.requestTimeout = deadlines.requestMs;
+  installProtocolRefusals(app.server);
+
+  // Every route by method, so a known path asked with another method is a 405 with Allow, not a 404.
+  const routes = new RouteTable();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.add(method, route.url);
   });
 
   // Server-Timing (a standard header) tells a client how long the daemon itself took, queueing excluded.
@@ -92,21 +135,39 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
     if (t0 !== undefined) reply.header('server-timing', `app;dur=${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(3)}`);
   });
 
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof NumadvisorError) {
-      return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.message } });
+  // A request that arrives on an open connection while the daemon stops is refused, as fastify would, in our format.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's check for it is off (see requireHostHeader above).
+  app.addHook('onRequest', async (req, reply) => {
+    if (closing) {
+      reply.header('connection', 'close');
+      throw stopping();
     }
-    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
-    if (status >= 400 && status < 500) {
-      return reply.code(status).send({ error: { code: 'NUMADVISOR_ERR_BAD_REQUEST', message: (err as Error).message } });
-    }
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) throw badRequest('an HTTP/1.1 request needs a Host header');
+  });
+  if (tcp) app.addHook('onRequest', tcpGuard(tcp));
+
+  app.setErrorHandler((err, req, reply) => {
+    const known = fromFrameworkError(err, LIMITS, req.headers['content-type']);
+    if (known) return reply.code(known.httpStatus).send(errorBody(known));
     logger.error({ err }, 'request failed');
-    return reply.code(500).send({ error: { code: 'NUMADVISOR_ERR_INTERNAL', message: 'internal error; see the daemon log' } });
+    const e = internalError();
+    return reply.code(e.httpStatus).send(errorBody(e));
   });
 
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'NUMADVISOR_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const path = pathOf(req.raw.url ?? '/');
+    const allowed = routes.allowed(path);
+    if (allowed.length === 0) {
+      const e = notFound(`no route ${req.method} ${path}`);
+      return reply.code(e.httpStatus).send(errorBody(e));
+    }
+    const e = methodNotAllowed(req.method, path, allowed);
+    return reply.code(e.httpStatus).header('allow', allowed.join(', ')).send(errorBody(e));
+  });
 
   const answer = async (
     req: FastifyRequest,
@@ -146,7 +207,8 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
   // than JSON.stringify for the 64-node answers, and it drops any field the contract does not list.
   const adviceRoute = { schema: { response: { 200: responseJsonSchema(AdviceResponseSchema) } } };
 
-  app.get('/v1/advice', adviceRoute, async (req, reply) => {
+  // No automatic HEAD (issue #12 F14): fastify would run this handler for it, and a HEAD must never reserve.
+  app.get('/v1/advice', { ...adviceRoute, exposeHeadRoute: false }, async (req, reply) => {
     const q = parseInput(AdviceQuerySchema, req.query);
     const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
     const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
@@ -195,8 +257,7 @@ export function buildApp({ service, control, rebalancer, logger, domains }: AppO
   });
 
   app.get('/v1/reservations', async () => {
-    service.ledger.expire(Date.now());
-    return { reservations: service.ledger.list() };
+    return { reservations: service.reservations() };
   });
 
   app.delete('/v1/reservations/:id', async (req, reply) => {
