@@ -25,6 +25,7 @@ import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
 import { listenRestricted, prepareSocketPath, removeSocket, resolveGroup } from './socket.js';
 import { lockStateDir } from '../model/file-lock.js';
+import { loadRuntimeOverrides, saveRuntimeOverrides } from './runtime-options.js';
 import { LocalAnswerSpool } from '../model/local-answers.js';
 import { reservationCheck } from '../model/reservation-check.js';
 import { LibvirtClient } from '../libvirt/client.js';
@@ -102,6 +103,13 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   // One daemon per state directory, held until this process ends however it ends.
   const stateLock = lockStateDir(config.stateDir);
   undo.push(() => stateLock.release());
+  // Options changed at run time before a restart override the command line (src/daemon/runtime-options.ts).
+  const runtime = loadRuntimeOverrides(config.stateDir, config.numad);
+  if (runtime.problem) logger.warn(runtime.problem);
+  if (runtime.restored.length > 0 || runtime.domainFilter) {
+    logger.info({ settings: runtime.restored, domainFilter: runtime.domainFilter }, 'restored options changed at run time before the restart');
+  }
+  const numadSettings = runtime.settings;
   const socketGid = config.socketGroup !== undefined ? resolveGroup(config.socketGroup) : undefined;
   await prepareSocketPath(config.socketPath);
 
@@ -133,13 +141,13 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   await stateFile.compact();
   if (adoptedAtStart > 0) spool.truncateConsumed();
 
-  const numadLog = new NumadLog({ path: config.numadLogPath, level: config.numad.logLevel });
+  const numadLog = new NumadLog({ path: config.numadLogPath, level: numadSettings.logLevel });
   undo.push(() => numadLog.close());
   const service = new AdvisorService(
     observer,
     ledger,
     {
-      capacity: capacityFromSettings(config.numad),
+      capacity: capacityFromSettings(numadSettings),
       cpuAllocationRatio: config.cpuAllocationRatio,
       reservationTtlMs: config.reservationTtlMs,
       policy: config.policy ?? 'numadvisor',
@@ -158,9 +166,17 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     markStopped = resolve;
   });
   const thp = new ThpScanSleep(fs, (message) => numadLog.log(LOG_NOTICE, message));
-  const control = new NumadControl(config.numad, service, numadLog, thp, () => {
+  const control = new NumadControl(numadSettings, service, numadLog, thp, () => {
     close().catch((err: unknown) => logger.error({ err }, 'error while stopping'));
   });
+  const persistOverrides = (): void => {
+    try {
+      saveRuntimeOverrides(config.stateDir, config.numad, control.settings, { base: config.libvirt?.filter, current: domains?.tracker.filter });
+    } catch (err) {
+      logger.error({ err }, 'cannot save the options changed at run time; they will not survive a restart');
+    }
+  };
+  control.onChange = persistOverrides;
   const procScan = defaultProcScan(fs);
   if (procScan.nativeError) logger.warn({ err: procScan.nativeError }, 'the C pass over /proc is not available; scanning in TypeScript');
   const scanner = new ProcessScanner(fs, basePageKiB(), observer.snapshot().meminfo.hugepageSizeKiB || 2048, procScan.scan);
@@ -178,6 +194,8 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     const tracker = new DomainTracker(libvirt, ledger, fs, logger, config.libvirt.filter, config.reservationTtlMs);
     const domainMover = new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl'), () => observer.shape().cpus);
     domains = { tracker, mover: domainMover, apply: config.apply.includes('domains') };
+    if (runtime.domainFilter) tracker.setFilter(runtime.domainFilter);
+    tracker.onFilterChange = persistOverrides;
   }
   const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover, Date.now, domains);
 
@@ -206,10 +224,10 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   await listenRestricted(() => app.listen({ path: config.socketPath }), config.socketPath, config.socketMode, socketGid);
 
   // Nothing below can fail: the daemon is whole.
-  if (config.numad.reservedCpus.length > 0) {
-    numadLog.log(LOG_NOTICE, `Reserving ${config.numad.reservedCpus.length} CPUs (${formatIdList(config.numad.reservedCpus)}) for non-numad use`);
+  if (numadSettings.reservedCpus.length > 0) {
+    numadLog.log(LOG_NOTICE, `Reserving ${numadSettings.reservedCpus.length} CPUs (${formatIdList(numadSettings.reservedCpus)}) for non-numad use`);
   }
-  if (config.numad.thpScanSleepMs !== null) thp.set(config.numad.thpScanSleepMs);
+  if (numadSettings.thpScanSleepMs !== null) thp.set(numadSettings.thpScanSleepMs);
   if (libvirt) {
     libvirt.on('connected', () => logger.info({ uri: config.libvirt?.uri }, 'libvirt connected'));
     libvirt.on('disconnected', (err) => logger.warn({ err }, 'libvirt connection lost; reconnecting'));

@@ -17,6 +17,9 @@ export interface ControlResult {
 }
 
 export class NumadControl {
+  /** Called after a batch changed the settings (the daemon persists run-time changes). */
+  onChange: ((settings: NumadSettings) => void) | undefined;
+
   constructor(
     private current: NumadSettings,
     private readonly service: AdvisorService,
@@ -57,8 +60,10 @@ export class NumadControl {
       this.numadLog.level = line.levelInForce;
       this.numadLog.log(line.level, line.message);
     }
+    const changed = JSON.stringify(next) !== JSON.stringify(this.current);
     this.current = next;
     this.numadLog.level = next.logLevel;
+    if (changed) this.onChange?.(next);
     if (capacityChanged) this.service.setCapacityOptions(capacityFromSettings(next));
     if (shutdown) setImmediate(this.requestShutdown);
     return { settings: this.current, shutdown };

@@ -206,6 +206,26 @@ describe('one daemon, started whole', () => {
   });
 });
 
+describe('options changed at run time', () => {
+  it('numad -u 70, -R 2-3 and the domain filter survive a restart; the command line stays the base', async () => {
+    const dir = temp();
+    const libvirt = { uri: 'qemu:///system', socketPath: path.join(dir, 'no-libvirtd.sock'), filter: { include: [], exclude: [] } };
+    const first = await startTestDaemon(dir, FIXTURE, { libvirt });
+    expect((await request(sockIn(dir), 'POST', '/v1/options', { ops: [{ opt: 'u', value: 70 }, { opt: 'R', cpus: [2, 3] }] })).status).toBe(200);
+    expect((await request(sockIn(dir), 'PUT', '/v1/domains/filter', { exclude: ['db01'] })).status).toBe(200);
+    await first.close();
+    const again = await daemonIn(dir, { libvirt });
+    const options = (await request(sockIn(dir), 'GET', '/v1/options')).body as { settings: { utilizationTargetPercent: number; reservedCpus: number[]; htPercent: number } };
+    expect(options.settings).toMatchObject({ utilizationTargetPercent: 70, reservedCpus: [2, 3], htPercent: 20 });
+    expect(((await request(sockIn(dir), 'GET', '/v1/domains')).body as { filter: unknown }).filter).toEqual({ include: [], exclude: ['db01'] });
+    // Changed back at run time: nothing left to override.
+    await request(sockIn(dir), 'POST', '/v1/options', { ops: [{ opt: 'u', value: 85 }, { opt: 'R', cpus: [] }] });
+    await again.close();
+    const saved = JSON.parse(readFileSync(path.join(dir, 'state', 'runtime-options.json'), 'utf8')) as { numad: object };
+    expect(saved.numad).toEqual({});
+  });
+});
+
 describe('files a hostile local user can reach', () => {
   it('F11: the numad log is never appended through a symlink to a user\'s file', async () => {
     const user = testUser();
