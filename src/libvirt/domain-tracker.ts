@@ -1,8 +1,10 @@
 // Keeps the running libvirt domains and ties the capacity numad -w promised to the VM that took it.
 // A numad -w answer carries no VM identity and must never call libvirt (the starting domain is locked, libvirt.md
-// §1.2), so the reservation is bound afterwards: on the domain's STARTED event, to an unbound reservation of the same
-// vCPUs and MiB (preferring the one whose nodeset libvirt recorded), released on STOPPED, and shrunk node by node as
-// the guest's memory materialises, so that capacity is never counted twice (once reserved, once measured as used).
+// §1.2), so the reservation is bound afterwards: on the domain's STARTED event (or, for a domain that started while we
+// were not connected, on the next connection), to the domain's own answer — an unbound reservation of its vCPUs and
+// MiB and of the nodeset libvirt recorded, given closest before its QEMU process started —, released on STOPPED, and
+// shrunk node by node as the guest's memory materialises, so that capacity is never counted twice (once reserved,
+// once measured as used).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FsRoot } from '../topology/fsroot.js';
@@ -21,6 +23,13 @@ export const RESERVED_CPU_UNTIL_MEASURED_MS = 15_000;
 
 /** After a reconnect, a running domain takes an unbound answer given at most this long before its QEMU started. */
 export const RESYNC_BIND_WINDOW_MS = 60_000;
+
+/**
+ * libvirt runs numad -w before it forks QEMU, so a domain's answer is older than its process. The process start is
+ * known only to ~20 ms (/proc/<pid>/stat's starttime and /proc/uptime both count 10 ms), so an answer up to this
+ * much after the computed start may still be the domain's.
+ */
+export const PROCESS_START_SLACK_MS = 50;
 
 /** Where the QEMU driver keeps status XML and pid files (libvirt.md §3). */
 export const QEMU_RUN_DIR = '/run/libvirt/qemu';
@@ -48,6 +57,8 @@ export interface TrackedDomain {
   cgroups: Record<string, string>;
   /** pins an administrator made: in the XML at start, or announced by a TUNABLE event we did not cause */
   adminPins: { vcpus: number[]; emulator: boolean; iothreads: number[] };
+  /** the numad answer libvirt recorded in the status XML (`<numad nodeset=…>`; placement='auto'), when readable */
+  numadNodeset?: number[] | undefined;
   reservationId: string | undefined;
   excluded: boolean;
   seenAt: string;
@@ -56,6 +67,45 @@ export interface TrackedDomain {
 export interface TrackerEvents {
   bound: [TrackedDomain, Reservation];
   released: [TrackedDomain, Reservation];
+}
+
+/** Whether libvirt asked numad -w for this domain before starting it (placement='auto' of its vCPUs or memory). */
+export function askedNumad(spec: DomainSpec): boolean {
+  return spec.vcpuPlacement === 'auto' || spec.numatune?.placement === 'auto';
+}
+
+/**
+ * The unbound reservation that is `d`'s numad answer (DomainTracker.bind): same vCPUs and MiB; the nodeset libvirt
+ * recorded, else preferably the live one; answered before `startedMs` (within PROCESS_START_SLACK_MS), the closest
+ * first; with `withinMs`, only those and at most that long before the start, otherwise the closest after it next.
+ */
+export function pickAnswer(
+  reservations: readonly Reservation[],
+  d: Pick<TrackedDomain, 'spec' | 'nodeset' | 'numadNodeset'>,
+  startedMs: number,
+  withinMs?: number,
+): Reservation | undefined {
+  if (!askedNumad(d.spec)) return undefined;
+  const recorded = d.numadNodeset && d.numadNodeset.length > 0 ? formatIdList(d.numadNodeset) : undefined;
+  const live = formatIdList(d.nodeset);
+  const before = (r: Reservation): boolean => Date.parse(r.createdAt) <= startedMs + PROCESS_START_SLACK_MS;
+  // Rank: answers before the computed start, the closest first; then those within the slack after it; then (STARTED
+  // only) later ones, the closest first.
+  const distance = (r: Reservation): number => {
+    const ago = startedMs - Date.parse(r.createdAt);
+    if (ago >= 0) return ago;
+    return (before(r) ? 1e13 : 2e13) - ago;
+  };
+  const candidates = reservations.filter(
+    (r) =>
+      !r.domain &&
+      r.request.cpuHundredths === d.spec.vcpus * 100 &&
+      r.request.memMiB === d.spec.memoryMiB &&
+      (recorded === undefined || r.nodeset === recorded) &&
+      (withinMs === undefined || (before(r) && startedMs - Date.parse(r.createdAt) <= withinMs)),
+  );
+  candidates.sort((a, b) => (recorded === undefined ? Number(b.nodeset === live) - Number(a.nodeset === live) : 0) || distance(a) - distance(b));
+  return candidates[0];
 }
 
 export function domainSelected(filter: DomainFilter, d: { name: string; uuid: string }): boolean {
@@ -92,8 +142,12 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
     client.on('tunable', (e) => this.onTunable(e));
   }
 
+  /** Called when the filter is changed at run time (the daemon persists it). */
+  onFilterChange: ((filter: DomainFilter) => void) | undefined;
+
   setFilter(filter: DomainFilter): void {
     this.filter = filter;
+    this.onFilterChange?.(filter);
     for (const d of this.domains.values()) d.excluded = !domainSelected(filter, d);
   }
 
@@ -125,12 +179,15 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
       }
     }
     // Domains that started while we were not connected (libvirtd autostarts guests before our client is back): their
-    // STARTED event is gone, so bind them now — only to an answer given shortly before their QEMU process started,
-    // never a long-running guest to an answer meant for a VM about to start.
-    for (const d of this.domains.values()) {
-      const started = d.pid === undefined ? undefined : this.processStartMs(d.pid);
-      if (!d.reservationId && started !== undefined) this.bind(d, (r) => Date.parse(r.createdAt) <= started && started - Date.parse(r.createdAt) <= RESYNC_BIND_WINDOW_MS);
-    }
+    // STARTED event is gone, so bind them now — each to its own answer, given before and at most RESYNC_BIND_WINDOW_MS
+    // before its QEMU process started, never a long-running guest to an answer meant for a VM about to start. The
+    // latest-started domain chooses first, so two of the same size take the answers in the order they were given.
+    const late = [...this.domains.values()]
+      .filter((d) => !d.reservationId)
+      .map((d) => ({ d, started: d.pid === undefined ? undefined : this.processStartMs(d.pid) }))
+      .filter((x): x is { d: TrackedDomain; started: number } => x.started !== undefined)
+      .sort((a, b) => b.started - a.started);
+    for (const { d, started } of late) this.bind(d, { startedMs: started, withinMs: RESYNC_BIND_WINDOW_MS });
   }
 
   private async load(d: Domain): Promise<TrackedDomain> {
@@ -145,6 +202,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
       spec,
       numaMode: numa.mode,
       nodeset: numa.nodeset ? parseIdList(numa.nodeset) : (status?.numad?.nodeset ?? []),
+      numadNodeset: status?.numad?.nodeset ?? prior?.numadNodeset,
       pid: status?.pid ?? this.readPid(d.name),
       ...this.threads(status?.pid ?? this.readPid(d.name), status?.vcpuTids),
       adminPins: prior?.adminPins ?? { vcpus: [...spec.vcpuPins.keys()], emulator: spec.emulatorPin !== undefined, iothreads: [...spec.iothreadPins.keys()] },
@@ -202,7 +260,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
   private async onLifecycle(e: LifecycleEvent): Promise<void> {
     if (e.event === LIFECYCLE.STARTED) {
       const d = await this.load(e.domain);
-      this.bind(d);
+      this.bind(d, d.pid === undefined ? {} : { startedMs: this.processStartMs(d.pid) });
     } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {
       this.forget(e.domain.uuid);
     }
@@ -218,15 +276,17 @@ export class DomainTracker extends EventEmitter<TrackerEvents> {
     return this.clock() - (uptime - startTicks / 100) * 1000;
   }
 
-  /** Bind the best unbound reservation of this domain's size to it. */
-  bind(d: TrackedDomain, accept: (r: Reservation) => boolean = () => true): Reservation | undefined {
+  /**
+   * Bind this domain's own numad answer to it: an unbound reservation of its vCPUs and MiB, of the nodeset libvirt
+   * recorded for it (preferring the live nodeset when the status XML is unreadable), given closest before its QEMU
+   * process started (`startedMs`; now when unknown). With `withinMs` (a domain found running on (re)connect) only an
+   * answer given before the start and at most that long before it; otherwise (its STARTED event) the closest answer
+   * after the start is taken when none came before. A domain without placement='auto' asked numad nothing and binds
+   * nothing.
+   */
+  bind(d: TrackedDomain, o: { startedMs?: number | undefined; withinMs?: number } = {}): Reservation | undefined {
     if (d.reservationId && this.ledger.get(d.reservationId)) return this.ledger.get(d.reservationId);
-    const want = formatIdList(d.nodeset);
-    const candidates = this.ledger
-      .list()
-      .filter((r) => !r.domain && r.request.cpuHundredths === d.spec.vcpus * 100 && r.request.memMiB === d.spec.memoryMiB && accept(r))
-      .sort((a, b) => Number(b.nodeset === want) - Number(a.nodeset === want) || a.createdAt.localeCompare(b.createdAt));
-    const pick = candidates[0];
+    const pick = pickAnswer(this.ledger.list(), d, o.startedMs ?? this.clock(), o.withinMs);
     if (!pick) return undefined;
     const now = this.clock();
     const bound = this.ledger.update(pick.id, { domain: { name: d.name, uuid: d.uuid, boundAt: new Date(now).toISOString() }, expiresAtMs: now + this.reservationTtlMs });

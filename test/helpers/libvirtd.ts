@@ -2,11 +2,12 @@
 // namespace where /usr/bin/numad is our numad command (libvirt runs that fixed path for placement='auto') and
 // /dev/kvm is hidden (nested KVM hangs here; with it visible libvirt re-probes QEMU for ~36 s on every start because
 // the probe and the start disagree about KVM). virtlogd is started too; both are stopped by stopLibvirtd.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { REPO_DIR } from './fixtures.js';
 
 export const LIBVIRT_SOCK = '/run/libvirt/libvirt-sock';
@@ -97,4 +98,14 @@ export function qemuDomainXml(name: string, o: { vcpus?: number; mode?: 'strict'
 
 export function virsh(...args: string[]): string {
   return execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+}
+
+/**
+ * virsh without blocking this process: `virsh create` waits for libvirt, which waits for the `numad -w` it runs, which
+ * asks the daemon under test — running in this process. Called synchronously, the daemon cannot answer until virsh
+ * returns: numad falls back to a local answer after its deadlines and the daemon answers the abandoned requests
+ * afterwards, leaving reservations that no domain took, made after the domain's QEMU started.
+ */
+export async function virshAsync(...args: string[]): Promise<string> {
+  return (await promisify(execFile)('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' })).stdout;
 }

@@ -16,7 +16,7 @@ import { numadvisorMain } from '../../src/cli/numadvisor-main.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
-import { libvirtAvailable, qemuDomainXml, startLibvirtd, stopLibvirtd, virsh, LIBVIRT_SOCK } from '../helpers/libvirtd.js';
+import { libvirtAvailable, qemuDomainXml, startLibvirtd, stopLibvirtd, virsh, virshAsync, LIBVIRT_SOCK } from '../helpers/libvirtd.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -129,21 +129,27 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
 
     const reservations = async (): Promise<Reservation[]> => ((await request(sock(), 'GET', '/v1/reservations')).body as { reservations: Reservation[] }).reservations;
 
-    const create = (name: string, o: Parameters<typeof qemuDomainXml>[1] = {}): void => {
+    // Never virsh('create') here: it would block the daemon (this process) while libvirt waits for numad -w.
+    const create = async (name: string, o: Parameters<typeof qemuDomainXml>[1] = {}): Promise<void> => {
       const file = `${t.dir}/${name}.xml`;
       writeFileSync(file, qemuDomainXml(name, o));
-      virsh('create', file);
+      await virshAsync('create', file);
     };
+    const ask = async (vcpus: number): Promise<Reservation> =>
+      ((await request(sock(), 'POST', '/v1/advice', { cpus: vcpus, mem: 128, client: 'numad -w' })).body as { reservation: Reservation }).reservation;
     const tracked = (name: string) => until(`${name} tracked`, () => d?.domains?.tracker.byNameOrUuid(name));
 
     it("placement='auto': libvirt runs our numad, records our nodeset, and the reservation is bound to the VM", async () => {
-      create('nv-auto', { vcpus: 2 });
+      const earlier = new Set((await reservations()).map((r) => r.id));
+      await create('nv-auto', { vcpus: 2 });
       const status = readFileSync('/run/libvirt/qemu/nv-auto.xml', 'utf8');
       expect(status).toMatch(/<numad nodeset='0' cpuset='[0-9,-]+'\/>/);
       const log = readFileSync(numadLog(), 'utf8');
       expect(log).toMatch(/: Getting NUMA pre-placement advice for 200 CPUs and 128 MBs\n.*: Advising pid -1 \(unknown\) move from nodes \(0\) to nodes \(0\)\n/);
       const uuid = virsh('domuuid', 'nv-auto').trim();
       const bound = await until('reservation bound', async () => (await reservations()).find((r) => r.domain?.name === 'nv-auto'));
+      // One numad -w, one reservation: the daemon answered libvirt itself (no local answer, no abandoned request).
+      expect((await reservations()).filter((r) => !earlier.has(r.id)).map((r) => r.id)).toEqual([bound.id]);
       expect(bound).toMatchObject({ nodeset: '0', request: { cpuHundredths: 200, memMiB: 128 }, domain: { name: 'nv-auto', uuid } });
       const out: string[] = [];
       expect(await numadvisorMain(['status', '--socket', sock()], { stdout: (x) => out.push(x), stderr: (x) => out.push(x) })).toBe(0);
@@ -168,7 +174,7 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
     });
 
     it('a strict domain gets CPU pins only (one core per vCPU) and the reason; an admin pin stays', async () => {
-      create('nv-strict', { vcpus: 2, cputune: "<vcpupin vcpu='1' cpuset='1'/>" });
+      await create('nv-strict', { vcpus: 2, cputune: "<vcpupin vcpu='1' cpuset='1'/>" });
       const dom = await tracked('nv-strict');
       expect(dom.adminPins.vcpus).toEqual([1]);
       const out = await (d as RunningDaemon).domains?.mover.apply(dom, [0]);
@@ -180,7 +186,7 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
     });
 
     it("a restrictive domain is re-pinned live and rolled back with `numadvisor rollback`; an admin's later vcpupin is respected", async () => {
-      create('nv-restrictive', { vcpus: 2, mode: 'restrictive' });
+      await create('nv-restrictive', { vcpus: 2, mode: 'restrictive' });
       const dom = await tracked('nv-restrictive');
       const out = await (d as RunningDaemon).domains?.mover.apply(dom, [0]);
       expect(out).toMatchObject({ ok: true, before: { mode: 'restrictive', nodeset: '0' }, after: { nodeset: '0' } });
@@ -202,26 +208,40 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
       const before = client.connects;
       await startLibvirtd({ NUMADVISOR_SOCKET: sock(), NUMADVISOR_LOG_FILE: numadLog() });
       await until('reconnected', () => (client.connected && client.connects > before ? true : undefined), 30_000);
-      create('nv-after-restart', { vcpus: 1 });
+      await create('nv-after-restart', { vcpus: 1 });
       const bound = await until('bound after restart', async () => (await reservations()).find((r) => r.domain?.name === 'nv-after-restart'));
       expect(bound.request).toEqual({ cpuHundredths: 100, memMiB: 128 });
     }, 60_000);
 
-    it('a domain started while the client was not connected (libvirtd autostart before us) is bound once it connects', async () => {
+    it('a domain started while the client was not connected (libvirtd autostart before us) is bound once it connects, to its own answer', async () => {
       await d?.close();
       const late = `${t.dir}/late.sock`;
       d = await startTestDaemon(t.dir, '1node-2cpu', { fsRoot: '/', apply: 'domains', libvirt: { uri: 'qemu:///system', socketPath: late, filter: { include: [], exclude: [] } } });
-      create('nv-late', { vcpus: 2 });
-      const unbound = await until('the answer reserved', async () => (await reservations()).find((r) => !r.domain && r.request.memMiB === 128));
+      // Answers of the same size that are not nv-late's: one whose start failed just before it, and one for a VM about
+      // to start given after its QEMU started, as the client connects (an answer pokes a parked client; one still in
+      // its backoff retries within 30 s); one of another size in between. Only nv-late's own answer is bound.
+      const failed = await ask(2);
+      const before = new Set((await reservations()).map((r) => r.id));
+      await create('nv-late', { vcpus: 2 });
+      const own = (await reservations()).filter((r) => !before.has(r.id));
+      expect(own).toMatchObject([{ request: { cpuHundredths: 200, memMiB: 128 }, nodeset: '0' }]);
+      const other = await ask(1);
       symlinkSync(LIBVIRT_SOCK, late);
-      const bound = await until('bound after connecting', async () => (await reservations()).find((r) => r.domain?.name === 'nv-late'), 20_000);
-      expect(bound.id).toBe(unbound.id);
-    }, 40_000);
+      const next = await ask(2);
+      const bound = await until('bound after connecting', async () => (await reservations()).find((r) => r.domain?.name === 'nv-late'), 40_000);
+      expect(bound.id).toBe(own[0]?.id);
+      const after = await reservations();
+      for (const r of [failed, other, next]) {
+        const x = after.find((y) => y.id === r.id);
+        expect(x, `answer ${r.id} (${r.createdAt}) kept`).toBeDefined();
+        expect(x?.domain, `answer ${r.id} (${r.createdAt}) unbound`).toBeUndefined();
+      }
+    }, 90_000);
 
     it('daemon down: the domain still starts on the command\'s local answer', async () => {
       await d?.close();
       d = undefined;
-      create('nv-no-daemon', { vcpus: 1 });
+      await create('nv-no-daemon', { vcpus: 1 });
       expect(readFileSync('/run/libvirt/qemu/nv-no-daemon.xml', 'utf8')).toMatch(/<numad nodeset='0'/);
       expect(readFileSync(numadLog(), 'utf8').trim().split('\n').slice(-2).join('\n')).toMatch(/Getting NUMA pre-placement advice for 100 CPUs and 128 MBs\n.*Advising pid -1 \(unknown\) move from nodes \(0\) to nodes \(0\)$/);
     }, 30_000);
