@@ -5,9 +5,10 @@ NPM ?= npm
 # Run: a C compiler for the numad front end (src/cli/numad-fast.c) and the /proc scan addon (src/native); util-linux's
 # taskset and numactl's migratepages move processes (--apply processes). Test: the real numad for side-by-side tests,
 # a real libvirtd with QEMU (the libvirt tests start and stop it themselves, in a private mount namespace), and
-# logrotate to rotate logs under load with the shipped configs.
+# logrotate to rotate logs under load with the shipped configs, and strace to kill the daemon at each step of the
+# journal's compaction (test/integration/crash-consistency.test.ts).
 APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux numactl
-APT_TEST_PACKAGES := numad libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86 logrotate
+APT_TEST_PACKAGES := numad libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86 logrotate strace
 # The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
 APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))

@@ -11,7 +11,7 @@
 // - Loading replays the journal over the snapshot. Each entry is checked on its own: a bad one is quarantined to
 //   reservations.quarantine.jsonl with its reason and counted, the good ones are kept; a torn line (crash
 //   mid-write) is skipped. A snapshot that is not JSON at all is moved aside, never overwritten unseen.
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -214,6 +214,7 @@ export class ReservationStore {
   }
 
   load(): LoadResult {
+    this.removeStaleTemps();
     const snapshotText = readStateText(this.path);
     const parsed = parseLedgerTexts(snapshotText, readStateText(this.journalPath), this.check);
     let quarantinedTo: string | undefined;
@@ -231,6 +232,28 @@ export class ReservationStore {
       quarantined: parsed.quarantined,
       ...(quarantinedTo ? { quarantinedTo } : {}),
     };
+  }
+
+  /**
+   * A daemon killed while writing a snapshot leaves its temp file (up to the whole ledger's size); every crash would
+   * add one. Only the holder of the state dir's lock writes temp files, so any not of this process is stale.
+   */
+  private removeStaleTemps(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return;
+    }
+    const own = `${STATE_FILE_NAME}.tmp-${process.pid}`;
+    for (const name of names) {
+      if (!name.startsWith(`${STATE_FILE_NAME}.tmp-`) || name === own) continue;
+      try {
+        unlinkSync(path.join(this.dir, name));
+      } catch {
+        // gone already
+      }
+    }
   }
 
   /** Keep what was set aside, with why, so an operator can look (and nothing is silently dropped). */
