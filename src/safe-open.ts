@@ -5,7 +5,7 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { NumadvisorError, stateError } from './errors.js';
 
-const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_RDWR, O_WRONLY, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC: number };
+const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC: number };
 /** O_CLOEXEC is 0o2000000 on Linux; Node's constants lack it on some versions, and child processes must not inherit these. */
 const CLOEXEC = typeof O_CLOEXEC === 'number' ? O_CLOEXEC : 0o2000000;
 
@@ -24,6 +24,8 @@ export function unsafeReason(fd: number, uid = process.getuid?.() ?? 0, allowDev
   // A log sent to /dev/null (or /dev/full in a test) is an operator's choice; a FIFO or a directory is not a file.
   if (!st.isFile() && !(allowDevices && st.isCharacterDevice())) return 'is not a regular file';
   if (st.uid !== uid && st.uid !== 0) return `is owned by uid ${st.uid}, not by this process (uid ${uid}) or root`;
+  // A second name elsewhere (a hard link a user made to a file of ours, where protected_hardlinks is off).
+  if (st.isFile() && st.nlink > 1) return `has ${st.nlink} names (hard links)`;
   return undefined;
 }
 
@@ -32,7 +34,9 @@ export function unsafeReason(fd: number, uid = process.getuid?.() ?? 0, allowDev
  * symlink, ENOENT, EACCES…) or a NUMADVISOR_ERR_STATE error naming the file when it is not ours.
  */
 export function safeOpen(file: string, mode: SafeOpenMode, perm = 0o640, opts: { allowDevices?: boolean } = {}): number {
-  const fd = openSync(file, FLAGS[mode] | O_NOFOLLOW | CLOEXEC, perm);
+  // O_NONBLOCK: a FIFO planted where a file was expected would block open() before the check below could refuse it
+  // (regular files ignore the flag).
+  const fd = openSync(file, FLAGS[mode] | O_NOFOLLOW | O_NONBLOCK | CLOEXEC, perm);
   let reason: string | undefined;
   try {
     reason = unsafeReason(fd, process.getuid?.() ?? 0, opts.allowDevices ?? false);

@@ -206,6 +206,9 @@ fail:
 }
 
 int main(int argc, char **argv) {
+    /* Only this run may say it asked the daemon or took a CPU sample: never an inherited environment. */
+    unsetenv("NUMADVISOR_DAEMON_ASKED");
+    unsetenv("NUMADVISOR_CPU_SAMPLE");
     if (argc != 3 || strcmp(argv[1], "-w") != 0) fall_back(argc, argv);
     const char *arg = argv[2];
     const char *colon = strchr(arg, ':');

@@ -7,7 +7,7 @@ import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { advise, type PolicyName } from '../policy/numadvisor.js';
 import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
-import { ledgerBusy } from '../errors.js';
+import { ledgerBusy, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -80,6 +80,8 @@ export interface LocalAnswers {
   hasNew(): boolean;
   /** adopt new ones into the ledger; undefined when a client holds the spool's lock right now */
   ingest(ledger: ReservationLedger, nowMs: number): number | undefined;
+  /** whether adopted lines are still in the spool */
+  hasConsumed(): boolean;
   /** empty the spool of what was adopted (once that is durable) */
   truncateConsumed(): boolean;
 }
@@ -108,7 +110,9 @@ export class AdvisorService {
   durability: LedgerDurability | undefined;
   /** Set by the daemon: local answers to adopt before answering. */
   localAnswers: LocalAnswers | undefined;
-  private truncateScheduled = false;
+  /** how many times local answers were adopted (the spool is emptied once the journal holds all of them) */
+  private ingests = 0;
+  private truncating = false;
 
   setCapacityOptions(capacity: CapacityOptions): void {
     this.options.capacity = capacity;
@@ -193,17 +197,45 @@ export class AdvisorService {
    */
   adoptLocalAnswers(): boolean {
     const spool = this.localAnswers;
-    if (!spool || !spool.hasNew()) return true;
-    const adopted = spool.ingest(this.ledger, this.clock());
-    if (adopted === undefined) return false;
-    if (!this.truncateScheduled) {
-      this.truncateScheduled = true;
-      const done = (): void => {
-        this.truncateScheduled = false;
-      };
-      (this.durability?.durable() ?? Promise.resolve()).then(() => spool.truncateConsumed(), () => false).then(done, done);
+    if (!spool) return true;
+    if (spool.hasNew()) {
+      const adopted = spool.ingest(this.ledger, this.clock());
+      if (adopted === undefined) return false;
+      this.ingests++;
     }
+    if (spool.hasConsumed() && !this.truncating) void this.truncateSpoolWhenDurable(spool);
     return true;
+  }
+
+  /**
+   * Empty the spool once everything taken from it is in the journal: a crash before that would lose answers libvirt
+   * used. Waits again while later ingests add lines to the journal; a client holding the lock makes it give up until
+   * the next answer or cycle asks again.
+   */
+  private async truncateSpoolWhenDurable(spool: LocalAnswers): Promise<void> {
+    this.truncating = true;
+    try {
+      for (;;) {
+        const seen = this.ingests;
+        await (this.durability?.durable() ?? Promise.resolve());
+        if (seen === this.ingests) break;
+      }
+      spool.truncateConsumed();
+    } catch {
+      // not durable yet (a failed write): the next answer or cycle tries again
+    } finally {
+      this.truncating = false;
+    }
+  }
+
+  /** Adopt local answers, waiting up to SPOOL_BUSY_WAIT_MS for a client that holds the spool. */
+  private async adoptLocalAnswersWaiting(): Promise<boolean> {
+    let adopted = this.adoptLocalAnswers();
+    for (let waited = 0; !adopted && waited < SPOOL_BUSY_WAIT_MS; waited += 2) {
+      await sleep(2);
+      adopted = this.adoptLocalAnswers();
+    }
+    return adopted;
   }
 
   /**
@@ -213,11 +245,7 @@ export class AdvisorService {
   async adviseDurably(request: PlacementRequest, opts: AdviseOptions): Promise<AdviseResult> {
     // A client recording a local answer holds the spool for a few milliseconds: wait for it rather than turn this
     // client away too (which would make it answer locally as well, and keep the spool busy).
-    let adopted = this.adoptLocalAnswers();
-    for (let waited = 0; !adopted && waited < SPOOL_BUSY_WAIT_MS; waited += 2) {
-      await sleep(2);
-      adopted = this.adoptLocalAnswers();
-    }
+    const adopted = await this.adoptLocalAnswersWaiting();
     if (!adopted && opts.reserve) throw ledgerBusy('a local numad -w answer is being recorded; ask again');
     const result = this.advise(request, opts);
     const r = result.reservation;
@@ -228,11 +256,14 @@ export class AdvisorService {
       this.ledger.release(r.id);
       throw err;
     }
+    // A client may have recorded a local answer while ours was being written, having read our files before it: it
+    // counted everything but ours. Whoever commits second must see the other, so look again now — waiting for the
+    // spool if a client holds it — and withdraw ours if the two together promise a node more than it has.
     if (this.localAnswers?.hasNew()) {
-      this.adoptLocalAnswers();
-      if (result.advice.fits && this.overPromised(r)) {
+      const seen = await this.adoptLocalAnswersWaiting();
+      if (!seen || (result.advice.fits && this.overPromised(r))) {
         await this.releaseDurably(r.id).catch(() => undefined);
-        throw ledgerBusy('a local numad -w answer took the same memory meanwhile; ask again');
+        throw ledgerBusy(seen ? 'a local numad -w answer took the same memory meanwhile; ask again' : 'a local numad -w answer is being recorded; ask again');
       }
     }
     return result;
@@ -257,7 +288,14 @@ export class AdvisorService {
   /** Release a reservation and return once the release is durable (undefined: no such reservation). */
   async releaseDurably(id: string): Promise<Reservation | undefined> {
     const released = this.ledger.release(id);
-    if (released) await this.durability?.durable();
+    if (!released) return undefined;
+    try {
+      await this.durability?.durable();
+    } catch (err) {
+      // Released here already: the next successful write rewrites the whole ledger without it. Say so, since a
+      // crash before then would bring it back, and a retry would find nothing to release.
+      throw stateError(`released, but not yet saved (${(err as Error).message}); it may come back if the daemon crashes before its next successful write`, err);
+    }
     return released;
   }
 

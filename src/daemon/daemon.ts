@@ -120,6 +120,7 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   const check = reservationCheck(nodeIds);
   const stateFile = new ReservationStore(config.stateDir, () => ledger.list(), (err) => logger.error({ err }, 'cannot save reservations'), check);
   const loaded = stateFile.load();
+  undo.push(() => stateFile.abandon());
   if (loaded.quarantinedTo) logger.warn({ movedTo: loaded.quarantinedTo }, 'reservation state file was unreadable; moved aside');
   if (loaded.skippedLines > 0) logger.warn({ lines: loaded.skippedLines }, 'ignored unreadable reservation journal lines');
   if (loaded.quarantined.length > 0) {
@@ -268,23 +269,29 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   close = async () => {
     if (closed) return stopped;
     closed = true;
-    try {
-      await rebalancer.stop();
-      scanner.close();
-      await libvirt?.close();
-      await app.close();
-      if (tcpApp) await tcpApp.close();
-      removeSocket(config.socketPath);
-      await stateFile.close();
-      spool.close();
-      thp.restore();
-    } finally {
-      if (config.pidFile) removePidFile(config.pidFile);
-      numadLog.log(LOG_NOTICE, 'Shutting down numad');
-      numadLog.close();
-      stateLock.release();
-      markStopped();
-    }
+    // Each step on its own: a final snapshot that fails (a full disk) must not leave khugepaged's setting changed,
+    // the pid file behind or the lock held.
+    const step = async (what: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err }, `while stopping: ${what}`);
+      }
+    };
+    await step('rebalancer', () => rebalancer.stop());
+    await step('process scan', () => scanner.close());
+    await step('libvirt', () => libvirt?.close());
+    await step('API', () => app.close());
+    await step('TCP API', () => tcpApp?.close());
+    await step('socket', () => removeSocket(config.socketPath));
+    await step('final snapshot', () => stateFile.close());
+    await step('spool', () => spool.close());
+    await step('THP setting', () => thp.restore());
+    if (config.pidFile) removePidFile(config.pidFile);
+    numadLog.log(LOG_NOTICE, 'Shutting down numad');
+    numadLog.close();
+    stateLock.release();
+    markStopped();
   };
   return { app, service, control, rebalancer, numadLog, stateFile, logger, stopped, domains, close: () => close() };
 }

@@ -2,7 +2,8 @@
 // as an operator expects of `numad -u 70` on a host whose daemon systemd restarts. What is kept is the difference
 // from the command line the daemon was started with: the command line stays the base, a run-time change overrides
 // it until it is changed back at run time (or the file is removed). Written atomically (temp, fsync, rename).
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { safeOpen } from '../safe-open.js';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { DomainFilter } from '../libvirt/domain-tracker.js';
@@ -10,6 +11,12 @@ import { NumadSettingsSchema } from './numad-settings-schema.js';
 import type { NumadSettings } from './numad-settings.js';
 
 export const RUNTIME_OPTIONS_FILE_NAME = 'runtime-options.json';
+
+/**
+ * `-p`/`-x` name processes: after a reboot (or long after) those pids belong to other programs, which --apply
+ * processes would then move. They last as long as the daemon, as in numad.
+ */
+const NOT_KEPT: ReadonlySet<keyof NumadSettings> = new Set(['includePids', 'excludePids']);
 
 export interface RuntimeOverrides {
   numad: Partial<NumadSettings>;
@@ -31,7 +38,7 @@ export function loadRuntimeOverrides(stateDir: string, base: NumadSettings): Loa
   const file = path.join(stateDir, RUNTIME_OPTIONS_FILE_NAME);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readOwn(file);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return { settings: base, domainFilter: undefined, restored: [] };
     return { settings: base, domainFilter: undefined, restored: [], problem: `cannot read ${file}: ${(err as Error).message}` };
@@ -67,6 +74,16 @@ export function loadRuntimeOverrides(stateDir: string, base: NumadSettings): Loa
   return { settings: merged.data, domainFilter, restored: Object.keys(overrides).filter((k) => k in base) };
 }
 
+/** Read through safeOpen: never a symlink, never another user's file. */
+function readOwn(file: string): string {
+  const fd = safeOpen(file, 'read');
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Keep what differs from the command line; no file when nothing does. */
 export function saveRuntimeOverrides(
   stateDir: string,
@@ -76,6 +93,7 @@ export function saveRuntimeOverrides(
 ): void {
   const numad: Partial<NumadSettings> = {};
   for (const key of Object.keys(current) as (keyof NumadSettings)[]) {
+    if (NOT_KEPT.has(key)) continue;
     if (!same(current[key], base[key])) (numad as Record<string, unknown>)[key] = current[key];
   }
   const body: RuntimeOverrides = { numad };
@@ -83,9 +101,14 @@ export function saveRuntimeOverrides(
   mkdirSync(stateDir, { recursive: true, mode: 0o750 });
   const file = path.join(stateDir, RUNTIME_OPTIONS_FILE_NAME);
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify({ schemaVersion: 1, savedAt: new Date().toISOString(), ...body }, null, 1)}\n`, { mode: 0o640 });
-  const fd = openSync(tmp, 'r');
   try {
+    unlinkSync(tmp);
+  } catch {
+    // none left over
+  }
+  const fd = safeOpen(tmp, 'create-exclusive', 0o640);
+  try {
+    writeFileSync(fd, `${JSON.stringify({ schemaVersion: 1, savedAt: new Date().toISOString(), ...body }, null, 1)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -29,7 +29,7 @@ export const SPOOL_FILE_NAME = 'local-answers.jsonl';
  */
 export const SPOOL_LOCK_WAIT_MS = 3_000;
 /** Decide again at most this often when the daemon keeps answering meanwhile; the last decision stands. */
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 10;
 
 function readAll(fd: number): string {
   const size = fstatSync(fd).size;
@@ -55,6 +55,23 @@ function parseSpool(text: string): Reservation[] {
     }
   }
   return out;
+}
+
+/**
+ * Where the next line goes: after the last whole line. A client killed mid-write leaves a fragment; writing after it
+ * would glue the next answer to it and both would be lost to the daemon. Called under the lock.
+ */
+function wholeLinesEnd(fd: number): number {
+  const size = fstatSync(fd).size;
+  if (size === 0) return 0;
+  const tailLen = Math.min(size, 64 * 1024);
+  const tail = Buffer.alloc(tailLen);
+  const n = readSync(fd, tail, 0, tailLen, size - tailLen);
+  if (n === tailLen && tail[n - 1] === 0x0a) return size;
+  const lastNewline = tail.subarray(0, n).lastIndexOf(0x0a);
+  const end = lastNewline < 0 ? (size > tailLen ? size : 0) : size - tailLen + lastNewline + 1;
+  if (end < size) ftruncateSync(fd, end);
+  return end;
 }
 
 /** Identity of the daemon's files: any answer or release it makes changes one of them. */
@@ -150,9 +167,20 @@ export async function recordLocalAnswer<T extends LocalDecision>(
         }
         const decision = decide(seen.ledger);
         if (!decision.reservation) return { decision, recorded: false };
-        const end = fstatSync(fd).size;
-        writeSync(fd, `${JSON.stringify(decision.reservation)}\n`, end);
-        fdatasyncSync(fd);
+        const end = wholeLinesEnd(fd);
+        try {
+          const line = Buffer.from(`${JSON.stringify(decision.reservation)}\n`);
+          if (writeSync(fd, line, 0, line.length, end) !== line.length) throw new Error('short write');
+          fdatasyncSync(fd);
+        } catch (err) {
+          // A full disk must not cost the VM its answer: the nodeset stands, unrecorded, and the spool stays whole.
+          try {
+            ftruncateSync(fd, end);
+          } catch {
+            // nothing more to do
+          }
+          return { decision, recorded: false, note: `cannot record the answer in ${SPOOL_FILE_NAME} (${(err as Error).message})` };
+        }
         if (ledgerStamp(dir) === seen.stamp || attempt >= MAX_ATTEMPTS) return { decision, recorded: true };
         // The daemon answered or released meanwhile: take the line back and decide with that counted.
         ftruncateSync(fd, end);
@@ -229,6 +257,11 @@ export class LocalAnswerSpool {
     } finally {
       unlockFd(fd);
     }
+  }
+
+  /** Whether adopted lines are still in the spool (to be emptied once they are durable in the journal). */
+  hasConsumed(): boolean {
+    return this.consumed > 0;
   }
 
   /** Empty the spool when nothing arrived since the last ingest (call once the adopted lines are durable). */

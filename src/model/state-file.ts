@@ -11,7 +11,7 @@
 // - Loading replays the journal over the snapshot. Each entry is checked on its own: a bad one is quarantined to
 //   reservations.quarantine.jsonl with its reason and counted, the good ones are kept; a torn line (crash
 //   mid-write) is skipped. A snapshot that is not JSON at all is moved aside, never overwritten unseen.
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,7 @@ const MIN_COMPACT_LINES = 1000;
 
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
+const fsyncAsync = promisify(fsync);
 const ftruncateAsync = promisify(ftruncate);
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -196,6 +197,8 @@ export class ReservationStore {
   /** the sequence number of the last line appended (the live ledger reflects every line up to it) */
   private seq = 0;
   private flushing: Promise<void> | undefined;
+  /** the compaction running or last run (they run one at a time) */
+  private compacting: Promise<void> = Promise.resolve();
   private journalFd: number | undefined;
   /** Set when a write failed (disk full, I/O error): the next successful flush rewrites the whole ledger. */
   private lostWrites = false;
@@ -304,12 +307,29 @@ export class ReservationStore {
         const batch = this.pending;
         this.pending = undefined;
         this.inFlight = batch;
+        let fd: number | undefined;
+        let sizeBefore: number | undefined;
         try {
-          const fd = this.openJournal();
-          await writeAsync(fd, batch.lines.join(''));
+          fd = this.openJournal();
+          sizeBefore = fstatSync(fd).size;
+          // A short write (a nearly full disk) is not a written batch: write the rest, or fail.
+          const bytes = Buffer.from(batch.lines.join(''));
+          for (let off = 0; off < bytes.length; ) {
+            const { bytesWritten } = await writeAsync(fd, bytes, off, bytes.length - off);
+            if (bytesWritten <= 0) throw new Error('the journal write made no progress');
+            off += bytesWritten;
+          }
           await fdatasyncAsync(fd);
           this.journalLines += batch.lines.length;
         } catch (err) {
+          // Take back a partial batch, so the next line does not land glued to a fragment (a line replay would skip).
+          if (fd !== undefined && sizeBefore !== undefined) {
+            try {
+              ftruncateSync(fd, sizeBefore);
+            } catch {
+              // the compaction this forces rewrites everything anyway
+            }
+          }
           // The lines are not kept for retry (they could pile up while the disk stays full); the next successful
           // flush compacts from the ledger itself, which holds everything they said.
           this.lostWrites = true;
@@ -339,18 +359,42 @@ export class ReservationStore {
     return `${JSON.stringify({ schemaVersion: 2, savedAt: new Date().toISOString(), seq: this.seq, reservations: this.collect() })}\n`;
   }
 
-  /** Rewrite the snapshot from the live ledger and empty the journal. */
-  async compact(): Promise<void> {
+  /** A fresh temp file for a snapshot: any leftover is removed first, then created exclusively (never a symlink). */
+  private openTemp(): { tmp: string; fd: number } {
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // none left over
+    }
+    return { tmp, fd: safeOpen(tmp, 'create-exclusive', 0o640) };
+  }
+
+  /**
+   * Rewrite the snapshot from the live ledger and empty the journal. One at a time: the flush loop and the daemon's
+   * start may both ask, and two interleaved would share the temp file.
+   */
+  compact(): Promise<void> {
+    const run = this.compacting.then(() => this.compactNow());
+    this.compacting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactNow(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
     // Taken synchronously with the ledger it describes: it reflects every line up to this.seq, queued or not.
     const text = this.serialise();
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o640);
+    const { tmp, fd: tmpFd } = this.openTemp();
     try {
-      await fh.writeFile(text);
-      await fh.sync();
+      const bytes = Buffer.from(text);
+      for (let off = 0; off < bytes.length; ) {
+        const { bytesWritten } = await writeAsync(tmpFd, bytes, off, bytes.length - off);
+        if (bytesWritten <= 0) throw new Error('the snapshot write made no progress');
+        off += bytesWritten;
+      }
+      await fsyncAsync(tmpFd);
     } finally {
-      await fh.close();
+      closeSync(tmpFd);
     }
     await rename(tmp, this.path);
     const dirFh = await open(this.dir, 'r');
@@ -372,11 +416,11 @@ export class ReservationStore {
   /** Final compaction for shutdown: a clean stop leaves one snapshot and an empty journal. */
   async close(): Promise<void> {
     await this.idle();
+    await this.compacting;
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    writeFileSync(tmp, this.serialise(), { mode: 0o640 });
-    const fd = safeOpen(tmp, 'read');
+    const { tmp, fd } = this.openTemp();
     try {
+      writeFileSync(fd, this.serialise());
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -393,5 +437,13 @@ export class ReservationStore {
     closeSync(journal);
     this.journalFd = undefined;
     this.journalLines = 0;
+  }
+
+  /** Stop without a final snapshot (a start that failed): wait for writes in flight and close the journal. */
+  async abandon(): Promise<void> {
+    await this.idle();
+    await this.compacting;
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
+    this.journalFd = undefined;
   }
 }
