@@ -241,12 +241,14 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   service.onStaleMemory = () => {
     if (refreshing || closed) return;
     refreshing = true;
-    observer
+    // After this tick's answers have been saved and sent (their journal batch runs in this loop iteration's check
+    // phase; a timer runs in the next iteration): the re-read must not compete with them.
+    setTimeout(() => observer
       .refreshMemoryAsync()
       .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
       .finally(() => {
         refreshing = false;
-      });
+      }), 0);
   };
   service.onReadError = (err, what) => logger.error({ err }, `cannot read ${what}; answering from the previous reading`);
 
