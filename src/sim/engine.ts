@@ -28,7 +28,7 @@ export interface TimePoint {
 }
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same run. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

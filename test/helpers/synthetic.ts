@@ -4,7 +4,9 @@ import type { HostSnapshot } from '../../src/model/snapshot.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../../src/model/capacity.js';
 import { toPolicyNode } from '../../src/model/capacity.js';
 import { adviseNumad } from '../../src/policy/numad.js';
-import type { Advice } from '../../src/policy/types.js';
+import type { Advice, PolicyNode } from '../../src/policy/types.js';
+import { D2 } from './slit.js';
+import type { generate } from '../fixtures/make-fixtures.js';
 
 export interface SynthNode {
   id?: number;
@@ -74,3 +76,26 @@ export function advise(
   const caps = deriveCapacity(snap, { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, ...options });
   return adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), { cpuHundredths, memMiB });
 }
+
+/** Two nodes of 4 CPUs (8 GiB, 6 GiB free), every CPU `idlePercent` idle: a fixture spec for make-fixtures' generate. */
+export function twoByFourSpec(name: string, description: string, idlePercent: number): Parameters<typeof generate>[0] {
+  return {
+    name,
+    description,
+    nodes: [0, 1].map((id) => ({ id, cpus: [0, 1, 2, 3].map((c) => c + 4 * id), memTotalKiB: 8 * 1024 * 1024, memFreeKiB: 6 * 1024 * 1024, inactiveFileKiB: 0, idlePercent })),
+    distances: D2,
+    core: (cpu: number): [number, number] => [Math.floor(cpu / 4), cpu % 4],
+  };
+}
+
+/** Two nodes of 4 CPUs and 8 GiB (7000 MiB free), as the policy sees them: the ledger and spool unit tests' host. */
+export const TWO_POLICY_NODES: PolicyNode[] = [0, 1].map((id) => ({
+  id,
+  hasMemory: true,
+  hasCpu: true,
+  cpuTotalHundredths: 400,
+  memTotalMiB: 8192,
+  cpuFreeHundredths: 400,
+  memFreeMiB: 7000,
+  distances: id === 0 ? [10, 21] : [21, 10],
+}));

@@ -20,22 +20,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/fixtures.js';
 import { getJson, procState, spawnDaemon, waitHealthy, type DaemonProcess } from '../helpers/daemon-process.js';
 import { waitFor } from '../helpers/wait.js';
+// mulberry32, the simulator's: small, seedable, good enough to pick kill moments and operations
+import { prng } from '../../src/sim/engine.js';
 
 const SEED = process.env.CRASH_SEED !== undefined ? Number(process.env.CRASH_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
 const FIXTURE = '4node-westmere-ex';
 const STRACE = spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
-
-/** mulberry32: small, seedable, good enough to pick kill moments and operations */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const roots: (() => void)[] = [];
 afterAll(() => {

@@ -10,7 +10,7 @@ import { fixture, REPO_DIR, tempDir } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
 import { runAs, testUser, type TestUser } from '../helpers/unprivileged.js';
 import { generate } from '../fixtures/make-fixtures.js';
-import { D2 } from '../helpers/slit.js';
+import { twoByFourSpec } from '../helpers/synthetic.js';
 
 const NUMAD = path.join(REPO_DIR, 'dist/cli/numad-entry.js');
 const NUMADVISOR = path.join(REPO_DIR, 'dist/cli/numadvisor-entry.js');
@@ -214,16 +214,7 @@ describe('idle CPU in integer ticks, as numad computes it', () => {
 
   it('2 nodes x 4 CPUs at 29 % idle: numad -w 1.16:100 answers 0, as numad does (floating point gave 0-1)', async () => {
     // 4 x 29 % = 116 hundredths per node exactly; 0.29 * 100 in floating point is 28.999..., which floored to 115.
-    generate(
-      {
-        name: '2node-4cpu-29idle',
-        description: 'Two nodes of 4 CPUs, each CPU 29 % idle (numad computes 116 free hundredths per node).',
-        nodes: [0, 1].map((id) => ({ id, cpus: [0, 1, 2, 3].map((c) => c + 4 * id), memTotalKiB: 8 * 1024 * 1024, memFreeKiB: 6 * 1024 * 1024, inactiveFileKiB: 0, idlePercent: 29 })),
-        distances: D2,
-        core: (cpu) => [Math.floor(cpu / 4), cpu % 4],
-      },
-      t.dir,
-    );
+    generate(twoByFourSpec('2node-4cpu-29idle', 'Two nodes of 4 CPUs, each CPU 29 % idle (numad computes 116 free hundredths per node).', 29), t.dir);
     const r = await run(NUMAD, ['-w', '1.16:100'], {
       NUMADVISOR_SOCKET: path.join(t.dir, 'absent.sock'),
       NUMADVISOR_LOG_FILE: path.join(t.dir, 'numad.log'),

@@ -6,7 +6,7 @@ import { idleHundredths, nodeIdleHundredths, parseProcStat } from '../../src/obs
 import { HostObserver } from '../../src/observe/host-observer.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
-import { D2, synthSnapshot } from '../helpers/synthetic.js';
+import { D2, synthSnapshot, twoByFourSpec } from '../helpers/synthetic.js';
 import { fixture, tempDir } from '../helpers/fixtures.js';
 import { generate } from '../fixtures/make-fixtures.js';
 
@@ -81,16 +81,7 @@ describe("idle CPU in integer ticks (numad's arithmetic, numad.md §4.3)", () =>
   it('2 nodes x 4 CPUs at 29 % idle (fixture /proc/stat samples): 116 free hundredths per node, and -w 1.16:100 gives 0 as numad', () => {
     const t = tempDir();
     try {
-      generate(
-        {
-          name: '2x4',
-          description: 'Two nodes of 4 CPUs; /proc/stat comes from test/fixtures/proc-samples.',
-          nodes: [0, 1].map((id) => ({ id, cpus: [0, 1, 2, 3].map((c) => c + 4 * id), memTotalKiB: 8 * 1024 * 1024, memFreeKiB: 6 * 1024 * 1024, inactiveFileKiB: 0, idlePercent: 50 })),
-          distances: D2,
-          core: (cpu) => [Math.floor(cpu / 4), cpu % 4],
-        },
-        t.dir,
-      );
+      generate(twoByFourSpec('2x4', 'Two nodes of 4 CPUs; /proc/stat comes from test/fixtures/proc-samples.', 50), t.dir);
       const stat = path.join(t.dir, '2x4/proc/stat');
       copyFileSync(fixture('proc-samples/stat-2x4-29idle-a'), stat);
       const observer = new HostObserver(new FsRoot(path.join(t.dir, '2x4')));

@@ -7,19 +7,10 @@ import { LocalAnswerSpool, recordLocalAnswer, SPOOL_FILE_NAME } from '../../src/
 import { ReservationLedger, type Reservation } from '../../src/model/reservations.js';
 import { ReservationStore, STATE_FILE_NAME } from '../../src/model/state-file.js';
 import { adviseNumad } from '../../src/policy/numad.js';
-import type { PolicyNode } from '../../src/policy/types.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { TWO_POLICY_NODES } from '../helpers/synthetic.js';
 
-const nodes: PolicyNode[] = [0, 1].map((id) => ({
-  id,
-  hasMemory: true,
-  hasCpu: true,
-  cpuTotalHundredths: 400,
-  memTotalMiB: 8192,
-  cpuFreeHundredths: 400,
-  memFreeMiB: 7000,
-  distances: id === 0 ? [10, 21] : [21, 10],
-}));
+const nodes = TWO_POLICY_NODES;
 const accept = (): undefined => undefined;
 
 let cleanup: () => void = () => {};

@@ -7,19 +7,10 @@ import { adviseNumad } from '../../src/policy/numad.js';
 import type { PolicyNode } from '../../src/policy/types.js';
 import { toPolicyNode } from '../../src/model/capacity.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
-import { D4, synthSnapshot } from '../helpers/synthetic.js';
+import { D4, synthSnapshot, TWO_POLICY_NODES } from '../helpers/synthetic.js';
 import { tempDir } from '../helpers/fixtures.js';
 
-const nodes: PolicyNode[] = [0, 1].map((id) => ({
-  id,
-  hasMemory: true,
-  hasCpu: true,
-  cpuTotalHundredths: 400,
-  memTotalMiB: 8192,
-  cpuFreeHundredths: 400,
-  memFreeMiB: 7000,
-  distances: id === 0 ? [10, 21] : [21, 10],
-}));
+const nodes = TWO_POLICY_NODES;
 
 describe('reservation ledger', () => {
   it('reserves what the walk took, per node, and releases it', () => {
