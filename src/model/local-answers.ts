@@ -74,6 +74,32 @@ function wholeLinesEnd(fd: number): number {
   return end;
 }
 
+/** A spool this long is worth pruning when most of it has expired (no daemon has emptied it: none runs). */
+const PRUNE_MIN_LINES = 1000;
+
+/**
+ * Without a daemon (`numad -w` used on its own) nobody empties the spool, and every answer would read more of it.
+ * Under the lock, when it holds over PRUNE_MIN_LINES lines of which more than half have expired, it is rewritten in
+ * place with the live ones (in place: a running daemon keeps it open). Called under the lock.
+ */
+function pruneExpired(fd: number, nowMs: number): void {
+  const size = fstatSync(fd).size;
+  if (size < PRUNE_MIN_LINES * 200) return;
+  const buf = Buffer.alloc(size);
+  const n = readSync(fd, buf, 0, size, 0);
+  const lines = buf.subarray(0, n).toString('utf8').split('\n').filter((l) => l.trim() !== '');
+  if (lines.length <= PRUNE_MIN_LINES) return;
+  const live = lines.filter((l) => {
+    const m = /"expiresAt":"([^"]+)"/.exec(l);
+    return m !== null && Date.parse(m[1] as string) > nowMs;
+  });
+  if (live.length * 2 >= lines.length) return;
+  const text = Buffer.from(live.map((l) => `${l}\n`).join(''));
+  writeSync(fd, text, 0, text.length, 0);
+  ftruncateSync(fd, text.length);
+  fdatasyncSync(fd);
+}
+
 /** Identity of the daemon's files: any answer or release it makes changes one of them. */
 function ledgerStamp(dir: string): string {
   return [STATE_FILE_NAME, JOURNAL_FILE_NAME]
@@ -154,6 +180,7 @@ export async function recordLocalAnswer<T extends LocalDecision>(
       return { decision: decide(look().ledger), recorded: false, note: `the spool ${SPOOL_FILE_NAME} stayed locked for ${lockWaitMs} ms; answer not recorded` };
     }
     try {
+      pruneExpired(fd, nowMs());
       for (let attempt = 1; ; attempt++) {
         // Read again only what changed while we waited (reading is most of the work, and others are queued): the
         // answers appended to the spool meanwhile, or everything when the daemon's files changed.

@@ -179,8 +179,14 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
     const byPid = new Map(procs.map((x) => [x.pid, x]));
     console.log(`lab rebalancer log:\n${log}\ndaemon:\n${daemonLog}`);
 
-    const advising = new RegExp(`Advising pid ${p} \\(node\\) move from nodes \\(0-3\\) to nodes \\(([0-9,-]+)\\)`).exec(log);
-    expect(advising, log).not.toBeNull();
+    // The advice the move carried out: the last one before the "moved" line. Under TCG the idle CPU is noisy, so a
+    // first CPU step can fail its probation (the advice moved to another set) and be reverted; the daemon then
+    // advises again after numad's 300 s and moves. What is checked is that the move it made is verified and whole.
+    const movedAt = log.indexOf(`PID ${p} moved to node(s) `);
+    expect(movedAt, log).toBeGreaterThan(0);
+    const advisings = [...log.slice(0, movedAt).matchAll(new RegExp(`Advising pid ${p} \\(node\\) move from nodes \\([0-9,-]+\\) to nodes \\(([0-9,-]+)\\)`, 'g'))];
+    const advising = advisings.at(-1);
+    expect(advising, log).toBeDefined();
     const target = (advising?.[1] as string).split(',').flatMap((part) => {
       const [a, b] = part.split('-').map(Number) as [number, number?];
       return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);

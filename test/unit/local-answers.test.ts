@@ -41,6 +41,19 @@ describe('local answers spool', () => {
     expect(ledger.list().map((r) => r.client).sort()).toEqual(['a', 'b']);
   });
 
+  it('without a daemon to empty it, a spool mostly of expired answers is pruned to the live ones', async () => {
+    const d = dir();
+    const ledger = new ReservationLedger();
+    const mk = (expiresInMs: number): Reservation => ledger.reserve(adviseNumad(nodes, { cpuHundredths: 1, memMiB: 1 }), { nowMs: Date.now() - 600_000, ttlMs: 600_000 + expiresInMs, client: 'old' });
+    const lines = [...Array.from({ length: 1200 }, () => mk(-1000)), mk(60_000), mk(60_000)].map((r) => JSON.stringify(r));
+    writeFileSync(path.join(d, SPOOL_FILE_NAME), `${lines.join('\n')}\n`);
+    const out = await recordLocalAnswer(d, accept, (l) => ({ reservation: l.reserve(adviseNumad(nodes, { cpuHundredths: 1, memMiB: 1 }), { nowMs: Date.now(), ttlMs: 60_000, client: 'new' }) }));
+    expect(out.recorded).toBe(true);
+    const kept = readFileSync(path.join(d, SPOOL_FILE_NAME), 'utf8').trim().split('\n');
+    expect(kept).toHaveLength(3);
+    expect(kept.map((l) => (JSON.parse(l) as Reservation).client)).toEqual(['old', 'old', 'new']);
+  });
+
   it('the daemon empties the spool only of what it adopted, and never adopts a line twice', () => {
     const d = dir();
     const spool = new LocalAnswerSpool(d, accept);
