@@ -2,7 +2,7 @@
 // never through a symlink (O_NOFOLLOW: a user's link to /etc/shadow or to their own 0600 file must not make root
 // append to or read it), only regular files, and only files owned by us (or by root): a file another user
 // created in a shared directory is not ours to write. Used by the numad log, the pid file and the ledger's files.
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { NumadvisorError, stateError } from './errors.js';
 
 const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC: number };
@@ -49,6 +49,20 @@ export function safeOpen(file: string, mode: SafeOpenMode, perm = 0o640, opts: {
     throw stateError(`refusing to use ${file}: it ${reason}`);
   }
   return fd;
+}
+
+/**
+ * A fresh temp file beside `file` (`<file>.tmp-<pid>`) for a write-then-rename: a leftover of ours is removed first,
+ * then it is created exclusively, never through a symlink, with `perm`.
+ */
+export function openFreshTemp(file: string, perm: number): { tmp: string; fd: number } {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // none left over (anything else, safeOpen's O_EXCL reports)
+  }
+  return { tmp, fd: safeOpen(tmp, 'create-exclusive', perm) };
 }
 
 /** A message for an open that failed, naming the usual cause of ELOOP (a symlink where a file was expected). */

@@ -4,8 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { isErrno } from '../errors.js';
-import { safeOpen } from '../safe-open.js';
+import { openFreshTemp } from '../safe-open.js';
 
 /** 32 random bytes: beyond guessing, over any number of attempts a local user could make. */
 const TOKEN_BYTES = 32;
@@ -21,13 +20,7 @@ export const API_TOKEN_FILE_NAME = 'api-token';
 export function writeApiToken(file: string, gid: number): string {
   const token = randomBytes(TOKEN_BYTES).toString('hex');
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    unlinkSync(tmp);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
-  const fd = safeOpen(tmp, 'create-exclusive', API_TOKEN_MODE);
+  const { tmp, fd } = openFreshTemp(file, API_TOKEN_MODE);
   try {
     // The umask may have taken group read away; the group is who the file is for.
     fchmodSync(fd, API_TOKEN_MODE);

@@ -2,8 +2,8 @@
 // as an operator expects of `numad -u 70` on a host whose daemon systemd restarts. What is kept is the difference
 // from the command line the daemon was started with: the command line stays the base, a run-time change overrides
 // it until it is changed back at run time (or the file is removed). Written atomically (temp, fsync, rename).
-import { closeSync, fsyncSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { safeOpen } from '../safe-open.js';
+import { closeSync, fsyncSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { openFreshTemp, safeOpen } from '../safe-open.js';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { DomainFilter } from '../libvirt/domain-tracker.js';
@@ -100,13 +100,7 @@ export function saveRuntimeOverrides(
   if (filter.current && !same(filter.current, filter.base)) body.domainFilter = filter.current;
   mkdirSync(stateDir, { recursive: true, mode: 0o750 });
   const file = path.join(stateDir, RUNTIME_OPTIONS_FILE_NAME);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    unlinkSync(tmp);
-  } catch {
-    // none left over
-  }
-  const fd = safeOpen(tmp, 'create-exclusive', 0o640);
+  const { tmp, fd } = openFreshTemp(file, 0o640);
   try {
     writeFileSync(fd, `${JSON.stringify({ schemaVersion: 1, savedAt: new Date().toISOString(), ...body }, null, 1)}\n`);
     fsyncSync(fd);

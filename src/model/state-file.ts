@@ -11,12 +11,12 @@
 // - Loading replays the journal over the snapshot. Each entry is checked on its own: a bad one is quarantined to
 //   reservations.quarantine.jsonl with its reason and counted, the good ones are kept; a torn line (crash
 //   mid-write) is skipped. A snapshot that is not JSON at all is moved aside, never overwritten unseen.
-import { closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, renameSync, write, writeFileSync, writeSync, ftruncate } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, readdirSync, readFileSync, unlinkSync, renameSync, write, writeSync, ftruncate } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, stateError } from '../errors.js';
-import { describeOpenError, safeOpen } from '../safe-open.js';
+import { describeOpenError, openFreshTemp, safeOpen } from '../safe-open.js';
 import { parseReservation, type Reservation } from './reservations.js';
 
 export const STATE_FILE_NAME = 'reservations.json';
@@ -361,17 +361,6 @@ export class ReservationStore {
     return `${JSON.stringify({ schemaVersion: 2, savedAt: new Date().toISOString(), seq: this.seq, reservations: this.collect() })}\n`;
   }
 
-  /** A fresh temp file for a snapshot: any leftover is removed first, then created exclusively (never a symlink). */
-  private openTemp(): { tmp: string; fd: number } {
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // none left over
-    }
-    return { tmp, fd: safeOpen(tmp, 'create-exclusive', 0o640) };
-  }
-
   /**
    * Rewrite the snapshot from the live ledger and empty the journal. One at a time: the flush loop and the daemon's
    * start may both ask, and two interleaved would share the temp file.
@@ -386,7 +375,7 @@ export class ReservationStore {
     mkdirSync(this.dir, { recursive: true, mode: 0o750 });
     // Taken synchronously with the ledger it describes: it reflects every line up to this.seq, queued or not.
     const text = this.serialise();
-    const { tmp, fd: tmpFd } = this.openTemp();
+    const { tmp, fd: tmpFd } = openFreshTemp(this.path, 0o640);
     try {
       const bytes = Buffer.from(text);
       for (let off = 0; off < bytes.length; ) {
@@ -418,27 +407,9 @@ export class ReservationStore {
   /** Final compaction for shutdown: a clean stop leaves one snapshot and an empty journal. */
   async close(): Promise<void> {
     await this.idle();
-    await this.compacting;
-    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
-    const { tmp, fd } = this.openTemp();
-    try {
-      writeFileSync(fd, this.serialise());
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    const journal = this.openJournal();
-    await ftruncateAsync(journal, 0);
-    closeSync(journal);
+    await this.compact();
+    if (this.journalFd !== undefined) closeSync(this.journalFd);
     this.journalFd = undefined;
-    this.journalLines = 0;
   }
 
   /** Stop without a final snapshot (a start that failed): wait for writes in flight and close the journal. */
