@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -130,6 +131,27 @@ static int is_nodeset_line(const char *s, size_t len) {
     }
 }
 
+/*
+ * Whether buf (NUL-terminated, got bytes) holds a whole response: its headers and as many body bytes as its
+ * Content-Length says. Reading on to the daemon's end of the connection would cost its shutdown and close (~0.5 ms
+ * traced) for nothing; without a Content-Length we read to the end.
+ */
+static int response_complete(const char *buf, size_t got) {
+    const char *end = strstr(buf, "\r\n\r\n");
+    if (!end) return 0;
+    size_t head = (size_t)(end - buf) + 4;
+    for (const char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "content-length:", 15) != 0) continue;
+        const char *v = line + 17;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = 0, digits_seen = 0;
+        while (*v >= '0' && *v <= '9' && digits_seen < 6) n = n * 10 + (size_t)(*v++ - '0'), digits_seen++;
+        if (digits_seen == 0 || (*v != '\r' && *v != ' ' && *v != '\t')) return 0;
+        return got >= head + n;
+    }
+    return 0;
+}
+
 static long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -182,6 +204,8 @@ static ssize_t ask(const char *sock_path, const char *cpus, const char *mem, cha
         ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
         if (r > 0) {
             got += (size_t)r;
+            buf[got] = '\0';
+            if (response_complete(buf, got)) break;
             continue;
         }
         if (r == 0) break;

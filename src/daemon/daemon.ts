@@ -241,14 +241,18 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   service.onStaleMemory = () => {
     if (refreshing || closed) return;
     refreshing = true;
-    // After this tick's answers have been saved and sent (their journal batch runs in this loop iteration's check
-    // phase; a timer runs in the next iteration): the re-read must not compete with them.
-    setTimeout(() => observer
-      .refreshMemoryAsync()
-      .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
-      .finally(() => {
-        refreshing = false;
-      }), 0);
+    // After the answers being saved now are on disk and sent: a trace showed the re-read's thread-pool reads running
+    // beside their fdatasync, before the reply. durable() settles once the batch is written; the replies go out in
+    // that same turn's promise jobs, and the timer runs after them.
+    const reread = (): void => {
+      setTimeout(() => observer
+        .refreshMemoryAsync()
+        .catch((err: unknown) => logger.error({ err }, 'cannot read node memory'))
+        .finally(() => {
+          refreshing = false;
+        }), 0);
+    };
+    stateFile.durable().then(reread, reread);
   };
   service.onReadError = (err, what) => logger.error({ err }, `cannot read ${what}; answering from the previous reading`);
 
