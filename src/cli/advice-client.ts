@@ -2,7 +2,7 @@
 // waits for `numad -w`, so a dead, wedged or slow daemon must turn into a local answer, never into a hang.
 import http from 'node:http';
 import { isCanonicalNodeset } from '../topology/idlist.js';
-import type { NumadOp } from '../daemon/numad-settings.js';
+import type { NumadOp } from '../model/numad-settings.js';
 
 /** A live daemon accepts in well under a millisecond; a full backlog or a stopped process does not. */
 export const CONNECT_TIMEOUT_MS = 250;

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeSocket } from '../daemon/socket.js';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { DAEMON_NODE_FLAGS } from '../config/node-flags.js';
 import { CPU_ALLOCATION_RATIO } from '../daemon/advisor-service.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
-import type { NumadSettings } from '../daemon/numad-settings.js';
+import type { NumadSettings } from '../model/numad-settings.js';
 import type { Io, NumadInvocation } from './numad-main.js';
 
 /** Node starts in ~60 ms natively but the lab's emulated 8-CPU guest needed 46 s; a daemon not up in 60 s has failed. */

@@ -252,7 +252,7 @@ int main(int argc, char **argv) {
     const char *sock = getenv("NUMADVISOR_SOCKET");
     char user_sock[4096];
     if ((!sock || !*sock) && getuid() != 0) {
-        /* A user's daemon listens in $XDG_RUNTIME_DIR (src/daemon/paths.ts); without it the Node client explains. */
+        /* A user's daemon listens in $XDG_RUNTIME_DIR (src/config/paths.ts); without it the Node client explains. */
         const char *rt = getenv("XDG_RUNTIME_DIR");
         if (!rt || !*rt || snprintf(user_sock, sizeof user_sock, "%s/numadvisor/numadvisor.sock", rt) >= (int)sizeof user_sock)
             fall_back(argc, argv);

@@ -5,13 +5,13 @@ import { getopt } from './getopt.js';
 import { atoi, parseIntervalArg, parsePreplacementArg, type PreplacementRequest } from './numad-args.js';
 import { askDaemon, sendOptions } from './advice-client.js';
 import { adviseLocally } from './local-advice.js';
-import { ensureParentDir, isRoot, resolvePaths, SYSTEM_PATHS, type Paths } from '../daemon/paths.js';
+import { ensureParentDir, isRoot, resolvePaths, SYSTEM_PATHS, type Paths } from '../config/paths.js';
 import { probeSocket, socketPermission } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { formatIdList, parseLooseCpuList, isCanonicalNodeset, ID_LIMIT } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
-import { applyNumadOp, NUMAD_DEFAULTS, numadOpProblem, type NumadOp, type NumadSettings } from '../daemon/numad-settings.js';
-import { capacityFromSettings } from '../daemon/numad-control.js';
+import { applyNumadOp, NUMAD_DEFAULTS, numadOpProblem, type NumadOp, type NumadSettings } from '../model/numad-settings.js';
+import { capacityFromSettings } from '../model/numad-settings.js';
 import { NUMAD_VERSION } from '../version.js';
 
 const OPTSTRING = 'C:dD:hH:i:K:l:m:p:r:R:S:t:u:vVw:x:';

@@ -3,13 +3,8 @@
 import type { NumadLog } from '../log/numad-log.js';
 import type { ThpScanSleep } from '../apply/thp.js';
 import type { AdvisorService } from './advisor-service.js';
-import { applyNumadOp, numadOpProblem, type LogLine, type NumadOp, type NumadSettings } from './numad-settings.js';
+import { applyNumadOp, capacityFromSettings, numadOpProblem, type LogLine, type NumadOp, type NumadSettings } from '../model/numad-settings.js';
 import { badRequest } from '../errors.js';
-import type { CapacityOptions } from '../model/capacity.js';
-
-export function capacityFromSettings(s: NumadSettings): CapacityOptions {
-  return { inactiveFileIsFree: s.inactiveFileIsFree, htPercent: s.htPercent, reservedCpus: new Set(s.reservedCpus) };
-}
 
 export interface ControlResult {
   settings: NumadSettings;

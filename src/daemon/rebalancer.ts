@@ -8,7 +8,7 @@ import { isCandidate, planMoves, type MoveRecord, type Plan, type PlanNode, type
 import { movedLine, type ProcessMover } from '../apply/process-mover.js';
 import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
 import type { AdvisorService } from './advisor-service.js';
-import type { NumadSettings } from './numad-settings.js';
+import type { NumadSettings } from '../model/numad-settings.js';
 import type { DomainTracker } from '../libvirt/domain-tracker.js';
 import type { DomainMover } from '../apply/domain-mover.js';
 

@@ -7,8 +7,8 @@ import { openFreshTemp, safeOpen } from '../safe-open.js';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import type { DomainFilter } from '../libvirt/domain-tracker.js';
-import { NumadSettingsSchema } from './numad-settings-schema.js';
-import type { NumadSettings } from './numad-settings.js';
+import { NumadSettingsSchema } from '../model/numad-settings-schema.js';
+import type { NumadSettings } from '../model/numad-settings.js';
 
 export const RUNTIME_OPTIONS_FILE_NAME = 'runtime-options.json';
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
 import { ReservationSchema } from '../model/reservation-schema.js';
 import { HostSnapshotSchema, HugepagePoolSchema } from '../model/snapshot.js';
-import { NumadOpSchema, NumadSettingsSchema } from '../daemon/numad-settings-schema.js';
+import { NumadOpSchema, NumadSettingsSchema } from '../model/numad-settings-schema.js';
 
 /** Beyond any host Linux runs on (libvirt's own vCPU limit is 16384 on x86), so larger is a caller's bug. */
 export const MAX_REQUEST_CPUS = 1_000_000;

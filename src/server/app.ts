@@ -7,6 +7,7 @@ import type { AdvisorService } from '../daemon/advisor-service.js';
 import type { NumadControl } from '../daemon/numad-control.js';
 import type { DomainSide, Rebalancer } from '../daemon/rebalancer.js';
 import { formatIdList } from '../topology/idlist.js';
+import { cpusTextToHundredths } from '../policy/request-units.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_REQUEST_DEADLINES, enforceRequestDeadlines, type RequestDeadlines } from './deadlines.js';
 import { clientErrorHandler, errorBody, fromFrameworkError, installProtocolRefusals, pathOf, RouteTable } from './http-errors.js';
@@ -38,11 +39,6 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.in
   throw badRequest(message);
 }
 
-/** "2" → 200, "1.5" → 150, "1.25" → 125: numad's unit, exact (no binary floating point involved). */
-export function cpusTextToHundredths(text: string): number {
-  const [whole, frac = ''] = text.split('.');
-  return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
-}
 
 function checkLimits(cpuHundredths: number, memMiB: number, ttlSeconds: number | undefined): void {
   if (cpuHundredths > MAX_REQUEST_CPUS * 100) throw tooLarge(`cpus must be at most ${MAX_REQUEST_CPUS}`);

@@ -13,7 +13,7 @@ import { generate, type FixtureSpec } from '../fixtures/make-fixtures.js';
 import { fixture, REPO_DIR } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
-import { NUMAD_DEFAULTS } from '../../src/daemon/numad-settings.js';
+import { NUMAD_DEFAULTS } from '../../src/model/numad-settings.js';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 10;
 const CLI = path.join(REPO_DIR, 'dist/cli/numadvisor-entry.js');

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { startDaemon, type DaemonConfig, type RunningDaemon } from '../../src/daemon/daemon.js';
-import { NUMAD_DEFAULTS } from '../../src/daemon/numad-settings.js';
+import { NUMAD_DEFAULTS } from '../../src/model/numad-settings.js';
 import { fixture } from './fixtures.js';
 
 export function daemonConfig(dir: string, fixtureName: string, overrides: Partial<DaemonConfig> = {}): DaemonConfig {

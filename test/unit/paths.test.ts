@@ -1,7 +1,7 @@
 // Default locations of the socket, pid file, state and logs (issue #12 F17): root gets the system paths; anyone else
 // the XDG base directories, never the working directory.
 import { describe, expect, it } from 'vitest';
-import { defaultPaths, resolvePaths, SYSTEM_PATHS } from '../../src/daemon/paths.js';
+import { defaultPaths, resolvePaths, SYSTEM_PATHS } from '../../src/config/paths.js';
 
 const USER = 1000;
 

@@ -3,7 +3,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Rebalancer } from '../../src/daemon/rebalancer.js';
-import { NUMAD_DEFAULTS, type NumadSettings } from '../../src/daemon/numad-settings.js';
+import { NUMAD_DEFAULTS, type NumadSettings } from '../../src/model/numad-settings.js';
 import type { ProcessScanner } from '../../src/observe/process-scanner.js';
 import type { AdvisorService } from '../../src/daemon/advisor-service.js';
 import type { NumadLog } from '../../src/log/numad-log.js';

@@ -2,6 +2,7 @@
 // Pure: applying an option returns the new settings and the lines to log; the daemon performs the effects.
 // No zod here: `numad -w` loads this, and zod alone costs ~100 ms of start-up (schemas: numad-settings-schema.ts).
 import { formatIdList } from '../topology/idlist.js';
+import type { CapacityOptions } from './capacity.js';
 
 export interface NumadSettings {
   /** -C: count Inactive(file) page cache as free memory */
@@ -217,4 +218,8 @@ export function applyNumadOp(current: NumadSettings, op: NumadOp): OpResult {
       break;
   }
   return { settings: s, lines, shutdown, capacityChanged, thpChanged };
+}
+
+export function capacityFromSettings(s: NumadSettings): CapacityOptions {
+  return { inactiveFileIsFree: s.inactiveFileIsFree, htPercent: s.htPercent, reservedCpus: new Set(s.reservedCpus) };
 }
