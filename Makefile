@@ -14,6 +14,11 @@ APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
 NODE_BIN := $(shell command -v $(NODE))
 # Node-API headers for the /proc scan addon: Debian's and NodeSource's nodejs packages ship them beside the binary.
 NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
+# One set of C flags for everything we compile; a Node-API addon adds ADDON_CFLAGS.
+C_FLAGS := -O2 -Wall -Wextra -Werror -std=c11
+ADDON_CFLAGS := -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE)
+# $(call numad_front_end,ENTRY,OUTPUT): the C front end, with the path of the Node.js client it falls back to.
+numad_front_end = $(CC) $(C_FLAGS) -DNUMADVISOR_NODE='"$(NODE_BIN)"' -DNUMADVISOR_ENTRY='"$(1)"' -o $(2) src/cli/numad-fast.c
 
 # $(call apt_install,PACKAGES,MESSAGE,COMMAND): install the missing ones as root; otherwise print MESSAGE, run COMMAND.
 define apt_install
@@ -25,12 +30,12 @@ define apt_install
 endef
 STAMP := node_modules/.installed
 
-.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck schemas check-schemas unit bench bench-advice bench-numad bench-libvirt bench-quality fixtures clean
+.PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck check-deps schemas check-schemas unit bench bench-advice bench-numad bench-libvirt bench-quality fixtures clean
 
 run: deps build
 	$(NODE) --no-memory-reducer dist/cli/numadvisor-entry.js daemon $(ARGS)
 
-test: deps apt-test-deps build typecheck check-schemas unit lab
+test: deps apt-test-deps build typecheck check-deps check-schemas unit lab
 
 # Installs what is missing: Debian packages (as root, only when absent) and the npm dependencies from the lockfile.
 deps: apt-deps $(STAMP)
@@ -56,26 +61,24 @@ $(STAMP): package.json package-lock.json
 build: $(STAMP) dist/numad dist/native/proc-scan.node dist/native/file-lock.node
 	$(NPM) run --silent build
 
-# The rebalancer's /proc filter in C (src/native/proc-scan.c): a Node-API addon the daemon loads from dist/native.
-dist/native/proc-scan.node: src/native/proc-scan.c
+# Node-API addons the daemon loads from dist/native: the rebalancer's /proc filter (src/native/proc-scan.c) and
+# flock(2) for the state-dir lock and the -w spool (src/native/file-lock.c; Node.js has no binding for it).
+dist/native/%.node: src/native/%.c
 	@mkdir -p dist/native
 	@test -f $(NODE_INCLUDE)/node_api.h || { echo "no Node-API headers in $(NODE_INCLUDE) (install Node.js with its headers)"; exit 1; }
-	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE) -o $@ $<
-
-# flock(2) for the state-dir lock and the -w spool (src/native/file-lock.c): Node.js has no binding for it.
-dist/native/file-lock.node: src/native/file-lock.c
-	@mkdir -p dist/native
-	@test -f $(NODE_INCLUDE)/node_api.h || { echo "no Node-API headers in $(NODE_INCLUDE) (install Node.js with its headers)"; exit 1; }
-	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -shared -fPIC -fvisibility=hidden -I$(NODE_INCLUDE) -o $@ $<
+	$(CC) $(C_FLAGS) $(ADDON_CFLAGS) -o $@ $<
 
 # The numad front end: answers `-w V[:M]` from the daemon in ~2 ms, otherwise execs the Node.js client.
 dist/numad: src/cli/numad-fast.c
 	@mkdir -p dist
-	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -DNUMADVISOR_NODE='"$(NODE_BIN)"' \
-	  -DNUMADVISOR_ENTRY='"$(CURDIR)/dist/cli/numad-entry.js"' -o $@ $<
+	$(call numad_front_end,$(CURDIR)/dist/cli/numad-entry.js,$@)
 
 typecheck: $(STAMP)
 	$(NPM) run --silent typecheck
+
+# The layer rule and no circles (docs/architecture.md; the rules are in .dependency-cruiser.cjs).
+check-deps: $(STAMP)
+	npx depcruise src --config .dependency-cruiser.cjs --output-type err
 
 schemas: build
 	$(NODE) dist/cli/numadvisor-entry.js schemas --out schemas
@@ -128,8 +131,7 @@ install: build
 	rm -rf $(DESTDIR)$(LIBDIR)/dist
 	cp -r dist package.json package-lock.json README.md $(DESTDIR)$(LIBDIR)/
 	cd $(DESTDIR)$(LIBDIR) && $(NPM) ci --omit=dev --no-audit --no-fund --loglevel=error
-	$(CC) -O2 -Wall -Wextra -Werror -std=c11 -DNUMADVISOR_NODE='"$(NODE_BIN)"' \
-	  -DNUMADVISOR_ENTRY='"$(LIBDIR)/dist/cli/numad-entry.js"' -o $(DESTDIR)$(LIBDIR)/numad src/cli/numad-fast.c
+	$(call numad_front_end,$(LIBDIR)/dist/cli/numad-entry.js,$(DESTDIR)$(LIBDIR)/numad)
 	$(subst) src/install/numadvisor.sh > $(DESTDIR)$(BINDIR)/numadvisor && chmod 0755 $(DESTDIR)$(BINDIR)/numadvisor
 	$(subst) src/install/numadvisor.service > $(DESTDIR)$(UNITDIR)/numadvisor.service
 	install -m 0644 src/install/numadvisor.logrotate $(DESTDIR)$(LOGROTATEDIR)/numadvisor

@@ -1,7 +1,7 @@
 // Derive per-node capacity from a raw snapshot with numad's option semantics (-C, -t, -R), each node sized by
 // itself. Units: CPU in hundredths of a CPU (numad's unit), memory in MiB (KiB integer-divided by 1024, as numad).
 import type { HostSnapshot, SnapshotCpu } from './snapshot.js';
-import { nodeIdleHundredths, type IdleTicks } from '../observe/proc-stat.js';
+import { nodeIdleHundredths, type IdleTicks } from './cpu-idle.js';
 import type { PolicyNode } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
 
