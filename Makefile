@@ -29,11 +29,13 @@ define apt_install
 	fi
 endef
 STAMP := node_modules/.installed
+# The daemon's V8 flags, read from their one home (src/config/node-flags.ts) in the build when a recipe needs them.
+DAEMON_NODE_FLAGS = $(shell $(NODE) --input-type=module -e 'import { DAEMON_NODE_FLAGS } from "./dist/config/node-flags.js"; console.log(DAEMON_NODE_FLAGS.join(" "))')
 
 .PHONY: run test lab lab-deps deps apt-deps apt-test-deps build typecheck check-deps schemas check-schemas unit bench bench-advice bench-numad bench-libvirt bench-quality fixtures clean
 
 run: deps build
-	$(NODE) --no-memory-reducer dist/cli/numadvisor-entry.js daemon $(ARGS)
+	$(NODE) $(DAEMON_NODE_FLAGS) dist/cli/numadvisor-entry.js daemon $(ARGS)
 
 test: deps apt-test-deps build typecheck check-deps check-schemas unit lab
 
@@ -123,7 +125,7 @@ UNITDIR ?= /etc/systemd/system
 LOGROTATEDIR ?= /etc/logrotate.d
 NUMAD_PATH := /usr/bin/numad
 DIVERT := dpkg-divert $(if $(DESTDIR),--root $(DESTDIR)) --package numadvisor --rename --divert $(NUMAD_PATH).distrib
-subst = sed -e 's|@NODE@|$(NODE_BIN)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g'
+subst = sed -e 's|@NODE@|$(NODE_BIN)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DAEMON_NODE_FLAGS@|$(DAEMON_NODE_FLAGS)|g'
 
 .PHONY: install uninstall
 install: build

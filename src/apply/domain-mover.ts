@@ -1,15 +1,15 @@
-// Moving a libvirt domain, only through libvirt (libvirt.md §2, §6.4). restrictive mode: the nodeset changes live
-// (virDomainSetNumaParameters; cgroup cpuset.mems migrates the pages), then vCPUs, emulator and IOThreads are re-pinned
-// to the new nodes' CPUs, which libvirt does not do. strict / preferred / interleave: memory cannot move live, so the
-// CPUs follow the memory instead and the outcome says what would allow a memory move. Pins an administrator made are
-// never changed. Every change is journaled before → after, verified by reading it back, and can be rolled back.
+// Moving a libvirt domain, only through libvirt (libvirt.md §2, §6.4): mechanism only. The caller decides the move
+// (balance/vcpu-assignment.ts planDomainMove: the memory nodeset, one CPU set per vCPU, the emulator's and IOThreads'
+// CPUs); this sets the nodeset live (virDomainSetNumaParameters; cgroup cpuset.mems migrates the pages) and the pins,
+// which libvirt does not re-pin by itself. Pins an administrator made are never changed. Every change is journaled
+// before → after, verified by reading it back, and can be rolled back. What changed is returned, for the caller to
+// record in its tracker.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NumadvisorError } from '../errors.js';
 import { formatIdList, parseIdList } from '../topology/idlist.js';
-import { assignVcpus, coresOf, type CoreCpu } from '../balance/vcpu-assignment.js';
 import { VIR_DOMAIN_AFFECT_LIVE, type Domain, type LibvirtClient } from '../libvirt/client.js';
-import type { DomainTracker, TrackedDomain } from '../libvirt/domain-tracker.js';
+import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
 
 export interface DomainPlacement {
   mode: string | undefined;
@@ -36,12 +36,28 @@ export interface DomainMoveOutcome {
 /** Pins with CURRENT (0): LIVE on a running domain, and the only flag the test driver's PinVcpuFlags accepts. */
 const PIN_FLAGS = 0;
 
+/** A move as decided by the planner (balance/vcpu-assignment.ts DomainMovePlan has this shape). */
+export interface DomainChange {
+  /** the nodeset the memory moves to live; undefined when the memory stays where it is */
+  memoryNodes: number[] | undefined;
+  vcpus: number[][];
+  emulator: number[];
+  iothreads: { id: number; cpus: number[] }[];
+  reason: string;
+}
+
+export interface DomainMoveResult {
+  outcome: DomainMoveOutcome;
+  /** the memory nodeset the domain now has, when this changed it (the tracker records it) */
+  memoryNodes: number[] | undefined;
+}
+
 export class DomainMover {
   constructor(
     private readonly client: LibvirtClient,
-    private readonly tracker: DomainTracker,
+    /** told before each pin, so the TUNABLE event the pin causes is not taken for an administrator's */
+    private readonly announcer: TunableAnnouncer,
     private readonly journalPath: string,
-    private readonly hostCpus: () => CoreCpu[],
   ) {}
 
   private ref(d: TrackedDomain): Domain {
@@ -69,49 +85,25 @@ export class DomainMover {
     }
   }
 
-  /** Move domain `d` towards `targetNodes`. */
-  async apply(d: TrackedDomain, targetNodes: number[]): Promise<DomainMoveOutcome> {
+  /** Carry out `change`, decided from `before` (this domain's placement as placement() read it). */
+  async apply(d: TrackedDomain, change: DomainChange, before: DomainPlacement): Promise<DomainMoveResult> {
     const started = Date.now();
     const ref = this.ref(d);
-    const before = await this.placement(d);
-    const target = formatIdList(targetNodes);
-    let memoryMoved = false;
-    let cpuNodes = targetNodes;
-    let reason: string;
-    if (before.mode === 'restrictive') {
-      if (before.nodeset !== target) {
-        await this.client.setNumaNodeset(ref, target, VIR_DOMAIN_AFFECT_LIVE);
-        memoryMoved = true;
-      }
-      reason = `restrictive mode: memory nodeset ${before.nodeset || '(none)'} → ${target}, CPUs re-pinned to nodes ${target}`;
-    } else {
-      // The memory stays where it is; the CPUs come to it.
-      const memoryNodes = before.nodeset ? parseIdList(before.nodeset) : targetNodes;
-      cpuNodes = memoryNodes;
-      reason =
-        `${before.mode ?? 'strict'} mode: memory cannot move live (libvirt allows a live nodeset change only for ` +
-        `<memory mode='restrictive'>); CPUs pinned to nodes ${formatIdList(memoryNodes)}, which hold it`;
-    }
-    const cores = coresOf(this.hostCpus(), cpuNodes);
-    const nodeCpus = cores.flat().sort((a, b) => a - b);
-    if (nodeCpus.length === 0) throw new NumadvisorError('NUMADVISOR_ERR_BAD_REQUEST', `nodes ${formatIdList(cpuNodes)} have no CPUs to pin to`);
-    const perVcpu = assignVcpus(d.spec.vcpus, cores, this.cpusOfOtherGuests(d));
-    const skipped = await this.pinAll(d, {
-      vcpus: perVcpu,
-      emulator: nodeCpus,
-      iothreads: before.iothreadPins.map((io) => ({ id: io.id, cpus: nodeCpus })),
-    });
+    const memoryMoved = change.memoryNodes !== undefined;
+    const target = change.memoryNodes ? formatIdList(change.memoryNodes) : undefined;
+    if (target !== undefined) await this.client.setNumaNodeset(ref, target, VIR_DOMAIN_AFFECT_LIVE);
+    let reason = change.reason;
+    const skipped = await this.pinAll(d, { vcpus: change.vcpus, emulator: change.emulator, iothreads: change.iothreads });
     if (skipped.length) reason += `; left as an administrator pinned them: ${skipped.join(', ')}`;
     const after = await this.placement(d);
-    const ok = this.pinsAre(d, after, perVcpu) && (!memoryMoved || after.nodeset === target);
+    const ok = this.pinsAre(d, after, change.vcpus) && (target === undefined || after.nodeset === target);
     const outcome: DomainMoveOutcome = { ok, domain: d.name, uuid: d.uuid, action: 'apply', memoryMoved, reason, before, after, elapsedMs: Date.now() - started };
     this.journal(outcome);
-    if (memoryMoved) d.nodeset = targetNodes;
-    return outcome;
+    return { outcome, memoryNodes: change.memoryNodes };
   }
 
   /**
-   * Pin vCPUs, the emulator and IOThreads through libvirt, announcing each pin to the tracker first (its TUNABLE event
+   * Pin vCPUs, the emulator and IOThreads through libvirt, announcing each pin first (its TUNABLE event
    * is ours, not an administrator's). Pins an administrator made are left alone and named in the result.
    */
   private async pinAll(d: TrackedDomain, pins: { vcpus: number[][]; emulator: number[]; iothreads: { id: number; cpus: number[] }[] }): Promise<string[]> {
@@ -122,12 +114,12 @@ export class DomainMover {
         skipped.push(`vcpu ${v}`);
         continue;
       }
-      this.tracker.expectTunable(d.uuid, `cputune.vcpupin${v}`);
+      this.announcer.expectTunable(d.uuid, `cputune.vcpupin${v}`);
       await this.client.pinVcpu(ref, v, cpus, PIN_FLAGS);
     }
     if (d.adminPins.emulator) skipped.push('emulator');
     else if (pins.emulator.length > 0) {
-      this.tracker.expectTunable(d.uuid, 'cputune.emulatorpin');
+      this.announcer.expectTunable(d.uuid, 'cputune.emulatorpin');
       await this.client.pinEmulator(ref, pins.emulator, PIN_FLAGS);
     }
     for (const io of pins.iothreads) {
@@ -135,7 +127,7 @@ export class DomainMover {
         skipped.push(`iothread ${io.id}`);
         continue;
       }
-      this.tracker.expectTunable(d.uuid, `cputune.iothreadpin${io.id}`);
+      this.announcer.expectTunable(d.uuid, `cputune.iothreadpin${io.id}`);
       await this.client.pinIOThread(ref, io.id, io.cpus, PIN_FLAGS);
     }
     return skipped;
@@ -146,10 +138,10 @@ export class DomainMover {
     return placement.vcpuPins.every((cpus, v) => d.adminPins.vcpus.includes(v) || formatIdList(cpus) === formatIdList(vcpuPins[v] ?? []));
   }
 
-  /** CPUs already given to other guests' vCPUs by us (their current pins narrower than a whole node set). */
-  private cpusOfOtherGuests(d: TrackedDomain): Set<number> {
+  /** CPUs we gave other guests' vCPUs (from the journal): a new move uses them last. */
+  vcpuCpusOfOtherGuests(uuid: string): Set<number> {
     const busy = new Set<number>();
-    for (const e of this.history()) if (e.uuid !== d.uuid && e.action === 'apply') for (const pin of e.after.vcpuPins) for (const c of pin) busy.add(c);
+    for (const e of this.history()) if (e.uuid !== uuid && e.action === 'apply') for (const pin of e.after.vcpuPins) for (const c of pin) busy.add(c);
     return busy;
   }
 
@@ -173,7 +165,7 @@ export class DomainMover {
   }
 
   /** Restore what the last apply to this domain changed (nodeset and the pins we set; admin pins untouched). */
-  async rollback(d: TrackedDomain): Promise<DomainMoveOutcome> {
+  async rollback(d: TrackedDomain): Promise<DomainMoveResult> {
     const started = Date.now();
     const last = [...this.history()].reverse().find((e) => e.uuid === d.uuid);
     if (!last || last.action !== 'apply') throw new NumadvisorError('NUMADVISOR_ERR_NOT_FOUND', `nothing to roll back for domain ${d.name}`);
@@ -200,7 +192,6 @@ export class DomainMover {
       elapsedMs: Date.now() - started,
     };
     this.journal(outcome);
-    if (memoryMoved) d.nodeset = parseIdList(want.nodeset);
-    return outcome;
+    return { outcome, memoryNodes: memoryMoved ? parseIdList(want.nodeset) : undefined };
   }
 }

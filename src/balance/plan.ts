@@ -1,19 +1,16 @@
 // The rebalancer's decisions, pure: (node capacity, tracked processes, settings, memory of past moves, now) → Plan.
-// numad's rules (numad.md §5.2 process path, §5.4) with the NUMA talk's "future work" added:
+// numad's rules (numad.md §5.2 process path, §5.4) with the NUMA talk's "future work" added. Swaps, and the
+// hysteresis and no-room skip below, are the policy's RebalanceRules (policy/types.ts): numad's policy has none of them.
 // - cheapest move first: least memory to migrate per point of locality gained;
 // - probation: a move first changes only CPU affinity; memory follows on a later cycle if the advice still covers
 //   where the CPUs went, and the affinity is reverted if it does not (the need went away);
 // - a process larger than a node gets the SLIT-nearest node set (the policy's chain walk does that);
 // - a swap: two processes spread over the same nodes, where neither fits on a node alone, exchange pages so each ends
 //   on one node (planSwap).
-import { adviseNumad } from '../policy/numad.js';
-import { adviseNumadvisor } from '../policy/numadvisor.js';
-import type { PolicyNode } from '../policy/types.js';
+import { CANDIDATE_MIN_CPU_HUNDREDTHS, PROCESS_MIN_RSS_MIB } from '../policy/numad.js';
+import type { Policy, PolicyNode } from '../policy/types.js';
 import { formatIdList } from '../topology/idlist.js';
 
-/** numad's candidate thresholds: half a CPU and 300 MB. */
-export const CANDIDATE_MIN_CPU_HUNDREDTHS = 50;
-export const CANDIDATE_MIN_RSS_MIB = 300;
 /** numad re-evaluates a process it moved only after 300 s. */
 export const DWELL_MS = 300_000;
 
@@ -42,8 +39,11 @@ export interface PlanSettings {
   memLocalityTargetPercent: number;
   /** numad -K 1: a process that interleaves memory on purpose is left spread */
   keepInterleaved?: boolean;
-  /** numad's rules alone, without our hysteresis, no-room skip and swaps (the simulator's numad-like strategy) */
-  numadRules?: boolean;
+  /**
+   * The placement policy (policy/registry.ts): its answer says where a process belongs, and its rebalancing rules
+   * say whether to stay when local, leave one that fits nowhere, and swap. The daemon passes the policy its answers use.
+   */
+  policy: Policy;
 }
 
 /** What the planner remembers about a process it acted on or advised. */
@@ -108,7 +108,7 @@ function memOn(p: PlanProcess, ids: Iterable<number>): number {
 const sameSet = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export function isCandidate(p: PlanProcess): boolean {
-  return !p.excluded && p.cpuUsedHundredths > CANDIDATE_MIN_CPU_HUNDREDTHS && p.rssMiB > CANDIDATE_MIN_RSS_MIB;
+  return !p.excluded && p.cpuUsedHundredths > CANDIDATE_MIN_CPU_HUNDREDTHS && p.rssMiB > PROCESS_MIN_RSS_MIB;
 }
 
 export function planMoves(
@@ -124,6 +124,7 @@ export function planMoves(
   const allCpus = [...cpuNode.keys()].sort((a, b) => a - b);
   const memoryNodes = nodes.filter((n) => n.hasMemory).map((n) => n.id);
   const u = Math.min(Math.max(settings.utilizationTargetPercent, 10), 130);
+  const rules = settings.policy.rebalancing;
   /** processes no single move helps: their best place is every node (swap material) */
   const stuck: { p: PlanProcess; from: number[] }[] = [];
 
@@ -180,8 +181,7 @@ export function planMoves(
       cpuHundredths: Math.min(Math.round((p.cpuUsedHundredths * 100) / u), p.threads * 100),
       memMiB: Math.round((p.rssMiB * 100) / Math.min(u, 100)),
     };
-    // The daemon's policy (numad's walk, not spreading for CPU alone); numad's own walk for numad's rules.
-    const advice = settings.numadRules === true ? adviseNumad(biased, request) : adviseNumadvisor(biased, request);
+    const advice = settings.policy.advise(biased, request);
     const to = advice.nodes;
     const toCpus = nodes.filter((n) => to.includes(n.id)).flatMap((n) => n.cpus).sort((a, b) => a - b);
     const from = restricted ? [...new Set(p.cpusAllowed.map((c) => cpuNode.get(c)).filter((x): x is number => x !== undefined))].sort((a, b) => a - b) : record?.to ?? memoryNodes;
@@ -205,7 +205,7 @@ export function planMoves(
       }
       continue;
     }
-    if (!advice.fits && settings.numadRules !== true) {
+    if (!advice.fits && rules.leaveWhenNoRoom) {
       // numad then "moves" it to every node: spreading a process because nothing has room helps no one. (A process
       // on probation is past this point: its memory follows its CPUs, or they go back.)
       skip(`no node set has room for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB now; left where it is`);
@@ -222,7 +222,7 @@ export function planMoves(
       // 82 moves and 34 GiB migrated for 40 identical VMs, locality falling instead of rising).
       const localHere = total > 0 ? Math.floor((100 * memOn(p, from)) / total) : 100;
       const freeOf = (ids: number[]): number => nodes.filter((n) => ids.includes(n.id)).reduce((a, n) => a + n.cpuFreeHundredths, 0);
-      if (settings.numadRules !== true && localHere >= settings.memLocalityTargetPercent) {
+      if (rules.stayWhenLocal && localHere >= settings.memLocalityTargetPercent) {
         const why =
           freeOf(from) >= request.cpuHundredths
             ? ', which have the CPU it needs'
@@ -252,7 +252,7 @@ export function planMoves(
       reason: `${before} % of ${total} MiB is on ${advice.nodeset}, the best place for ${request.cpuHundredths / 100} CPUs and ${request.memMiB} MiB (${advice.reasons[0] ?? ''})`,
     });
   }
-  if (settings.numadRules !== true && !moves.some((m) => m.kind === 'cpu')) {
+  if (rules.swaps && !moves.some((m) => m.kind === 'cpu')) {
     const swap = planSwap(nodes, stuck, u, settings.memLocalityTargetPercent);
     if (swap) moves.push(swap);
   }

@@ -13,6 +13,8 @@ import { ReservationLedger, RESERVATION_TTL_MS, type Reservation } from '../mode
 import { adviseNumad } from '../policy/numad.js';
 import type { Advice, PlacementRequest } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
+// The daemon's default, so a local answer counts reservations as the daemon would.
+import { CPU_ALLOCATION_RATIO } from '../config/daemon-config.js';
 
 /**
  * numad sleeps 2 s between its two samples, but its daemon accepts any window over 70 ms. 80 ms gives 8 ticks per
@@ -20,8 +22,6 @@ import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.j
  */
 export const LOCAL_SAMPLE_WINDOW_MS = 80;
 
-/** The daemon's default (CPU_ALLOCATION_RATIO in src/daemon/advisor-service.ts, not imported: it would load the server's code). */
-const LOCAL_CPU_ALLOCATION_RATIO = 4;
 
 /** "<unix ms> <text of /proc/stat>", as src/cli/numad-fast.c hands it over; undefined when absent, odd or stale. */
 function seededSample(env: string | undefined): { atMs: number; text: string } | undefined {
@@ -64,7 +64,7 @@ export async function adviseLocally(
   }
   const caps = deriveCapacity(observer.snapshot(), capacity);
   const decide = (ledger: ReservationLedger): { advice: Advice; reservation: Reservation | undefined } => {
-    const nodes = caps.map((c) => toPolicyNode(c, ledger.reservedOn(c.id), LOCAL_CPU_ALLOCATION_RATIO));
+    const nodes = caps.map((c) => toPolicyNode(c, ledger.reservedOn(c.id), CPU_ALLOCATION_RATIO));
     const advice = adviseNumad(nodes, request);
     const reservation = ledger.reserve(advice, { nowMs: Date.now(), ttlMs: RESERVATION_TTL_MS, client: 'numad -w (local)' });
     return { advice, reservation };

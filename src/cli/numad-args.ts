@@ -1,4 +1,5 @@
 // numad's value grammars, byte for byte where users can see the difference.
+import { NUMAD_OPTION_LIMITS } from '../model/numad-settings.js';
 
 export interface PreplacementRequest {
   cpuHundredths: number;
@@ -41,7 +42,7 @@ export function atoi(text: string): number {
  * message. Anything up to this is accepted as numad accepts it; the rebalancer clamps a wait longer than its timers
  * can hold (2^31-1 ms, 24.8 days).
  */
-export const MAX_INTERVAL_S = 2_147_483_647;
+export const MAX_INTERVAL_S = NUMAD_OPTION_LIMITS.intervalS.max;
 
 /**
  * `-i [MIN:]MAX` as numad parses it: strtol-like numbers (leading blanks and `+` allowed), a fraction after `.` is

@@ -10,9 +10,9 @@ import { probeSocket, socketPermission } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { formatIdList, parseLooseCpuList, isCanonicalNodeset, ID_LIMIT } from '../topology/idlist.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
-import { applyNumadOp, NUMAD_DEFAULTS, numadOpProblem, type NumadOp, type NumadSettings } from '../model/numad-settings.js';
-import { capacityFromSettings } from '../model/numad-settings.js';
+import { applyNumadOp, capacityFromSettings, NUMAD_DEFAULTS, NUMAD_OPTION_LIMITS, numadOpProblem, type NumadOp, type NumadSettings } from '../model/numad-settings.js';
 import { NUMAD_VERSION } from '../version.js';
+import type { Io } from './io.js';
 
 const OPTSTRING = 'C:dD:hH:i:K:l:m:p:r:R:S:t:u:vVw:x:';
 const LONG = { socket: true, fsroot: true, 'log-file': true, 'state-dir': true, 'pid-file': true, foreground: false };
@@ -45,11 +45,6 @@ export function numadUsage(argv0: string): string {
   ].join('\n');
 }
 
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
 /** What one invocation asked for, after numad's parsing rules. */
 export interface NumadInvocation {
   preplacement?: PreplacementRequest;
@@ -78,11 +73,11 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
   const pathOptions: Partial<Paths> = {};
   const inv: NumadInvocation = { pidOps: [], paths: { ...SYSTEM_PATHS }, fsRoot: defaultFsRoot(env), foreground: false };
   const warnings: string[] = [];
-  const ranged = (opt: string, v: string, lo: number, hi: number): number | undefined => {
+  const ranged = (opt: string, v: string, limits: { min: number; max: number }): number | undefined => {
     const n = atoi(v);
-    if (n >= lo && n <= hi) return n;
+    if (n >= limits.min && n <= limits.max) return n;
     // numad drops these silently; we say so, and keep numad's exit code.
-    warnings.push(`${argv0}: ignoring -${opt} ${v}: must be ${lo}..${hi}`);
+    warnings.push(`${argv0}: ignoring -${opt} ${v}: must be ${limits.min}..${limits.max}`);
     return undefined;
   };
   const { items, operands } = getopt(argv0, args, { short: OPTSTRING, long: LONG });
@@ -121,8 +116,9 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
       }
       case 'H': {
         const h = atoi(v);
-        if (h !== 0 && (h < 10 || h > 1_000_000)) {
-          io.stderr('THP scan_sleep_ms must be > 9 and < 1000001\n');
+        const limits = NUMAD_OPTION_LIMITS.thpScanSleepMs;
+        if (h !== 0 && (h < limits.min || h > limits.max)) {
+          io.stderr(`THP scan_sleep_ms must be > ${limits.min - 1} and < ${limits.max + 1}\n`);
           return { kind: 'exit', code: 1 };
         }
         inv.H = h;
@@ -147,17 +143,17 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
         inv.logLevel = atoi(v);
         break;
       case 'm': {
-        const n = ranged('m', v, 50, 100);
+        const n = ranged('m', v, NUMAD_OPTION_LIMITS.memLocalityTargetPercent);
         if (n !== undefined) inv.m = n;
         break;
       }
       case 't': {
-        const n = ranged('t', v, 0, 100);
+        const n = ranged('t', v, NUMAD_OPTION_LIMITS.htPercent);
         if (n !== undefined) inv.t = n;
         break;
       }
       case 'u': {
-        const n = ranged('u', v, 10, 130);
+        const n = ranged('u', v, NUMAD_OPTION_LIMITS.utilizationTargetPercent);
         if (n !== undefined) inv.u = n;
         break;
       }

@@ -4,8 +4,8 @@ import type { HostObserver } from '../observe/host-observer.js';
 import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
-import { advise, type PolicyName } from '../policy/numadvisor.js';
-import type { Advice, PlacementRequest, PolicyNode } from '../policy/types.js';
+import { DEFAULT_POLICY, policyNamed, type PolicyName } from '../policy/registry.js';
+import type { Advice, PlacementRequest, Policy, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 import { ledgerBusy, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +91,8 @@ export class AdvisorService {
   private snapshotVersion = -1;
   private capacityCache: NodeCapacity[] | undefined;
   readonly startedAtMs: number;
+  /** The configured policy, picked from the registry once; the daemon gives the rebalancer's planner this same one. */
+  readonly policy: Policy;
   /** Called when an answer used memory counters older than MEMORY_REFRESH_MS; the daemon re-reads in the background. */
   onStaleMemory: (() => void) | undefined;
   /** Reports a failed on-demand read; the answer then uses the previous readings. */
@@ -104,6 +106,7 @@ export class AdvisorService {
     private readonly clock: () => number = Date.now,
   ) {
     this.startedAtMs = clock();
+    this.policy = policyNamed(options.policy ?? DEFAULT_POLICY);
   }
 
   /** Set by the daemon: answers and releases are acknowledged only once durable. */
@@ -302,7 +305,7 @@ export class AdvisorService {
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
     const now = this.clock();
     this.ledger.expire(now);
-    const advice = advise(this.options.policy ?? 'numadvisor', this.policyNodes(), request);
+    const advice = this.policy.advise(this.policyNodes(), request);
     const reservation = opts.reserve
       ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
       : undefined;

@@ -10,9 +10,8 @@ import { ThpScanSleep } from '../apply/thp.js';
 import { formatIdList } from '../topology/idlist.js';
 import { NumadControl } from './numad-control.js';
 import { capacityFromSettings } from '../model/numad-settings.js';
-import type { NumadSettings } from '../model/numad-settings.js';
 import { removePidFile, writePidFile } from './pid-file.js';
-import { Rebalancer, type ApplyMode, type DomainSide } from './rebalancer.js';
+import { Rebalancer, type DomainSide } from './rebalancer.js';
 import { ProcessScanner } from '../observe/process-scanner.js';
 import { defaultProcScan } from '../observe/proc-scan.js';
 import { basePageKiB } from '../observe/processes.js';
@@ -20,7 +19,7 @@ import { checkMigratepages, ProcessMover } from '../apply/process-mover.js';
 import { stateError } from '../errors.js';
 import path from 'node:path';
 import { buildApp } from '../server/app.js';
-import type { RequestDeadlines } from '../server/deadlines.js';
+import { buildAdvisorApi } from './advisor-api-impl.js';
 import { API_TOKEN_FILE_NAME, writeApiToken } from './api-token.js';
 import { AdvisorService } from './advisor-service.js';
 import { NUMAD_VERSION } from '../version.js';
@@ -30,41 +29,13 @@ import { loadRuntimeOverrides, saveRuntimeOverrides } from './runtime-options.js
 import { LocalAnswerSpool } from '../model/local-answers.js';
 import { reservationCheck } from '../model/reservation-check.js';
 import { LibvirtClient } from '../libvirt/client.js';
-import { DomainTracker, type DomainFilter } from '../libvirt/domain-tracker.js';
+import { DomainTracker } from './domain-tracker.js';
 import { DomainMover } from '../apply/domain-mover.js';
-import type { PolicyName } from '../policy/numadvisor.js';
+import { DomainMoves } from './domain-moves.js';
+import type { DaemonConfig } from '../config/daemon-config.js';
 
-
-export interface DaemonConfig {
-  fsRoot: string;
-  socketPath: string;
-  /** 0660: root and the socket's group (e.g. libvirt's) may ask; others may not, unlike numad's open queue. */
-  socketMode: number;
-  /** the socket's group (name or gid), e.g. libvirt's, whose members may then use the socket */
-  socketGroup?: string;
-  /** 127.0.0.1 only; read-only routes unless the request carries the bearer token of apiTokenFile (issue #12 F7) */
-  tcpPort?: number;
-  /** where the TCP listener's bearer token is written at start (default <stateDir>/api-token; 0640, socket's group) */
-  apiTokenFile?: string;
-  /** the TCP listener's header and request deadlines (DEFAULT_REQUEST_DEADLINES when unset) */
-  requestDeadlines?: RequestDeadlines;
-  stateDir: string;
-  numadLogPath: string;
-  /** numad's options at start (-C, -t, -R, -l, -i, -H, …); changed later through POST /v1/options. */
-  numad: NumadSettings;
-  /** numad's pid file; none when undefined. */
-  pidFile?: string;
-  cpuAllocationRatio: number;
-  reservationTtlMs: number;
-  /** placement policy for answers (default numadvisor) */
-  policy?: PolicyName;
-  /** what the rebalancer may change: nothing (advise only, the default) or plain processes */
-  apply: ApplyMode;
-  /** libvirt connection: undefined for none */
-  libvirt?: { uri: string; socketPath?: string; filter: DomainFilter };
-  logLevel: string;
-  logger?: Logger;
-}
+// The configuration's shape, defaults and parsing live in config/ (one module for both commands that start a daemon).
+export type { DaemonConfig } from '../config/daemon-config.js';
 
 export interface RunningDaemon {
   domains: DomainSide | undefined;
@@ -194,12 +165,13 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   if (config.libvirt) {
     libvirt = new LibvirtClient({ uri: config.libvirt.uri, ...(config.libvirt.socketPath ? { socketPath: config.libvirt.socketPath } : {}), events: true });
     const tracker = new DomainTracker(libvirt, ledger, fs, logger, config.libvirt.filter, config.reservationTtlMs);
-    const domainMover = new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl'), () => observer.shape().cpus);
+    const domainMover = new DomainMoves(new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl')), () => observer.shape().cpus);
     domains = { tracker, mover: domainMover, apply: config.apply.includes('domains') };
     if (runtime.domainFilter) tracker.setFilter(runtime.domainFilter);
     tracker.onFilterChange = persistOverrides;
   }
-  const rebalancer = new Rebalancer(scanner, service, () => control.settings, numadLog, logger, mover, Date.now, domains);
+  // The planner rebalances by the policy the answers use (--policy).
+  const rebalancer = new Rebalancer({ scanner, service, policy: service.policy, settings: () => control.settings, numadLog, logger, processMover: mover, domains });
 
   // numad's pid file before the socket: init scripts and `numad` take a listening socket as "started".
   if (config.pidFile) {
@@ -212,13 +184,13 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   if (config.tcpPort !== undefined) {
     // A new token each start, readable by the socket's audience: over TCP it unlocks what the socket's mode guards.
     const token = writeApiToken(config.apiTokenFile ?? path.join(config.stateDir, API_TOKEN_FILE_NAME), socketGid ?? process.getgid?.() ?? 0);
-    tcpApp = buildApp({ service, control, rebalancer, logger, domains, tcp: { token }, requestDeadlines: config.requestDeadlines });
+    tcpApp = buildApp({ api: buildAdvisorApi({ service, control, rebalancer, domains }), logger, tcp: { token }, requestDeadlines: config.requestDeadlines });
     const t = tcpApp;
     undo.push(() => t.close());
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
   // The unix socket last: once it answers, everything behind it runs.
-  const app = buildApp({ service, control, rebalancer, logger, domains, requestDeadlines: config.requestDeadlines });
+  const app = buildApp({ api: buildAdvisorApi({ service, control, rebalancer, domains }), logger, requestDeadlines: config.requestDeadlines });
   undo.push(async () => {
     await app.close();
     removeSocket(config.socketPath);

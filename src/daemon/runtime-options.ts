@@ -6,7 +6,7 @@ import { closeSync, fsyncSync, mkdirSync, readFileSync, renameSync, writeFileSyn
 import { openFreshTemp, safeOpen } from '../safe-open.js';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
-import type { DomainFilter } from '../libvirt/domain-tracker.js';
+import type { DomainFilter } from '../model/domain-filter.js';
 import { NumadSettingsSchema } from '../model/numad-settings-schema.js';
 import type { NumadSettings } from '../model/numad-settings.js';
 

@@ -3,11 +3,9 @@
 import type { FsRoot } from '../topology/fsroot.js';
 import { parseNumaMaps, parsePidStatus, rssMiB } from './processes.js';
 import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
-import { CANDIDATE_MIN_CPU_HUNDREDTHS } from '../balance/plan.js';
+import { CANDIDATE_MIN_CPU_HUNDREDTHS, PROCESS_MIN_RSS_MIB } from '../policy/numad.js';
 import { defaultProcScan, selectedStat, type ProcScan, type SelectedStat } from './proc-scan.js';
 
-/** numad tracks processes above 300 MB RSS; smaller ones are not worth a page migration. */
-export const TRACK_MIN_RSS_MIB = 300;
 /** numad's ring of CPU samples: the peak of the last 8 (~2 minutes at 15 s) keeps a bursty VM a candidate. */
 export const CPU_SAMPLES = 8;
 /**
@@ -86,7 +84,7 @@ export class ProcessScanner {
     const include = new Set(s.includePids);
     const exclude = new Set(s.excludePids);
     const scan = ++this.scans;
-    const r = this.procScan.run({ listAll: s.scanAll, always: Int32Array.from(include).sort(), pageKiB: this.opts.basePageKiB, minMiB: TRACK_MIN_RSS_MIB, every: SMALL_RECHECK_SCANS });
+    const r = this.procScan.run({ listAll: s.scanAll, always: Int32Array.from(include).sort(), pageKiB: this.opts.basePageKiB, minMiB: PROCESS_MIN_RSS_MIB, every: SMALL_RECHECK_SCANS });
     this.lastScanReads = r.reads;
     this.lastScanSeen = r.seen.length;
     const kept = new Set<number>();
@@ -94,7 +92,7 @@ export class ProcessScanner {
       const stat = selectedStat(r, k);
       const pid = stat.pid;
       // rss from stat, the same count as the statm that selected it; an included one is tracked whatever its size.
-      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= TRACK_MIN_RSS_MIB) continue;
+      if (!include.has(pid) && rssMiB(stat, this.opts.basePageKiB) <= PROCESS_MIN_RSS_MIB) continue;
       if (this.update(stat, nowMs, scan, include.has(pid), exclude.has(pid))) kept.add(pid);
     }
     for (const pid of [...this.table.keys()]) if (!kept.has(pid)) this.table.delete(pid);

@@ -9,7 +9,15 @@
 // - an empty request gets the single best node, not array position 0.
 // Everything else (node value, distance² weighting, tie rules, 100 MiB margin, no CPU flex) is numad's.
 import { formatIdList } from '../topology/idlist.js';
-import type { Advice, CentreScore, NodeScore, PlacementRequest, PolicyNode } from './types.js';
+import type { Advice, CentreScore, NodeScore, PlacementRequest, Policy, PolicyNode } from './types.js';
+
+/**
+ * numad's process thresholds (numad.md §4.5, §5.4): it tracks processes over 300 MB of RSS (smaller ones are not
+ * worth a page migration), and a tracked process is a rebalancing candidate when it also uses over half a CPU.
+ * The scan, the planner and `numadvisor processes` all use these.
+ */
+export const PROCESS_MIN_RSS_MIB = 300;
+export const CANDIDATE_MIN_CPU_HUNDREDTHS = 50;
 
 /** numad keeps 100 MB free on every node it takes memory from (numad.c: "target_using_MBs + 100"). */
 export const NODE_MEMORY_MARGIN_MIB = 100;
@@ -179,3 +187,10 @@ export function adviseNumad(nodes: readonly PolicyNode[], req: PlacementRequest)
     reasons,
   };
 }
+
+/** numad's own rules: its walk for answers, and none of numadvisor's rebalancing rules (the simulator's baseline). */
+export const numadPolicy = {
+  name: 'numad',
+  advise: adviseNumad,
+  rebalancing: { stayWhenLocal: false, leaveWhenNoRoom: false, swaps: false },
+} as const satisfies Policy;

@@ -6,10 +6,7 @@
 // the answer for VMs larger than a node in memory or in CPUs. Measured in the simulator (docs/quality.md).
 import { formatIdList } from '../topology/idlist.js';
 import { adviseNumad, NODE_MEMORY_MARGIN_MIB } from './numad.js';
-import type { Advice, PlacementRequest, PolicyNode } from './types.js';
-
-export const POLICIES = ['numadvisor', 'numad'] as const;
-export type PolicyName = (typeof POLICIES)[number];
+import type { Advice, PlacementRequest, Policy, PolicyNode } from './types.js';
 
 export function adviseNumadvisor(nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
   const spread = adviseNumad(nodes, req);
@@ -44,6 +41,12 @@ export function adviseNumadvisor(nodes: readonly PolicyNode[], req: PlacementReq
   };
 }
 
-export function advise(policy: PolicyName, nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
-  return policy === 'numad' ? adviseNumad(nodes, req) : adviseNumadvisor(nodes, req);
-}
+/**
+ * The daemon's default: the answer above, and a rebalancer that leaves a process local on nodes with the CPU it needs,
+ * does not spread one that fits nowhere, and swaps two that fit nowhere alone (balance/plan.ts, docs/quality.md).
+ */
+export const numadvisorPolicy = {
+  name: 'numadvisor',
+  advise: adviseNumadvisor,
+  rebalancing: { stayWhenLocal: true, leaveWhenNoRoom: true, swaps: true },
+} as const satisfies Policy;

@@ -51,3 +51,30 @@ export interface Advice {
   perNode: NodeScore[];
   reasons: string[];
 }
+
+/**
+ * What one policy does differently from another when the rebalancer acts on its answers (balance/plan.ts applies
+ * these; numad has none of them).
+ */
+export interface RebalanceRules {
+  /**
+   * A process already local on its own nodes moves only when those nodes lack the CPU it asks for and the target has
+   * it. Without this, equal hosts trade VMs back and forth (the simulator saw 82 moves for 40 identical VMs).
+   */
+  stayWhenLocal: boolean;
+  /** A process no node set has room for is left where it is; numad "moves" it to every node, which helps no one. */
+  leaveWhenNoRoom: boolean;
+  /** Two processes that fit on no node alone may exchange nodes (balance/plan.ts planSwap). */
+  swaps: boolean;
+}
+
+/**
+ * A placement policy as the daemon uses it: the answers (`numad -w`, /v1/advice) and the rebalancer's plan both take
+ * it from policy/registry.ts by the configured name, so the two cannot disagree.
+ */
+export interface Policy {
+  /** the name it is chosen by (--policy), also the `policy` of its answers */
+  readonly name: string;
+  advise(nodes: readonly PolicyNode[], req: PlacementRequest): Advice;
+  readonly rebalancing: RebalanceRules;
+}

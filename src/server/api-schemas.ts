@@ -11,7 +11,7 @@ export const MAX_REQUEST_CPUS = 1_000_000;
 /** 1 PiB in MiB. */
 export const MAX_REQUEST_MEM_MIB = 1_073_741_824;
 
-const CPUS_TEXT = /^\d{1,7}(\.\d{1,2})?$/;
+import { CPUS_TEXT } from '../policy/request-units.js';
 const UINT_TEXT = /^\d{1,16}$/;
 
 export const AdviceQuerySchema = z

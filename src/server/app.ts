@@ -1,14 +1,13 @@
-// The HTTP API: thin routes over AdvisorService. Every input goes through a zod schema; every error leaves as
-// JSON {error:{code,message}} with a 4xx for the caller's mistakes, never a crash or an HTML page.
+// The HTTP API: thin routes over the AdvisorApi it is given (./advisor-api.ts), the only thing it knows of the daemon.
+// Every input goes through a zod schema; every error leaves as JSON {error:{code,message}} with a 4xx for the
+// caller's mistakes, never a crash or an HTML page.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { badRequest, deadlinePassed, internalError, methodNotAllowed, notFound, stopping, tooLarge, NumadvisorError } from '../errors.js';
-import type { AdvisorService } from '../daemon/advisor-service.js';
-import type { NumadControl } from '../daemon/numad-control.js';
-import type { DomainSide, Rebalancer } from '../daemon/rebalancer.js';
 import { formatIdList } from '../topology/idlist.js';
 import { cpusTextToHundredths } from '../policy/request-units.js';
 import { VERSION } from '../version.js';
+import type { AdvisorApi, DomainsApi } from './advisor-api.js';
 import { DEFAULT_REQUEST_DEADLINES, enforceRequestDeadlines, type RequestDeadlines } from './deadlines.js';
 import { clientErrorHandler, errorBody, fromFrameworkError, installProtocolRefusals, pathOf, RouteTable } from './http-errors.js';
 import { tcpGuard, type TcpAccess } from './tcp-guard.js';
@@ -68,19 +67,16 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 const MAX_PARAM_LENGTH = 1024;
 
 export interface AppOptions {
-  service: AdvisorService;
-  control: NumadControl;
-  rebalancer: Rebalancer;
+  /** everything the routes serve */
+  api: AdvisorApi;
   logger: FastifyBaseLogger;
-  /** the libvirt side, when the daemon talks to libvirt */
-  domains?: DomainSide | undefined;
   /** set for the TCP listener: read-only without this bearer token, loopback Host only (issue #12 F7) */
   tcp?: TcpAccess | undefined;
   /** per-connection header and request deadlines; DEFAULT_REQUEST_DEADLINES when unset */
   requestDeadlines?: RequestDeadlines | undefined;
 }
 
-export function buildApp({ service, control, rebalancer, logger, domains, tcp, requestDeadlines }: AppOptions): FastifyInstance {
+export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): FastifyInstance {
   const LIMITS = { bodyLimit: BODY_LIMIT_BYTES, maxParamLength: MAX_PARAM_LENGTH };
   const app = Fastify({
     loggerInstance: logger,
@@ -173,24 +169,23 @@ export function buildApp({ service, control, rebalancer, logger, domains, tcp, r
     o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined },
   ): Promise<AdviceResponse> => {
     checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
-    // libvirt asks before it starts a VM: if libvirtd has just come up, connect now so the STARTED event is seen.
-    domains?.tracker.client.poke();
+    api.beforeAdvice();
     // A client that has given up (its deadline passed while we were stopped or busy, or it hung up) has answered
     // itself: a reservation for it would hold capacity for an answer nobody received.
     const gone = (): boolean => req.raw.socket.destroyed || (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs);
     if (o.reserve && gone()) throw deadlinePassed('the client gave up before it could be answered; nothing was reserved');
-    const { advice, reservation } = await service.adviseDurably(
+    const { advice, reservation } = await api.advise(
       { cpuHundredths, memMiB },
       { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}) },
     );
     if (reservation) {
       if (gone()) {
-        await service.releaseDurably(reservation.id).catch(() => undefined);
+        await api.release(reservation.id).catch(() => undefined);
         throw deadlinePassed('the client gave up while its answer was being saved; the reservation was withdrawn');
       }
       // Closed before the answer reached the socket: nobody received it, so nothing stays reserved.
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) service.releaseDurably(reservation.id).catch(() => undefined);
+        if (!reply.raw.writableFinished) api.release(reservation.id).catch(() => undefined);
       });
     }
     // The full breakdown is 64 entries twice on a 64-node host; callers that want it ask for it.
@@ -223,101 +218,92 @@ export function buildApp({ service, control, rebalancer, logger, domains, tcp, r
     return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
   });
 
-  app.get('/v1/options', async () => ({ settings: control.settings }));
+  app.get('/v1/options', async () => ({ settings: api.numadSettings() }));
 
-  app.get('/v1/processes', async () => ({ processes: rebalancer.scanner.tracked }));
+  app.get('/v1/processes', async () => ({ processes: api.processes() }));
 
-  app.get('/v1/plan', async () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }));
+  app.get('/v1/plan', async () => api.plan());
 
   app.post('/v1/options', async (req) => {
     const { ops } = parseInput(OptionsBodySchema, req.body);
-    return control.apply(ops);
+    return api.applyNumadOps(ops);
   });
 
   app.get('/v1/nodes', async () => {
-    const nodes = service.nodes();
-    const snap = service.snapshot();
-    const o = service.options;
+    const v = api.nodes();
     return {
-      takenAt: snap.takenAt,
-      cpuSampleWindowMs: snap.cpuSampleWindowMs,
+      takenAt: v.takenAt,
+      cpuSampleWindowMs: v.cpuSampleWindowMs,
       options: {
-        inactiveFileIsFree: o.capacity.inactiveFileIsFree,
-        htPercent: o.capacity.htPercent,
-        reservedCpus: formatIdList(o.capacity.reservedCpus),
-        cpuAllocationRatio: o.cpuAllocationRatio,
-        reservationTtlSeconds: o.reservationTtlMs / 1000,
+        inactiveFileIsFree: v.capacity.inactiveFileIsFree,
+        htPercent: v.capacity.htPercent,
+        reservedCpus: formatIdList(v.capacity.reservedCpus),
+        cpuAllocationRatio: v.cpuAllocationRatio,
+        reservationTtlSeconds: v.reservationTtlMs / 1000,
       },
-      nodes,
+      nodes: v.nodes,
     };
   });
 
   app.get('/v1/reservations', async () => {
-    return { reservations: service.reservations() };
+    return { reservations: api.reservations() };
   });
 
   app.delete('/v1/reservations/:id', async (req, reply) => {
     const { id } = parseInput(ReservationIdParamsSchema, req.params);
-    const released = await service.releaseDurably(id);
+    const released = await api.release(id);
     if (!released) throw notFound(`no reservation ${id}`);
     return reply.code(200).send({ released });
   });
 
-  const needLibvirt = (): DomainSide => {
-    if (!domains) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'this daemon runs without libvirt (--libvirt none)');
-    return domains;
+  const needLibvirt = (): DomainsApi => {
+    if (!api.domains) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'this daemon runs without libvirt (--libvirt none)');
+    return api.domains;
   };
 
   app.get('/v1/domains', async () => {
     const d = needLibvirt();
-    const client = d.tracker.client;
     return {
-      libvirt: { uri: client.options.uri, connected: client.connected, connects: client.connects, lastError: client.lastError?.message ?? null },
-      apply: d.apply,
-      filter: d.tracker.filter,
-      domains: [...d.tracker.domains.values()].map((x) => ({
-        name: x.name,
-        uuid: x.uuid,
-        id: x.id,
-        vcpus: x.spec.vcpus,
-        memoryMiB: x.spec.memoryMiB,
-        numaMode: x.numaMode ?? null,
-        nodeset: formatIdList(x.nodeset),
-        pid: x.pid ?? null,
-        vcpuTids: x.vcpuTids,
-        iothreadTids: x.iothreadTids,
-        cgroups: x.cgroups,
-        adminPins: x.adminPins,
-        excluded: x.excluded,
-        reservation: x.reservationId ? (service.ledger.get(x.reservationId) ?? null) : null,
-      })),
+      libvirt: d.connection(),
+      apply: d.movesDomains(),
+      filter: d.filter(),
+      // in place, so the keys keep their order
+      domains: d.list().map((x) => ({ ...x, nodeset: formatIdList(x.nodeset) })),
     };
   });
 
   app.put('/v1/domains/filter', async (req) => {
     const d = needLibvirt();
     const f = parseInput(DomainFilterBodySchema, req.body);
-    d.tracker.setFilter(f);
-    return { filter: d.tracker.filter };
+    d.setFilter(f);
+    return { filter: d.filter() };
   });
 
   app.post('/v1/domains/:key/rollback', async (req) => {
     const d = needLibvirt();
     const { key } = parseInput(DomainKeyParamsSchema, req.params);
-    const dom = d.tracker.byNameOrUuid(key);
-    if (!dom) throw notFound(`no running domain named or with UUID ${key}`);
-    return d.mover.rollback(dom);
+    const outcome = await d.rollback(key);
+    if (!outcome) throw notFound(`no running domain named or with UUID ${key}`);
+    return outcome;
   });
 
-  app.get('/healthz', async () => ({
-    status: 'ok' as const,
-    version: VERSION,
-    pid: process.pid,
-    uptimeSeconds: Math.round((Date.now() - service.startedAtMs) / 1000),
-    nodes: service.capacity().length,
-    reservations: service.ledger.size,
-    libvirt: domains ? { uri: domains.tracker.client.options.uri, connected: domains.tracker.client.connected, domains: domains.tracker.domains.size } : null,
-  }));
+  const libvirtHealth = (d: DomainsApi): { uri: string; connected: boolean; domains: number } => {
+    const c = d.connection();
+    return { uri: c.uri, connected: c.connected, domains: d.count() };
+  };
+
+  app.get('/healthz', async () => {
+    const h = api.health();
+    return {
+      status: 'ok' as const,
+      version: VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - h.startedAtMs) / 1000),
+      nodes: h.nodeCount,
+      reservations: h.reservationCount,
+      libvirt: api.domains ? libvirtHealth(api.domains) : null,
+    };
+  });
 
   return app;
 }

@@ -1,13 +1,14 @@
-// A deterministic NUMA host simulator driven by the daemon's own code: placement answers come from policy/ (numad's
-// adviseNumad for the numad-like strategy, the daemon's adviseNumadvisor for numadvisor), reservations from model/reservations (ReservationLedger, toPolicyNode), and rebalancing decisions
-// from balance/plan (planMoves, planSwap). Only the host is simulated: the kernel's default scheduling (vCPUs of an
-// unbound VM wander to the least-loaded node), first-touch memory, lazy guest memory, and moves that cost MiB.
-import { adviseNumad } from '../policy/numad.js';
-import { adviseNumadvisor } from '../policy/numadvisor.js';
-import { RESERVED_CPU_UNTIL_MEASURED_MS } from '../libvirt/domain-tracker.js';
+// A deterministic NUMA host simulator driven by the daemon's own code: placement answers and the rebalancing rules come
+// from the policy of the strategy's name (policy/registry: numad's for the numad-like strategy, the daemon's default
+// numadvisor), reservations from model/reservations (ReservationLedger, toPolicyNode) and model/reservation-binding
+// (how a bound reservation shrinks), and rebalancing decisions from balance/plan (planMoves, planSwap). Only the host
+// is simulated: the kernel's default scheduling (vCPUs of an unbound VM wander to the least-loaded node), first-touch
+// memory, lazy guest memory, and moves that cost MiB.
+import { policyNamed } from '../policy/registry.js';
 import type { PolicyNode } from '../policy/types.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { toPolicyNode } from '../model/capacity.js';
+import { shrinkBoundReservation } from '../model/reservation-binding.js';
 import { planMoves, type MoveRecord, type PlanNode, type PlanProcess, type PlannedMove } from '../balance/plan.js';
 import { VCPUS_PER_CORE, type Scenario, type VmSpec, type VmState } from './model.js';
 
@@ -159,7 +160,7 @@ export class Simulator {
       return;
     }
     const request = { cpuHundredths: spec.vcpus * 100, memMiB: spec.memMiB };
-    const advice = (this.strategy === 'numadvisor' ? adviseNumadvisor : adviseNumad)(this.policyNodes(this.strategy === 'numadvisor'), request);
+    const advice = policyNamed(this.strategy).advise(this.policyNodes(this.strategy === 'numadvisor'), request);
     if (this.strategy === 'numadvisor') {
       const r = this.ledger.reserve(advice, { nowMs: this.nowS * 1000, ttlMs: RESERVATION_TTL_MS, client: spec.name });
       this.reservationOf.set(v.index, r.id);
@@ -220,18 +221,17 @@ export class Simulator {
     }
   }
 
-  /** Bound reservations shrink by what their guest has materialised, as the daemon's domain tracker does. */
+  /**
+   * Bound reservations shrink by what their guest has materialised, by the daemon's own rule. The simulated answer is
+   * bound the moment it is given (the VM's start), so the time since the start is the time since binding.
+   */
   private shrinkReservations(): void {
     this.ledger.expire(this.nowS * 1000);
     for (const [index, id] of this.reservationOf) {
       const v = this.vms[index] as VmState;
       const promised = this.promised.get(index) ?? [];
-      const measured = (this.nowS - v.spec.startS) * 1000 >= RESERVED_CPU_UNTIL_MEASURED_MS;
-      const perNode = promised.map((p) => ({
-        ...p,
-        cpuHundredths: measured ? 0 : p.cpuHundredths,
-        memMiB: Math.max(0, p.memMiB - Math.floor(v.memOn[this.pos(p.node)] as number)),
-      }));
+      const materialisedMiB = new Map(this.nodes.map((n, i) => [n.id, v.memOn[i] as number]));
+      const perNode = shrinkBoundReservation(promised, materialisedMiB, (this.nowS - v.spec.startS) * 1000);
       if (!this.ledger.get(id) || !this.ledger.update(id, { perNode })) this.reservationOf.delete(index);
     }
   }
@@ -289,7 +289,7 @@ export class Simulator {
   private cycle(): boolean {
     if (this.strategy === 'none') return false;
     const nowMs = this.nowS * 1000;
-    const plan = planMoves(this.planNodes(), this.planProcesses(), { ...SETTINGS, numadRules: this.strategy === 'numad' }, this.history, nowMs);
+    const plan = planMoves(this.planNodes(), this.planProcesses(), { ...SETTINGS, policy: policyNamed(this.strategy) }, this.history, nowMs);
     const vmOf = (m: { pid: number }): VmState => this.vms[m.pid - 1] as VmState;
     const record = (m: PlannedMove, phase: MoveRecord['phase']): void => {
       this.history.set(m.pid, { pid: m.pid, comm: m.comm, from: m.from, to: m.to, phase, atMs: nowMs, cpus: m.cpus });

@@ -10,6 +10,7 @@ import type { RunningDaemon } from '../../src/daemon/daemon.js';
 import { httpStatusOf, type ErrorCode } from '../../src/errors.js';
 import { numadMain } from '../../src/cli/numad-main.js';
 import { buildApp } from '../../src/server/app.js';
+import { buildAdvisorApi } from '../../src/daemon/advisor-api-impl.js';
 import { request } from '../helpers/http.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -318,7 +319,7 @@ describe('issue #12 F7: the TCP listener', () => {
     expect(r.status).toBe(200);
     expect(d.control.settings.utilizationTargetPercent).toBe(80);
     // The daemon's unix app uses the default deadlines (10 s); the same app with short ones shows the mechanism.
-    const app = buildApp({ service: d.service, control: d.control, rebalancer: d.rebalancer, logger: d.logger, domains: undefined, requestDeadlines: DEADLINES });
+    const app = buildApp({ api: buildAdvisorApi({ service: d.service, control: d.control, rebalancer: d.rebalancer, domains: undefined }), logger: d.logger, requestDeadlines: DEADLINES });
     const other = path.join(t.dir, 'short.sock');
     await app.listen({ path: other });
     try {

@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { LibvirtClient, LIFECYCLE, type LifecycleEvent } from '../../src/libvirt/client.js';
 import { LibvirtError } from '../../src/libvirt/protocol.js';
-import { DomainTracker } from '../../src/libvirt/domain-tracker.js';
+import { DomainTracker } from '../../src/daemon/domain-tracker.js';
 import { DomainMover } from '../../src/apply/domain-mover.js';
+import { DomainMoves } from '../../src/daemon/domain-moves.js';
 import { ReservationLedger, type Reservation } from '../../src/model/reservations.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import type { RunningDaemon } from '../../src/daemon/daemon.js';
@@ -107,7 +108,7 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
         expect(dom).toBeDefined();
         // The test driver's 8-CPU map, as two nodes of four one-thread cores.
         const cpus = Array.from({ length: 8 }, (_, id) => ({ id, node: id < 4 ? 0 : 1, packageId: id < 4 ? 0 : 1, coreId: id % 4 }));
-        const mover = new DomainMover(c, tracker, `${t.dir}/test-moves.jsonl`, () => cpus);
+        const mover = new DomainMoves(new DomainMover(c, tracker, `${t.dir}/test-moves.jsonl`), () => cpus);
         const out = await mover.apply(dom as NonNullable<typeof dom>, [1]);
         expect(out).toMatchObject({ ok: true, memoryMoved: true, before: { mode: 'restrictive', nodeset: '0' }, after: { nodeset: '1', vcpuPins: [[4], [5]], emulatorPin: [4, 5, 6, 7] } });
         const back = await mover.rollback(dom as NonNullable<typeof dom>);

@@ -6,6 +6,7 @@ import { loadProcScanAddon, NativeProcScan, TypeScriptProcScan, type ProcScan } 
 import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src/observe/cgroup-numa.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { movedLine } from '../../src/apply/process-mover.js';
+import { policyNamed } from '../../src/policy/registry.js';
 import { D4 } from '../helpers/slit.js';
 import { copyFixture, tempDir } from '../helpers/fixtures.js';
 import { writeFakeProc } from '../helpers/fake-procs.js';
@@ -29,7 +30,7 @@ function procScan(kind: 'native' | 'typescript', fs: FsRoot): ProcScan {
 }
 
 const ALL = Array.from({ length: 40 }, (_, i) => i);
-const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90 };
+const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90, policy: policyNamed('numadvisor') };
 const proc = (o: Partial<PlanProcess> & { pid: number }): PlanProcess => ({
   comm: `p${o.pid}`,
   threads: 8,

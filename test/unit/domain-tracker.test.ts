@@ -8,7 +8,8 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Advice } from '../../src/policy/types.js';
 import { LIFECYCLE, type Domain, type LibvirtClient } from '../../src/libvirt/client.js';
-import { DomainTracker, RESYNC_BIND_WINDOW_MS } from '../../src/libvirt/domain-tracker.js';
+import { DomainTracker } from '../../src/daemon/domain-tracker.js';
+import { RESYNC_BIND_WINDOW_MS } from '../../src/model/reservation-binding.js';
 import { ReservationLedger, type Reservation } from '../../src/model/reservations.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -51,7 +52,7 @@ describe('DomainTracker: a domain takes its own numad answer', () => {
   const t = tempDir('numadvisor-tracker-');
   afterAll(() => t.cleanup());
 
-  function setup(): { client: FakeClient; ledger: ReservationLedger; tracker: DomainTracker; answer: (atMs: number, vcpus: number, nodeset: string) => Reservation; start: (d: Omit<FakeDomain, 'id' | 'uuid'>) => FakeDomain } {
+  function setup(): { client: FakeClient; ledger: ReservationLedger; tracker: DomainTracker; root: string; answer: (atMs: number, vcpus: number, nodeset: string) => Reservation; start: (d: Omit<FakeDomain, 'id' | 'uuid'>) => FakeDomain } {
     const root = path.join(t.dir, String(Math.random()).slice(2));
     mkdirSync(path.join(root, 'proc'), { recursive: true });
     mkdirSync(path.join(root, 'run/libvirt/qemu'), { recursive: true });
@@ -84,7 +85,7 @@ describe('DomainTracker: a domain takes its own numad answer', () => {
       writeFileSync(path.join(root, `run/libvirt/qemu/${d.name}.xml`), `<domstatus state='running' pid='${pid}'>${numad}${domainXml(dom)}</domstatus>`);
       return dom;
     };
-    return { client, ledger, tracker, answer, start };
+    return { client, ledger, tracker, root, answer, start };
   }
 
   const boundTo = (ledger: ReservationLedger, r: Reservation): string | undefined => ledger.get(r.id)?.domain?.name;
@@ -139,5 +140,17 @@ describe('DomainTracker: a domain takes its own numad answer', () => {
     await bound;
     expect(boundTo(ledger, own)).toBe('web');
     expect(boundTo(ledger, failed)).toBeUndefined();
+  });
+
+  it('a bound reservation shrinks by what the guest has materialised (numa_maps of its QEMU process)', async () => {
+    const { ledger, tracker, answer, start, root } = setup();
+    const own = answer(T - 1_000, 2, '0');
+    start({ name: 'grow', vcpus: 2, placement: 'auto', nodeset: '0', startedAt: T });
+    await tracker.resync();
+    const pid = tracker.byNameOrUuid('grow')?.pid as number;
+    // 8192 pages of 4 KiB on node 0: 32 MiB of the 128 promised; node 1 is not the reservation's.
+    writeFileSync(path.join(root, `proc/${pid}/numa_maps`), '7f0000000000 default anon=8192 dirty=8192 N0=8192 N1=16 kernelpagesize_kB=4\n');
+    tracker.materialise();
+    expect(ledger.get(own.id)?.perNode).toEqual([{ node: 0, cpuHundredths: 50, memMiB: 96 }]);
   });
 });

@@ -10,7 +10,7 @@ import { encodeFrame, FrameDecoder, ParamType, readRemoteError, readTypedParam, 
 import { decodeCpuMap, encodeCpuMap } from '../../src/libvirt/cpumap.js';
 import { parseDomainXml, parseStatusXml } from '../../src/libvirt/domain-xml.js';
 import { assignVcpus, coresOf } from '../../src/balance/vcpu-assignment.js';
-import { domainSelected } from '../../src/libvirt/domain-tracker.js';
+import { domainSelected } from '../../src/model/domain-filter.js';
 import { LibvirtClient } from '../../src/libvirt/client.js';
 import { fixture, tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';

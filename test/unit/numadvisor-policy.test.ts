@@ -1,8 +1,8 @@
 // The daemon's policy: numad's walk, except that a VM whose memory and vCPU count fit one node is not spread over
 // several nodes only because no node has enough idle CPU (docs/policy.md). And the planner's hysteresis.
 import { describe, expect, it } from 'vitest';
-import { adviseNumad } from '../../src/policy/numad.js';
-import { adviseNumadvisor } from '../../src/policy/numadvisor.js';
+import { adviseNumad, numadPolicy } from '../../src/policy/numad.js';
+import { adviseNumadvisor, numadvisorPolicy } from '../../src/policy/numadvisor.js';
 import { planMoves, type PlanNode } from '../../src/balance/plan.js';
 import type { PolicyNode } from '../../src/policy/types.js';
 import { D4 } from '../helpers/slit.js';
@@ -45,12 +45,12 @@ describe('planner hysteresis and no-room skip', () => {
   const all = Array.from({ length: 40 }, (_, i) => i);
   const planNode = (id: number, cpuFree: number): PlanNode => ({ ...node(id, cpuFree, 20_000), cpus: all.slice(id * 10, id * 10 + 10) });
   const vm = { pid: 7, comm: 'vm', threads: 4, rssMiB: 2048, cpuUsedHundredths: 100, cpusAllowed: all.slice(0, 10), memoryMiBByNode: { '0': 2048 }, isLibvirtDomain: false, excluded: false, placementOwned: true };
-  const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90 };
+  const settings = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90, policy: numadvisorPolicy };
 
   it('a VM local on a node with the CPU it needs stays, although another node is idler (numad would move it)', () => {
     const nodes = [planNode(0, 300), planNode(1, 900), planNode(2, 900), planNode(3, 900)];
     expect(planMoves(nodes, [vm], settings, new Map(), 0)).toMatchObject({ moves: [], skipped: [{ pid: 7, reason: '100 % local on nodes 0, which have the CPU it needs: staying' }] });
-    expect(planMoves(nodes, [vm], { ...settings, numadRules: true }, new Map(), 0).moves[0]).toMatchObject({ kind: 'cpu', to: [1] });
+    expect(planMoves(nodes, [vm], { ...settings, policy: numadPolicy }, new Map(), 0).moves[0]).toMatchObject({ kind: 'cpu', to: [1] });
   });
 
   it('moves it when its node is saturated and another has room; not when every node is saturated', () => {

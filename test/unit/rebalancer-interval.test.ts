@@ -7,13 +7,14 @@ import { NUMAD_DEFAULTS, type NumadSettings } from '../../src/model/numad-settin
 import type { ProcessScanner } from '../../src/observe/process-scanner.js';
 import type { AdvisorService } from '../../src/daemon/advisor-service.js';
 import type { NumadLog } from '../../src/log/numad-log.js';
+import { numadvisorPolicy } from '../../src/policy/numadvisor.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A rebalancer whose cycle is a spy: only the timer logic is under test, so its collaborators are never called. */
 function rebalancerWith(settings: NumadSettings, acted: boolean): { reb: Rebalancer; cycles: () => number } {
   const unused = {} as unknown;
-  const reb = new Rebalancer(unused as ProcessScanner, unused as AdvisorService, () => settings, unused as NumadLog, pino({ level: 'silent' }), undefined);
+  const reb = new Rebalancer({ scanner: unused as ProcessScanner, service: unused as AdvisorService, policy: numadvisorPolicy, settings: () => settings, numadLog: unused as NumadLog, logger: pino({ level: 'silent' }) });
   const spy = vi.spyOn(reb, 'cycle').mockResolvedValue(acted);
   return { reb, cycles: () => spy.mock.calls.length };
 }

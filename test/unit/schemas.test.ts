@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderSchemas } from '../../src/cli/numadvisor-main.js';
+import { renderSchemas } from '../../src/cli/numadvisor-schemas.js';
 import { REPO_DIR } from '../helpers/fixtures.js';
 
 describe('checked-in JSON Schemas', () => {

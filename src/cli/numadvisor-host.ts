@@ -1,0 +1,49 @@
+// `numadvisor snapshot` and `numadvisor processes`: what this host looks like, read directly (no daemon).
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { intOption } from '../config/option-values.js';
+import { defaultFsRoot, FsRoot } from '../topology/fsroot.js';
+import { readProcMeminfo } from '../topology/sysfs.js';
+import { HostObserver } from '../observe/host-observer.js';
+import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
+import type { Io } from './io.js';
+
+export async function cmdSnapshot(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { fsroot: { type: 'string' }, 'sample-ms': { type: 'string' } } });
+  const observer = new HostObserver(new FsRoot(values.fsroot ?? defaultFsRoot()));
+  const sampleMs = intOption('sample-ms', values['sample-ms'], 200, 0, 60_000);
+  if (sampleMs > 0) {
+    await sleep(sampleMs);
+    observer.sampleCpu();
+    observer.refreshMemory();
+  }
+  io.stdout(`${JSON.stringify(observer.snapshot(), null, 2)}\n`);
+  return 0;
+}
+
+/** numad tracks processes above 300 MB of RSS (numad.md §4.5). */
+const NUMAD_MIN_RSS_MIB = 300;
+
+export function cmdProcesses(args: string[], io: Io): number {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: { fsroot: { type: 'string' }, pid: { type: 'string', multiple: true }, 'min-rss': { type: 'string' } },
+  });
+  const fs = new FsRoot(values.fsroot ?? defaultFsRoot());
+  const minRss = intOption('min-rss', values['min-rss'], NUMAD_MIN_RSS_MIB, 0, 1 << 30);
+  const pids = (values.pid ?? []).map((p) => intOption('pid', p, 0, 1, 1 << 30));
+  const opts = { basePageKiB: basePageKiB(), defaultHugeKiB: readProcMeminfo(fs).hugepageSizeKiB || 2048 };
+  // numa_maps only for the processes that matter: it walks page tables under the process's mm lock.
+  const candidates = pids.length > 0 ? pids : listPids(fs);
+  const out = [];
+  for (const pid of candidates) {
+    const light = readProcess(fs, pid, { ...opts, withNumaMaps: false });
+    if (!light || (pids.length === 0 && light.rssMiB < minRss)) continue;
+    const full = readProcess(fs, pid, { ...opts, withNumaMaps: true });
+    if (full) out.push(full);
+  }
+  io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+  return 0;
+}
+

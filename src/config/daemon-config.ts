@@ -1,0 +1,248 @@
+// The daemon's configuration: its shape, its defaults, and how each command that starts a daemon builds it —
+// `numadvisor daemon` from its options, `numad` from numad's options and the NUMADVISOR_* environment. The daemon
+// that `numad` starts in the background receives the configuration the command built as one JSON value in its
+// environment (DAEMON_CONFIG_ENV; read back by daemon-config-schema.ts), never re-encoded as another command's
+// options: two encodings of one configuration had to be kept in step by hand.
+// Light to load (no zod, no libvirt client until `--libvirt auto` needs it): `numad -w` reads CPU_ALLOCATION_RATIO here.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+import type { DomainFilter } from '../model/domain-filter.js';
+import { NUMAD_DEFAULTS, type NumadSettings } from '../model/numad-settings.js';
+import { RESERVATION_TTL_MS } from '../model/reservations.js';
+import { DEFAULT_POLICY, POLICIES, type PolicyName } from '../policy/registry.js';
+import { defaultFsRoot } from '../topology/fsroot.js';
+import { CAPACITY_FLAGS, capacityOptions, intOption, UsageError } from './option-values.js';
+import { resolvePaths, type Paths } from './paths.js';
+
+/** What the rebalancer may change: nothing (advise only), plain processes, libvirt domains, or both. */
+export const APPLY_MODES = ['none', 'processes', 'domains', 'processes,domains'] as const;
+export type ApplyMode = (typeof APPLY_MODES)[number];
+
+/**
+ * A reserved vCPU counts as 1/4 of a CPU (Nova's default initial ratio; docs/architecture.md, "Reservations"). The
+ * daemon's default, and what a local `numad -w` answer counts with.
+ */
+export const CPU_ALLOCATION_RATIO = 4;
+
+/** The TCP listener's per-connection deadlines (the server's RequestDeadlines has this shape). */
+export interface RequestDeadlinesConfig {
+  /** from the connection (or the previous answer) to the end of the request's headers */
+  headersMs: number;
+  /** from the same start to the end of the request's body */
+  requestMs: number;
+}
+
+export interface LibvirtConfig {
+  uri: string;
+  socketPath?: string;
+  filter: DomainFilter;
+}
+
+export interface DaemonConfig {
+  fsRoot: string;
+  socketPath: string;
+  /** 0660: root and the socket's group (e.g. libvirt's) may ask; others may not, unlike numad's open queue. */
+  socketMode: number;
+  /** the socket's group (name or gid), e.g. libvirt's, whose members may then use the socket */
+  socketGroup?: string;
+  /** 127.0.0.1 only; read-only routes unless the request carries the bearer token of apiTokenFile (issue #12 F7) */
+  tcpPort?: number;
+  /** where the TCP listener's bearer token is written at start (default <stateDir>/api-token; 0640, socket's group) */
+  apiTokenFile?: string;
+  /** the TCP listener's header and request deadlines (DEFAULT_REQUEST_DEADLINES when unset) */
+  requestDeadlines?: RequestDeadlinesConfig;
+  stateDir: string;
+  numadLogPath: string;
+  /** numad's options at start (-C, -t, -R, -l, -i, -H, …); changed later through POST /v1/options. */
+  numad: NumadSettings;
+  /** numad's pid file; none when undefined. */
+  pidFile?: string;
+  cpuAllocationRatio: number;
+  reservationTtlMs: number;
+  /** placement policy for answers (default numadvisor) */
+  policy?: PolicyName;
+  /** what the rebalancer may change (APPLY_MODES) */
+  apply: ApplyMode;
+  /** libvirt connection: undefined for none */
+  libvirt?: LibvirtConfig;
+  /** pino's level for the structured log */
+  logLevel: string;
+  /**
+   * The structured log's file, written by path so that SIGHUP after logrotate's rename reopens it (daemon/run.ts);
+   * stdout when undefined. Ignored when `logger` is given.
+   */
+  daemonLogPath?: string;
+  logger?: Logger;
+}
+
+/** What a daemon runs with when nothing says otherwise. */
+export const DAEMON_DEFAULTS = {
+  socketMode: 0o660,
+  cpuAllocationRatio: CPU_ALLOCATION_RATIO,
+  reservationTtlMs: RESERVATION_TTL_MS,
+  policy: DEFAULT_POLICY,
+  /** `numadvisor daemon` advises only unless --apply says otherwise */
+  apply: 'none',
+  /** numad moves processes, and so does a daemon the numad command starts (domains too, through libvirt) */
+  numadApply: 'processes,domains',
+  libvirt: 'auto',
+  logLevel: 'info',
+} as const satisfies {
+  socketMode: number;
+  cpuAllocationRatio: number;
+  reservationTtlMs: number;
+  policy: PolicyName;
+  apply: ApplyMode;
+  numadApply: ApplyMode;
+  libvirt: string;
+  logLevel: string;
+};
+
+/** Set in the environment of the daemon `numad` starts in the background: its whole DaemonConfig, as JSON. */
+export const DAEMON_CONFIG_ENV = 'NUMADVISOR_DAEMON_CONFIG';
+
+export function parsePolicy(text: string): PolicyName {
+  if (!(POLICIES as readonly string[]).includes(text)) throw new UsageError(`unknown policy ${JSON.stringify(text)}; known: ${POLICIES.join(', ')}`);
+  return text as PolicyName;
+}
+
+export function parseApply(text: string): ApplyMode {
+  // Either order of "processes,domains" is accepted; the mode is spelled as APPLY_MODES spells it.
+  const parts = new Set(text.split(',').map((t) => t.trim()));
+  const mode = APPLY_MODES.find((m) => {
+    const named = m.split(',');
+    return named.length === parts.size && named.every((x) => parts.has(x));
+  });
+  if (mode) return mode;
+  throw new UsageError('--apply takes none, processes, domains or processes,domains');
+}
+
+const names = (text: string | undefined): string[] => (text ? text.split(',').map((t) => t.trim()).filter(Boolean) : []);
+
+/** `--libvirt auto|none|URI`; auto: qemu:///system when this host has a libvirt daemon (installed, or its socket is there). */
+export async function libvirtConfig(
+  value: string,
+  socketPath: string | undefined,
+  include: string | undefined,
+  exclude: string | undefined,
+): Promise<LibvirtConfig | undefined> {
+  if (value === 'none') return undefined;
+  const filter = { include: names(include), exclude: names(exclude) };
+  if (value === 'auto') {
+    // Loaded here only: the libvirt client's modules are ~10 ms that `numad -w` (which imports this file) never needs.
+    const { LIBVIRT_SOCKETS } = await import('../libvirt/client.js');
+    const present = [...LIBVIRT_SOCKETS, '/usr/sbin/libvirtd', '/usr/sbin/virtqemud'].some((p) => existsSync(p));
+    if (!present && socketPath === undefined) return undefined;
+    value = 'qemu:///system';
+  }
+  if (!/^[a-z][a-z0-9+]*:\/\//.test(value)) throw new UsageError(`--libvirt takes auto, none or a URI such as qemu:///system, got ${JSON.stringify(value)}`);
+  return { uri: value, ...(socketPath ? { socketPath: path.resolve(socketPath) } : {}), filter };
+}
+
+const DAEMON_OPTIONS = {
+  ...CAPACITY_FLAGS,
+  fsroot: { type: 'string' },
+  socket: { type: 'string' },
+  'socket-mode': { type: 'string' },
+  'socket-group': { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'api-token-file': { type: 'string' },
+  'state-dir': { type: 'string' },
+  'log-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  'pid-file': { type: 'string' },
+  'daemon-log': { type: 'string' },
+  'pino-level': { type: 'string' },
+  'cpu-allocation-ratio': { type: 'string' },
+  'reservation-ttl': { type: 'string' },
+  apply: { type: 'string' },
+  libvirt: { type: 'string' },
+  'libvirt-socket': { type: 'string' },
+  'domain-include': { type: 'string' },
+  'domain-exclude': { type: 'string' },
+  policy: { type: 'string' },
+} as const;
+
+/** `numadvisor daemon [options]` (its usage is in src/cli/numadvisor-main.ts). Throws UsageError for a bad value. */
+export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
+  const { values } = parseArgs({ args, strict: true, options: DAEMON_OPTIONS });
+  const policy = parsePolicy(values.policy ?? DAEMON_DEFAULTS.policy);
+  const apply = parseApply(values.apply ?? DAEMON_DEFAULTS.apply);
+  const libvirt = await libvirtConfig(values.libvirt ?? DAEMON_DEFAULTS.libvirt, values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
+  // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
+  const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] });
+  const ratio = values['cpu-allocation-ratio'] === undefined ? DAEMON_DEFAULTS.cpuAllocationRatio : Number(values['cpu-allocation-ratio']);
+  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
+  const modeText = values['socket-mode'];
+  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) throw new UsageError('--socket-mode must be octal, e.g. 0660');
+  const capacity = capacityOptions(values);
+  const numad: NumadSettings = {
+    ...NUMAD_DEFAULTS,
+    inactiveFileIsFree: values.C !== undefined ? capacity.inactiveFileIsFree : NUMAD_DEFAULTS.inactiveFileIsFree,
+    htPercent: values.t !== undefined ? capacity.htPercent : NUMAD_DEFAULTS.htPercent,
+    reservedCpus: values.R !== undefined ? [...capacity.reservedCpus] : NUMAD_DEFAULTS.reservedCpus,
+    logLevel: intOption('log-level', values['log-level'], NUMAD_DEFAULTS.logLevel, 0, 7),
+  };
+  return {
+    fsRoot: values.fsroot ?? defaultFsRoot(env),
+    socketPath: path.resolve(paths.socket),
+    socketMode: modeText === undefined ? DAEMON_DEFAULTS.socketMode : Number.parseInt(modeText, 8),
+    ...(values['socket-group'] !== undefined ? { socketGroup: values['socket-group'] } : {}),
+    ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
+    ...(values['api-token-file'] !== undefined ? { apiTokenFile: path.resolve(values['api-token-file']) } : {}),
+    stateDir: path.resolve(paths.stateDir),
+    numadLogPath: path.resolve(paths.numadLog),
+    ...(values['pid-file'] !== undefined ? { pidFile: path.resolve(values['pid-file']) } : {}),
+    numad,
+    cpuAllocationRatio: ratio,
+    reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], DAEMON_DEFAULTS.reservationTtlMs / 1000, 1, 86_400) * 1000,
+    apply,
+    policy,
+    ...(libvirt ? { libvirt } : {}),
+    logLevel: values['pino-level'] ?? DAEMON_DEFAULTS.logLevel,
+    ...(values['daemon-log'] !== undefined ? { daemonLogPath: path.resolve(values['daemon-log']) } : {}),
+  };
+}
+
+/** What the numad command resolved: its paths and host root (options over NUMADVISOR_* variables) and its settings. */
+export interface NumadDaemonRequest {
+  fsRoot: string;
+  paths: Paths;
+  /** numad's defaults with the command's options applied */
+  settings: NumadSettings;
+  /** a daemon detached from the command writes its structured log to paths.daemonLog; in the foreground, stdout */
+  background: boolean;
+}
+
+/**
+ * The daemon `numad` runs (in the foreground with --foreground, otherwise in the background): numad's paths, pid
+ * file and settings; it moves processes and domains, as numad does. NUMADVISOR_LIBVIRT (auto, none or a URI) and
+ * NUMADVISOR_LIBVIRT_SOCKET stand for `numadvisor daemon --libvirt` and `--libvirt-socket`.
+ */
+export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
+  const libvirt = await libvirtConfig(env.NUMADVISOR_LIBVIRT ?? DAEMON_DEFAULTS.libvirt, env.NUMADVISOR_LIBVIRT_SOCKET || undefined, undefined, undefined);
+  return {
+    fsRoot: path.resolve(request.fsRoot),
+    socketPath: path.resolve(request.paths.socket),
+    socketMode: DAEMON_DEFAULTS.socketMode,
+    stateDir: path.resolve(request.paths.stateDir),
+    numadLogPath: path.resolve(request.paths.numadLog),
+    pidFile: path.resolve(request.paths.pidFile),
+    numad: request.settings,
+    cpuAllocationRatio: DAEMON_DEFAULTS.cpuAllocationRatio,
+    reservationTtlMs: DAEMON_DEFAULTS.reservationTtlMs,
+    policy: DAEMON_DEFAULTS.policy,
+    apply: DAEMON_DEFAULTS.numadApply,
+    ...(libvirt ? { libvirt } : {}),
+    logLevel: DAEMON_DEFAULTS.logLevel,
+    ...(request.background ? { daemonLogPath: path.resolve(request.paths.daemonLog) } : {}),
+  };
+}
+
+/** The value of DAEMON_CONFIG_ENV for a daemon started with `config` (a logger object does not cross processes). */
+export function encodeDaemonConfig(config: DaemonConfig): string {
+  const { logger: _notSerialisable, ...plain } = config;
+  return JSON.stringify(plain);
+}

@@ -1,0 +1,221 @@
+// Keeps the running libvirt domains and ties the capacity numad -w promised to the VM that took it: on a domain's
+// STARTED event (or, for a domain that started while we were not connected, on the next connection) its own answer is
+// bound to it, released on STOPPED, and shrunk as the guest's memory materialises. The rules are model/'s
+// (reservation-binding, domain-filter), what the QEMU process looks like is observe/'s (qemu-processes); this service
+// listens to libvirt and carries them out on the ledger.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { FsRoot } from '../topology/fsroot.js';
+import { parseIdList } from '../topology/idlist.js';
+import type { Reservation, ReservationLedger } from '../model/reservations.js';
+import { domainSelected, type DomainFilter } from '../model/domain-filter.js';
+import { pickAnswer, RESYNC_BIND_WINDOW_MS, sameHolding, shrinkBoundReservation } from '../model/reservation-binding.js';
+import { processStartMs, readMemoryMiBByNode, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
+import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from '../libvirt/client.js';
+import { parseDomainXml, parseStatusXml } from '../libvirt/domain-xml.js';
+import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
+
+export interface TrackerEvents {
+  bound: [TrackedDomain, Reservation];
+  released: [TrackedDomain, Reservation];
+}
+
+export class DomainTracker extends EventEmitter<TrackerEvents> implements TunableAnnouncer {
+  readonly domains = new Map<string, TrackedDomain>();
+  /** what each bound reservation held when bound, per node, so shrinking is relative to the promise */
+  private readonly promised = new Map<string, Reservation['perNode']>();
+  /** pins we are about to make: their TUNABLE events are not an administrator's */
+  private readonly expectedTunables = new Set<string>();
+  filter: DomainFilter;
+
+  constructor(
+    readonly client: LibvirtClient,
+    private readonly ledger: ReservationLedger,
+    private readonly fs: FsRoot,
+    private readonly logger: Logger,
+    filter: DomainFilter,
+    private readonly reservationTtlMs: number,
+    private readonly clock: () => number = Date.now,
+  ) {
+    super();
+    this.filter = filter;
+    client.on('connected', () => {
+      this.resync().catch((err: unknown) => this.logger.error({ err }, 'libvirt: cannot list domains'));
+    });
+    client.on('lifecycle', (e) => {
+      this.onLifecycle(e).catch((err: unknown) => this.logger.error({ err, domain: e.domain.name }, 'libvirt: lifecycle event not handled'));
+    });
+    client.on('tunable', (e) => this.onTunable(e));
+  }
+
+  /** Called when the filter is changed at run time (the daemon persists it). */
+  onFilterChange: ((filter: DomainFilter) => void) | undefined;
+
+  setFilter(filter: DomainFilter): void {
+    this.filter = filter;
+    this.onFilterChange?.(filter);
+    for (const d of this.domains.values()) d.excluded = !domainSelected(filter, d);
+  }
+
+  byPid(pid: number): TrackedDomain | undefined {
+    for (const d of this.domains.values()) if (d.pid === pid) return d;
+    return undefined;
+  }
+
+  byNameOrUuid(key: string): TrackedDomain | undefined {
+    for (const d of this.domains.values()) if (d.name === key || d.uuid === key) return d;
+    return undefined;
+  }
+
+  /** After (re)connecting: the running domains now; bound reservations of domains that are gone are released. */
+  async resync(): Promise<void> {
+    const running = await this.client.listDomains(true);
+    const seen = new Set<string>();
+    for (const d of running) {
+      seen.add(d.uuid);
+      await this.load(d);
+    }
+    for (const uuid of [...this.domains.keys()]) if (!seen.has(uuid)) this.forget(uuid);
+    for (const r of this.ledger.list()) {
+      if (r.domain && !seen.has(r.domain.uuid)) this.ledger.release(r.id);
+      else if (r.domain) {
+        const d = this.domains.get(r.domain.uuid);
+        if (d) d.reservationId = r.id;
+        if (!this.promised.has(r.id)) this.promised.set(r.id, r.perNode);
+      }
+    }
+    // Domains that started while we were not connected (libvirtd autostarts guests before our client is back): their
+    // STARTED event is gone, so bind them now — each to its own answer, given before and at most RESYNC_BIND_WINDOW_MS
+    // before its QEMU process started, never a long-running guest to an answer meant for a VM about to start. The
+    // latest-started domain chooses first, so two of the same size take the answers in the order they were given.
+    const late = [...this.domains.values()]
+      .filter((d) => !d.reservationId)
+      .map((d) => ({ d, started: d.pid === undefined ? undefined : processStartMs(this.fs, d.pid, this.clock()) }))
+      .filter((x): x is { d: TrackedDomain; started: number } => x.started !== undefined)
+      .sort((a, b) => b.started - a.started);
+    for (const { d, started } of late) this.bind(d, { startedMs: started, withinMs: RESYNC_BIND_WINDOW_MS });
+  }
+
+  private async load(d: Domain): Promise<TrackedDomain> {
+    const spec = parseDomainXml(await this.client.xml(d));
+    const numa = await this.client.numaParameters(d).catch(() => ({ mode: undefined, nodeset: '' }));
+    const status = this.readStatus(d.name);
+    const prior = this.domains.get(d.uuid);
+    const tracked: TrackedDomain = {
+      name: d.name,
+      uuid: d.uuid,
+      id: d.id,
+      spec,
+      numaMode: numa.mode,
+      nodeset: numa.nodeset ? parseIdList(numa.nodeset) : (status?.numad?.nodeset ?? []),
+      numadNodeset: status?.numad?.nodeset ?? prior?.numadNodeset,
+      pid: status?.pid ?? readQemuPid(this.fs, d.name),
+      ...readQemuThreads(this.fs, status?.pid ?? readQemuPid(this.fs, d.name), status?.vcpuTids),
+      adminPins: prior?.adminPins ?? { vcpus: [...spec.vcpuPins.keys()], emulator: spec.emulatorPin !== undefined, iothreads: [...spec.iothreadPins.keys()] },
+      reservationId: prior?.reservationId,
+      excluded: !domainSelected(this.filter, d),
+      seenAt: new Date(this.clock()).toISOString(),
+    };
+    this.domains.set(d.uuid, tracked);
+    return tracked;
+  }
+
+  private readStatus(name: string): ReturnType<typeof parseStatusXml> | undefined {
+    const text = readQemuStatusXml(this.fs, name);
+    if (text === undefined) return undefined;
+    try {
+      return parseStatusXml(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async onLifecycle(e: LifecycleEvent): Promise<void> {
+    if (e.event === LIFECYCLE.STARTED) {
+      const d = await this.load(e.domain);
+      this.bind(d, d.pid === undefined ? {} : { startedMs: processStartMs(this.fs, d.pid, this.clock()) });
+    } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {
+      this.forget(e.domain.uuid);
+    }
+  }
+
+  /**
+   * Bind this domain's own numad answer to it: an unbound reservation of its vCPUs and MiB, of the nodeset libvirt
+   * recorded for it (preferring the live nodeset when the status XML is unreadable), given closest before its QEMU
+   * process started (`startedMs`; now when unknown). With `withinMs` (a domain found running on (re)connect) only an
+   * answer given before the start and at most that long before it; otherwise (its STARTED event) the closest answer
+   * after the start is taken when none came before. A domain without placement='auto' asked numad nothing and binds
+   * nothing.
+   */
+  bind(d: TrackedDomain, o: { startedMs?: number | undefined; withinMs?: number } = {}): Reservation | undefined {
+    if (d.reservationId && this.ledger.get(d.reservationId)) return this.ledger.get(d.reservationId);
+    const pick = pickAnswer(this.ledger.list(), d, o.startedMs ?? this.clock(), o.withinMs);
+    if (!pick) return undefined;
+    const now = this.clock();
+    const bound = this.ledger.update(pick.id, { domain: { name: d.name, uuid: d.uuid, boundAt: new Date(now).toISOString() }, expiresAtMs: now + this.reservationTtlMs });
+    if (!bound) return undefined;
+    d.reservationId = bound.id;
+    this.promised.set(bound.id, bound.perNode);
+    this.logger.info({ domain: d.name, uuid: d.uuid, reservation: bound.id, nodeset: bound.nodeset }, 'reservation bound to domain');
+    this.emit('bound', d, bound);
+    return bound;
+  }
+
+  private forget(uuid: string): void {
+    const d = this.domains.get(uuid);
+    this.domains.delete(uuid);
+    for (const r of this.ledger.list()) {
+      if (r.domain?.uuid === uuid) {
+        this.ledger.release(r.id);
+        this.promised.delete(r.id);
+        if (d) this.emit('released', d, r);
+        this.logger.info({ domain: r.domain.name, reservation: r.id }, 'domain stopped: reservation released');
+      }
+    }
+  }
+
+  /**
+   * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process),
+   * and drop their CPU part once the guest's CPU use is measured: measured use and the reservation must not both
+   * count the same MiB or CPU.
+   */
+  materialise(): void {
+    for (const d of this.domains.values()) {
+      if (!d.reservationId || d.pid === undefined) continue;
+      const promised = this.promised.get(d.reservationId);
+      const used = readMemoryMiBByNode(this.fs, d.pid);
+      if (!promised || used === undefined) continue;
+      const current = this.ledger.get(d.reservationId);
+      if (!current) {
+        d.reservationId = undefined;
+        continue;
+      }
+      const boundForMs = current.domain === undefined ? undefined : this.clock() - Date.parse(current.domain.boundAt);
+      const perNode = shrinkBoundReservation(promised, used, boundForMs);
+      if (sameHolding(perNode, current.perNode)) continue;
+      const next = this.ledger.update(d.reservationId, { perNode });
+      if (!next) d.reservationId = undefined;
+    }
+  }
+
+  /** The apply path announces its own pins so their TUNABLE events are not taken for an administrator's. */
+  expectTunable(uuid: string, field: string): void {
+    this.expectedTunables.add(`${uuid} ${field}`);
+  }
+
+  private onTunable(e: TunableEvent): void {
+    const d = this.domains.get(e.domain.uuid);
+    if (!d) return;
+    for (const p of e.params) {
+      const key = `${e.domain.uuid} ${p.field}`;
+      if (this.expectedTunables.delete(key)) continue;
+      const vcpu = /^cputune\.vcpupin(\d+)$/.exec(p.field);
+      const io = /^cputune\.iothreadpin(\d+)$/.exec(p.field);
+      if (vcpu) d.adminPins.vcpus = [...new Set([...d.adminPins.vcpus, Number(vcpu[1])])];
+      else if (io) d.adminPins.iothreads = [...new Set([...d.adminPins.iothreads, Number(io[1])])];
+      else if (p.field === 'cputune.emulatorpin') d.adminPins.emulator = true;
+      else continue;
+      this.logger.info({ domain: d.name, field: p.field, value: p.value }, 'pin set by someone else: numadvisor will leave it');
+    }
+  }
+}

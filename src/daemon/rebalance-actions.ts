@@ -1,0 +1,189 @@
+// Acting on the move a rebalancer cycle planned: which action it is (actionFor) and carrying it out, one case per
+// action. Plain processes change through apply/process-mover (taskset, migratepages); libvirt domains only through
+// libvirt (DomainMoves). Each case writes numad's log lines and what the planner must remember (MoveRecord).
+import type { Logger } from 'pino';
+import { formatIdList } from '../topology/idlist.js';
+import type { MoveRecord, PlannedMove } from '../balance/plan.js';
+import { movedLine, type ProcessMover } from '../apply/process-mover.js';
+import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
+import type { DomainTracker } from './domain-tracker.js';
+import type { DomainMoves } from './domain-moves.js';
+
+/** The libvirt side: which domain a QEMU pid is, and the mover that goes through libvirt. */
+export interface DomainSide {
+  tracker: DomainTracker;
+  /** present whenever libvirt is: rollback works even when moves are not enabled */
+  mover: DomainMoves;
+  /** --apply domains: the rebalancer moves VMs (through libvirt only) */
+  apply: boolean;
+}
+
+/** What acting needs of apply/'s ProcessMover (--apply processes). */
+export type ProcessMoves = Pick<ProcessMover, 'move' | 'swap'>;
+
+export type RebalanceAction =
+  /** numad's "Advising" line and a record, nothing changed: advise-only mode, or a VM that may not be moved */
+  | { kind: 'advise'; move: PlannedMove; why: string }
+  /** both sides of a swap advised */
+  | { kind: 'advise-swap'; move: PlannedMove; other: PlannedMove; why: string }
+  /** probation's first step: only the CPU affinity moves */
+  | { kind: 'cpu-step'; move: PlannedMove; mover: ProcessMoves }
+  /** probation passed: the memory follows the CPUs */
+  | { kind: 'memory-step'; move: PlannedMove; mover: ProcessMoves }
+  /** probation failed: the CPU affinity goes back */
+  | { kind: 'revert'; move: PlannedMove; mover: ProcessMoves }
+  /** two processes exchange nodes, both at once */
+  | { kind: 'swap'; move: PlannedMove; other: PlannedMove; mover: ProcessMoves }
+  /** a VM moves through libvirt, nodeset and pins in one step */
+  | { kind: 'domain-move'; move: PlannedMove; domains: DomainSide }
+  /** nothing can carry the move out (a probation step for a process we cannot move, a swap without its partner) */
+  | { kind: 'none'; move: PlannedMove };
+
+/** Which action carries out `move`, given what this daemon may change. */
+export function actionFor(move: PlannedMove, can: { processMover: ProcessMoves | undefined; domains: DomainSide | undefined }): RebalanceAction {
+  const mover = move.applicable ? can.processMover : undefined;
+  const why = can.processMover ? 'libvirt domain: advised only' : 'advise-only mode';
+  switch (move.kind) {
+    case 'cpu':
+      if (!move.applicable && can.domains?.apply) return { kind: 'domain-move', move, domains: can.domains };
+      return mover ? { kind: 'cpu-step', move, mover } : { kind: 'advise', move, why };
+    case 'memory':
+      return mover ? { kind: 'memory-step', move, mover } : { kind: 'none', move };
+    case 'revert':
+      return mover ? { kind: 'revert', move, mover } : { kind: 'none', move };
+    case 'swap': {
+      if (!move.partner) return { kind: 'none', move };
+      const other: PlannedMove = { ...move, ...move.partner, partner: undefined };
+      return mover ? { kind: 'swap', move, other, mover } : { kind: 'advise-swap', move, other, why };
+    }
+  }
+}
+
+export interface RebalanceActionsOptions {
+  numadLog: Pick<NumadLog, 'log'>;
+  logger: Logger;
+  /** the planner's memory of what was advised or done, per pid (the Rebalancer's; read by balance/plan) */
+  history: Map<number, MoveRecord>;
+  processMover: ProcessMoves | undefined;
+  domains: DomainSide | undefined;
+  /** a process's memory per node as the last scan measured it: where a memory step migrates pages from */
+  memoryByNode(pid: number): Record<string, number> | undefined;
+}
+
+export class RebalanceActions {
+  constructor(private readonly o: RebalanceActionsOptions) {}
+
+  /** Carry out `move`; true when the host changed (numad then runs the next cycle after its min interval). */
+  async act(move: PlannedMove, nowMs: number): Promise<boolean> {
+    const action = actionFor(move, { processMover: this.o.processMover, domains: this.o.domains });
+    switch (action.kind) {
+      case 'advise':
+        return this.advise(action.move, action.why, nowMs);
+      case 'advise-swap':
+        return this.adviseSwap(action.move, action.other, action.why, nowMs);
+      case 'cpu-step':
+        return this.cpuStep(action.move, action.mover, nowMs);
+      case 'memory-step':
+        return this.memoryStep(action.move, action.mover, nowMs);
+      case 'revert':
+        return this.revert(action.move, action.mover, nowMs);
+      case 'swap':
+        return this.swap(action.move, action.other, action.mover, nowMs);
+      case 'domain-move':
+        return this.domainMove(action.move, action.domains, nowMs);
+      case 'none':
+        return false;
+    }
+  }
+
+  private record(move: PlannedMove, phase: MoveRecord['phase'], nowMs: number): MoveRecord {
+    return { pid: move.pid, comm: move.comm, from: move.from, to: move.to, phase, atMs: nowMs, cpus: move.cpus };
+  }
+
+  private advising(move: PlannedMove): void {
+    this.o.numadLog.log(LOG_NOTICE, `Advising pid ${move.pid} (${move.comm}) move from nodes (${formatIdList(move.from)}) to nodes (${move.toNodeset})`);
+  }
+
+  private advise(move: PlannedMove, why: string, nowMs: number): boolean {
+    this.advising(move);
+    this.o.history.set(move.pid, this.record(move, 'advised', nowMs));
+    this.o.logger.info({ move, applied: false, why }, 'advised');
+    return false;
+  }
+
+  private adviseSwap(move: PlannedMove, other: PlannedMove, why: string, nowMs: number): boolean {
+    this.advising(move);
+    this.advising(other);
+    this.o.history.set(move.pid, this.record(move, 'advised', nowMs));
+    this.o.history.set(other.pid, this.record(other, 'advised', nowMs));
+    this.o.logger.info({ move, applied: false, why }, 'swap advised');
+    return false;
+  }
+
+  private async cpuStep(move: PlannedMove, mover: ProcessMoves, nowMs: number): Promise<boolean> {
+    // numad logs its decision before acting; the "moved" line comes only once memory followed and was verified.
+    this.advising(move);
+    const out = await mover.move(move.pid, move.cpus);
+    this.o.logger.info({ move, outcome: out }, 'probation: CPU affinity set');
+    this.o.history.set(move.pid, this.record(move, out.ok ? 'cpu' : 'done', nowMs));
+    return out.ok;
+  }
+
+  private async memoryStep(move: PlannedMove, mover: ProcessMoves, nowMs: number): Promise<boolean> {
+    const prior = this.o.history.get(move.pid);
+    const fromNodes = Object.keys(this.o.memoryByNode(move.pid) ?? {})
+      .map(Number)
+      .filter((n) => !move.to.includes(n));
+    const out = await mover.move(move.pid, move.cpus, { fromNodes, toNodes: move.to });
+    this.o.logger.info({ move, outcome: out }, 'memory migrated');
+    if (out.ok) this.o.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
+    // Where it came from is where it was before the CPU step.
+    this.o.history.set(move.pid, { ...this.record(move, 'done', nowMs), from: prior?.from ?? move.from });
+    return true;
+  }
+
+  private async revert(move: PlannedMove, mover: ProcessMoves, nowMs: number): Promise<boolean> {
+    const out = await mover.move(move.pid, move.cpus);
+    this.o.logger.info({ move, outcome: out }, 'probation failed: affinity restored');
+    this.o.history.set(move.pid, this.record(move, 'done', nowMs));
+    return true;
+  }
+
+  /** Both sides move together (no CPU-first probation: the two cycles that agreed were the probation). */
+  private async swap(move: PlannedMove, other: PlannedMove, mover: ProcessMoves, nowMs: number): Promise<boolean> {
+    this.advising(move);
+    this.advising(other);
+    const [a, b] = await mover.swap({ pid: move.pid, cpus: move.cpus, toNodes: move.to }, { pid: other.pid, cpus: other.cpus, toNodes: other.to });
+    this.o.logger.info({ move, outcomes: [a, b] }, 'swap applied');
+    for (const [m, out] of [
+      [move, a],
+      [other, b],
+    ] as const) {
+      if (out.ok) this.o.numadLog.log(LOG_NOTICE, movedLine(m.pid, m.toNodeset, out.elapsedMs));
+      this.o.history.set(m.pid, this.record(m, 'done', nowMs));
+    }
+    return true;
+  }
+
+  /** A libvirt domain moves only through libvirt, in one step: its nodeset (restrictive mode) and its pins. */
+  private async domainMove(move: PlannedMove, domains: DomainSide, nowMs: number): Promise<boolean> {
+    const domain = domains.tracker.byPid(move.pid);
+    const record = this.record(move, 'done', nowMs);
+    this.advising(move);
+    this.o.history.set(move.pid, record);
+    if (!domain) {
+      this.o.logger.warn({ move }, 'QEMU process of an unknown domain (libvirt not connected?): advised only');
+      return false;
+    }
+    try {
+      const out = await domains.mover.apply(domain, move.to);
+      this.o.logger.info({ move, domain: domain.name, outcome: out }, out.ok ? 'domain moved through libvirt' : 'domain move not verified');
+      if (out.ok && out.memoryMoved) this.o.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
+      // The pins we set are ours; the planner must not take them for an administrator's.
+      this.o.history.set(move.pid, { ...record, cpus: [...new Set(out.after.vcpuPins.flat())].sort((a, b) => a - b) });
+    } catch (err) {
+      this.o.logger.error({ err, move, domain: domain.name }, 'domain move through libvirt failed');
+    }
+    return true;
+  }
+}
