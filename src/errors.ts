@@ -1,5 +1,7 @@
-// Every error that crosses a boundary (API, CLI, state file) is created here, so codes and HTTP statuses stay
-// in one place and callers can switch on `code` instead of matching messages.
+// Every error our code creates is created here, each condition by its own named constructor, so codes and HTTP
+// statuses stay in one place and callers can switch on `code` (or `instanceof` a subclass) instead of matching
+// messages. test/unit/error-catalogue.test.ts fails on an error constructed anywhere else in src/. This module
+// imports nothing of src/ (every layer imports it), so the shapes it takes from a layer are declared here.
 
 export type ErrorCode =
   | 'NUMADVISOR_ERR_BAD_REQUEST'
@@ -22,7 +24,10 @@ export type ErrorCode =
   | 'NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE'
   | 'NUMADVISOR_ERR_BUSY'
   | 'NUMADVISOR_ERR_DEADLINE'
-  | 'NUMADVISOR_ERR_INTERNAL';
+  | 'NUMADVISOR_ERR_INTERNAL'
+  | 'NUMADVISOR_ERR_USAGE'
+  | 'NUMADVISOR_ERR_ADDON'
+  | 'NUMADVISOR_ERR_DAEMON';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   NUMADVISOR_ERR_BAD_REQUEST: 400,
@@ -46,7 +51,15 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   NUMADVISOR_ERR_BUSY: 503,
   NUMADVISOR_ERR_DEADLINE: 503,
   NUMADVISOR_ERR_INTERNAL: 500,
+  // A usage error never reaches the API (the CLIs print it); a status is still needed, and 400 is what it would be.
+  NUMADVISOR_ERR_USAGE: 400,
+  NUMADVISOR_ERR_ADDON: 500,
+  // Seen by a client of the daemon (numad -w, numadvisor status): the daemon refused or answered something unusable.
+  NUMADVISOR_ERR_DAEMON: 502,
 };
+
+/** Every code, for tests that check the catalogue as a whole. */
+export const ERROR_CODES = Object.keys(HTTP_STATUS) as readonly ErrorCode[];
 
 export class NumadvisorError extends Error {
   readonly code: ErrorCode;
@@ -105,6 +118,118 @@ export const stateError = (message: string, cause?: unknown): NumadvisorError =>
 export const ledgerBusy = (message: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_BUSY', message);
 /** The client's own deadline passed before the answer was ready: it has given up, so nothing is reserved for it. */
 export const deadlinePassed = (message: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_DEADLINE', message);
+
+// --- The command line ----------------------------------------------------------------------------------------------
+
+/**
+ * A value given on the command line or in the environment that is not valid: the CLIs print its message alone (with
+ * the usage, exit 2, for `numadvisor`), never its code, which is for programs.
+ */
+export class UsageError extends NumadvisorError {
+  constructor(message: string) {
+    super('NUMADVISOR_ERR_USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+export const usageError = (message: string): UsageError => new UsageError(message);
+/** DAEMON_CONFIG_ENV (the configuration numad hands the daemon it starts) is not JSON. */
+export const daemonConfigNotJson = (reason: string): UsageError => new UsageError(`the daemon's configuration is not JSON: ${reason}`);
+/** DAEMON_CONFIG_ENV is JSON but not a configuration: `problems` lists each field's problem. */
+export const daemonConfigInvalid = (problems: string): UsageError => new UsageError(`the daemon's configuration: ${problems}`);
+
+// --- A client of the daemon (numad -w, numadvisor status/rollback) -----------------------------------------------
+
+export const daemonNotAccepting = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_DEADLINE', 'daemon did not accept the connection in time');
+export const daemonTooSlow = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_DEADLINE', 'daemon did not answer in time');
+/** The daemon answered with another status than 200; the start of its body says why. */
+export const daemonRefused = (status: number | undefined, body: string): NumadvisorError =>
+  new NumadvisorError('NUMADVISOR_ERR_DAEMON', `daemon answered HTTP ${status}: ${body.slice(0, 200)}`);
+export const daemonAnswerNotNodeset = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_DAEMON', 'daemon answer is not a canonical nodeset');
+
+// --- The host and the policy ---------------------------------------------------------------------------------------
+
+/** A node's meminfo without a line every kernel writes. */
+export const missingMeminfoField = (where: string, field: string): NumadvisorError => topologyError(`${where}: no ${field} line`);
+/** Every host has a node: a policy asked about none is our bug, so the API answers it as an internal error. */
+export const noPolicyNodes = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_INTERNAL', 'policy needs at least one node');
+export const noMemoryNode = (): NumadvisorError => topologyError('host has no node with memory');
+
+/**
+ * A RangeError (what JavaScript's own range checks throw, and what callers may test for) carrying a code: a value
+ * outside a range its caller guaranteed, i.e. our bug. Not a NumadvisorError, so the API answers it as internal.
+ */
+export class CodedRangeError extends RangeError {
+  readonly code: ErrorCode = 'NUMADVISOR_ERR_INTERNAL';
+  readonly httpStatus = HTTP_STATUS.NUMADVISOR_ERR_INTERNAL;
+}
+/** A libvirt CPU map for a CPU the host does not have (pins are chosen from the host's CPUs). */
+export const cpuOutsideHost = (cpu: number, hostCpus: number): CodedRangeError => new CodedRangeError(`CPU ${cpu} is outside the host's ${hostCpus} CPUs`);
+
+// --- Files the daemon writes and the native addons -----------------------------------------------------------------
+
+/** A write(2) that returned 0 bytes: the loop writing the rest would spin. */
+export const writeMadeNoProgress = (what: 'journal' | 'snapshot'): NumadvisorError => stateError(`the ${what} write made no progress`);
+/** A positioned write that wrote less than the line (a nearly full disk). */
+export const shortWrite = (): NumadvisorError => stateError('short write');
+
+export const addonNotBuilt = (name: 'file-lock' | 'proc-scan'): NumadvisorError =>
+  new NumadvisorError('NUMADVISOR_ERR_ADDON', `${name}.node not built (make build compiles src/native/${name}.c)`);
+/** A file where the addon should be that lacks its functions (an older build). */
+export const addonMismatch = (file: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_ADDON', `${file} is not this version's addon (make build)`);
+/** What loading an addon threw: the Error itself (dlopen's reason), or an ADDON error with the text of anything else. */
+export const addonLoadFailed = (thrown: unknown): Error => (thrown instanceof Error ? thrown : new NumadvisorError('NUMADVISOR_ERR_ADDON', String(thrown)));
+
+// --- libvirt -------------------------------------------------------------------------------------------------------
+
+/** Bytes from libvirtd that break its protocol (framing, XDR, typed parameters, domain XML). */
+export const libvirtProtocolError = (message: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', message);
+export const libvirtUnavailable = (message: string, cause?: unknown): NumadvisorError =>
+  new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
+export const libvirtConnectFailed = (socketPath: string, cause: Error): NumadvisorError => libvirtUnavailable(`cannot connect to libvirt at ${socketPath}: ${cause.message}`, cause);
+export const libvirtConnectionClosed = (): NumadvisorError => libvirtUnavailable('connection to libvirt closed');
+export const libvirtCallTimedOut = (procedure: number, timeoutMs: number): NumadvisorError =>
+  libvirtUnavailable(`libvirt did not answer procedure ${procedure} in ${timeoutMs} ms`);
+/** A libvirt route on a daemon started with --libvirt none. */
+export const libvirtNotUsed = (): NumadvisorError => libvirtUnavailable('this daemon runs without libvirt (--libvirt none)');
+
+/** No socket file at any of the paths (libvirtd not running or not installed): the client parks until poked. */
+export class NoLibvirtSocketError extends NumadvisorError {
+  constructor(paths: readonly string[]) {
+    super('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `no libvirt socket at ${paths.join(' or ')}`);
+  }
+}
+export const noLibvirtSocket = (paths: readonly string[]): NoLibvirtSocketError => new NoLibvirtSocketError(paths);
+
+/** virNetMessageError as libvirt sends it (libvirt/protocol.ts reads it; declared here so errors.ts imports nothing). */
+export interface LibvirtRemoteError {
+  code: number;
+  domain: number;
+  message: string;
+  level: number;
+}
+
+/** A failed libvirt call: libvirt's own code, domain and message, under our coded error. */
+export class LibvirtError extends NumadvisorError {
+  constructor(
+    readonly libvirt: LibvirtRemoteError,
+    readonly procedure: number,
+  ) {
+    super('NUMADVISOR_ERR_LIBVIRT', libvirt.message || `libvirt error ${libvirt.code} in procedure ${procedure}`);
+    this.name = 'LibvirtError';
+  }
+}
+export const libvirtCallFailed = (remote: LibvirtRemoteError, procedure: number): LibvirtError => new LibvirtError(remote, procedure);
+
+export const notAUuid = (text: string): NumadvisorError => badRequest(`not a UUID: ${text}`);
+
+// --- Domain moves and the simulator --------------------------------------------------------------------------------
+
+/** A move asked for (on the API) to nodes none of whose CPUs are online; `nodes` is the nodeset's text. */
+export const noCpusToPin = (nodes: string): NumadvisorError => badRequest(`nodes ${nodes} have no CPUs to pin to`);
+export const nothingToRollBack = (domain: string): NumadvisorError => notFound(`nothing to roll back for domain ${domain}`);
+/** HiGHS found no optimum for a scenario (infeasible, or an error of the model we built). */
+export const optimumFailed = (scenario: string, status: string): NumadvisorError =>
+  new NumadvisorError('NUMADVISOR_ERR_INTERNAL', `optimum for ${scenario}: HiGHS says ${status}`);
 
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && codes.includes(String((err as { code: unknown }).code));

@@ -6,7 +6,7 @@
 // record in its tracker.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NumadvisorError } from '../errors.js';
+import { nothingToRollBack } from '../errors.js';
 import { formatIdList, parseIdList } from '../topology/idlist.js';
 import { VIR_DOMAIN_AFFECT_LIVE, type Domain, type LibvirtClient } from '../libvirt/client.js';
 import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
@@ -138,14 +138,15 @@ export class DomainMover {
     return placement.vcpuPins.every((cpus, v) => d.adminPins.vcpus.includes(v) || formatIdList(cpus) === formatIdList(vcpuPins[v] ?? []));
   }
 
-  /** CPUs we gave other guests' vCPUs (from the journal): a new move uses them last. */
-  vcpuCpusOfOtherGuests(uuid: string): Set<number> {
+  /** CPUs we gave other guests' vCPUs, read from the journal: a new move uses them last. */
+  readOtherGuestsVcpuCpus(uuid: string): Set<number> {
     const busy = new Set<number>();
-    for (const e of this.history()) if (e.uuid !== uuid && e.action === 'apply') for (const pin of e.after.vcpuPins) for (const c of pin) busy.add(c);
+    for (const e of this.readHistory()) if (e.uuid !== uuid && e.action === 'apply') for (const pin of e.after.vcpuPins) for (const c of pin) busy.add(c);
     return busy;
   }
 
-  history(): DomainMoveOutcome[] {
+  /** Every move and rollback journaled so far, read from the journal file. */
+  readHistory(): DomainMoveOutcome[] {
     let text = '';
     try {
       text = readFileSync(this.journalPath, 'utf8');
@@ -167,8 +168,8 @@ export class DomainMover {
   /** Restore what the last apply to this domain changed (nodeset and the pins we set; admin pins untouched). */
   async rollback(d: TrackedDomain): Promise<DomainMoveResult> {
     const started = Date.now();
-    const last = [...this.history()].reverse().find((e) => e.uuid === d.uuid);
-    if (!last || last.action !== 'apply') throw new NumadvisorError('NUMADVISOR_ERR_NOT_FOUND', `nothing to roll back for domain ${d.name}`);
+    const last = [...this.readHistory()].reverse().find((e) => e.uuid === d.uuid);
+    if (!last || last.action !== 'apply') throw nothingToRollBack(d.name);
     const ref = this.ref(d);
     const before = await this.placement(d);
     const want = last.before;

@@ -1,6 +1,7 @@
 // Talking to the daemon over its unix socket with hard deadlines: libvirt holds the starting domain's lock while it
 // waits for `numad -w`, so a dead, wedged or slow daemon must turn into a local answer, never into a hang.
 import http from 'node:http';
+import { daemonAnswerNotNodeset, daemonNotAccepting, daemonRefused, daemonTooSlow } from '../errors.js';
 import { isCanonicalNodeset } from '../topology/idlist.js';
 import type { NumadOp } from '../model/numad-settings.js';
 
@@ -50,12 +51,12 @@ export function requestDaemon(
       res.on('error', (e) => finish(e));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) return finish(new Error(`daemon answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+        if (res.statusCode !== 200) return finish(daemonRefused(res.statusCode, text));
         finish(undefined, text);
       });
     });
-    const connectTimer = setTimeout(() => finish(new Error('daemon did not accept the connection in time')), deadlines.connectMs);
-    const replyTimer = setTimeout(() => finish(new Error('daemon did not answer in time')), deadlines.replyMs);
+    const connectTimer = setTimeout(() => finish(daemonNotAccepting()), deadlines.connectMs);
+    const replyTimer = setTimeout(() => finish(daemonTooSlow()), deadlines.replyMs);
     req.on('socket', (s) => s.once('connect', () => clearTimeout(connectTimer)));
     req.on('error', (e) => finish(e));
     req.end(payload);
@@ -73,7 +74,7 @@ export async function askDaemon(
   const path = `/v1/advice?cpus=${cpus}&mem=${query.memMiB}&client=${encodeURIComponent(query.client)}&format=nodeset&deadline=${deadline}`;
   const text = await requestDaemon(socketPath, 'GET', path, undefined, deadlines);
   const nodeset = text.endsWith('\n') ? text.slice(0, -1) : text;
-  if (!isCanonicalNodeset(nodeset)) throw new Error('daemon answer is not a canonical nodeset');
+  if (!isCanonicalNodeset(nodeset)) throw daemonAnswerNotNodeset();
   return { nodeset };
 }
 

@@ -1,5 +1,6 @@
-// The answer `numad -w` gives when the daemon cannot: read the host, measure CPU idle over a short window, run the
-// same policy the daemon runs, log numad's line pair. With the daemon's state directory at hand the answer counts
+// The answer `numad -w` gives when the daemon cannot: read the host, measure CPU idle over a short window, run
+// numad's policy (policy/numad.ts, always: the daemon's --policy is not known here, and numad's answer is what a
+// `numad` command without numad's daemon should give; docs/numad-compatibility.md), log numad's line pair. With the daemon's state directory at hand the answer counts
 // every reservation the daemon and earlier local answers made, and is recorded in the spool, which the daemon
 // adopts (src/model/local-answers.ts); libvirt starting VMs in a burst while the daemon is stopped must not be told
 // "node 0" a thousand times.

@@ -3,6 +3,7 @@
 // numad command built, handed over whole in DAEMON_CONFIG_ENV. Not a command of its own: it takes no arguments.
 // stderr is numad's log (as numad's own messages would be), so a daemon that cannot start says why there.
 import { DAEMON_CONFIG_ENV } from '../config/daemon-config.js';
+import { UsageError } from '../errors.js';
 
 const text = process.env[DAEMON_CONFIG_ENV];
 // The daemon's own children (taskset, migratepages) have no use for it.
@@ -16,7 +17,9 @@ if (text === undefined) {
     await runDaemonUntilStopped(decodeDaemonConfig(text));
   } catch (err) {
     const e = err as Error & { code?: string };
-    process.stderr.write(`numadvisor: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    // A usage error (a configuration that does not decode) is for people: its message alone, as numadvisor prints it.
+    const code = e.code && !(err instanceof UsageError) ? `${e.code}: ` : '';
+    process.stderr.write(`numadvisor: ${code}${e.message}\n`);
     process.exitCode = 1;
   }
 }

@@ -9,7 +9,7 @@ import { ensureParentDir, isRoot, resolvePaths, SYSTEM_PATHS, type Paths } from 
 import { probeSocket, socketPermission } from '../daemon/socket.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { formatIdList, parseLooseCpuList, isCanonicalNodeset, ID_LIMIT } from '../topology/idlist.js';
-import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
+import { LOG_DEBUG, LOG_INFO, LOG_NOTICE, NumadLog } from '../log/numad-log.js';
 import { applyNumadOp, capacityFromSettings, NUMAD_DEFAULTS, NUMAD_OPTION_LIMITS, numadOpProblem, type NumadOp, type NumadSettings } from '../model/numad-settings.js';
 import { NUMAD_VERSION } from '../version.js';
 import type { Io } from './io.js';
@@ -134,10 +134,10 @@ export function parseNumadArgs(argv0: string, args: readonly string[], env: Node
         inv.S = atoi(v) !== 0;
         break;
       case 'd':
-        inv.logLevel = 7;
+        inv.logLevel = LOG_DEBUG;
         break;
       case 'v':
-        inv.logLevel = 6;
+        inv.logLevel = LOG_INFO;
         break;
       case 'l':
         inv.logLevel = atoi(v);

@@ -1,7 +1,8 @@
 // `numadvisor advise`: an answer computed offline from a snapshot file, through the same policies as the daemon.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { CAPACITY_FLAGS, capacityOptions, intOption, UsageError } from '../config/option-values.js';
+import { CAPACITY_FLAGS, capacityOptions, intOption } from '../config/option-values.js';
+import { usageError } from '../errors.js';
 import { parsePolicy } from '../config/daemon-config.js';
 import { deriveCapacity, toPolicyNode } from '../model/capacity.js';
 import { HostSnapshotSchema } from '../model/snapshot.js';
@@ -22,9 +23,9 @@ export function cmdAdvise(args: string[], io: Io): number {
       'nodeset-only': { type: 'boolean' },
     },
   });
-  if (!values.snapshot) throw new UsageError('advise needs --snapshot FILE (or - for stdin)');
+  if (!values.snapshot) throw usageError('advise needs --snapshot FILE (or - for stdin)');
   if (values.cpus === undefined || !CPUS_TEXT.test(values.cpus)) {
-    throw new UsageError('advise needs --cpus N with at most two decimals');
+    throw usageError('advise needs --cpus N with at most two decimals');
   }
   const policy = parsePolicy(values.policy ?? 'numad');
   const memMiB = intOption('mem', values.mem, 0, 0, 1_073_741_824);
@@ -33,11 +34,11 @@ export function cmdAdvise(args: string[], io: Io): number {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${values.snapshot}: not JSON (${(err as Error).message})`);
+    throw usageError(`${values.snapshot}: not JSON (${(err as Error).message})`);
   }
   const snap = HostSnapshotSchema.safeParse(parsed);
   if (!snap.success) {
-    throw new UsageError(`${values.snapshot}: not a host snapshot: ${snap.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw usageError(`${values.snapshot}: not a host snapshot: ${snap.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   const caps = deriveCapacity(snap.data, capacityOptions(values));
   const advice = advise(policy, caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), {

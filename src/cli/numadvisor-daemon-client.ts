@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { defaultPaths } from '../config/paths.js';
-import { UsageError } from '../config/option-values.js';
+import { usageError } from '../errors.js';
 import type { Reservation } from '../model/reservations.js';
 import { formatIdList } from '../topology/idlist.js';
 import { requestDaemon } from './advice-client.js';
@@ -42,7 +42,7 @@ export async function cmdStatus(args: string[], io: Io): Promise<number> {
 
 export async function cmdRollback(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { socket: { type: 'string' } } });
-  if (positionals.length !== 1) throw new UsageError('rollback takes one domain name or UUID');
+  if (positionals.length !== 1) throw usageError('rollback takes one domain name or UUID');
   const socketPath = path.resolve(values.socket ?? defaultPaths().socket);
   const out = JSON.parse(await requestDaemon(socketPath, 'POST', `/v1/domains/${encodeURIComponent(positionals[0] as string)}/rollback`, {}, { connectMs: 1000, replyMs: 120_000 })) as {
     ok: boolean;

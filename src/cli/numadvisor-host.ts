@@ -6,6 +6,7 @@ import { defaultFsRoot, FsRoot } from '../topology/fsroot.js';
 import { readProcMeminfo } from '../topology/sysfs.js';
 import { HostObserver } from '../observe/host-observer.js';
 import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
+import { PROCESS_MIN_RSS_MIB } from '../policy/numad.js';
 import type { Io } from './io.js';
 
 export async function cmdSnapshot(args: string[], io: Io): Promise<number> {
@@ -21,9 +22,6 @@ export async function cmdSnapshot(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** numad tracks processes above 300 MB of RSS (numad.md §4.5). */
-const NUMAD_MIN_RSS_MIB = 300;
-
 export function cmdProcesses(args: string[], io: Io): number {
   const { values } = parseArgs({
     args,
@@ -31,7 +29,7 @@ export function cmdProcesses(args: string[], io: Io): number {
     options: { fsroot: { type: 'string' }, pid: { type: 'string', multiple: true }, 'min-rss': { type: 'string' } },
   });
   const fs = new FsRoot(values.fsroot ?? defaultFsRoot());
-  const minRss = intOption('min-rss', values['min-rss'], NUMAD_MIN_RSS_MIB, 0, 1 << 30);
+  const minRss = intOption('min-rss', values['min-rss'], PROCESS_MIN_RSS_MIB, 0, 1 << 30);
   const pids = (values.pid ?? []).map((p) => intOption('pid', p, 0, 1, 1 << 30));
   const opts = { basePageKiB: basePageKiB(), defaultHugeKiB: readProcMeminfo(fs).hugepageSizeKiB || 2048 };
   // numa_maps only for the processes that matter: it walks page tables under the process's mm lock.

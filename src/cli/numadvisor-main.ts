@@ -1,7 +1,7 @@
 // `numadvisor`: the daemon and the operator's tools (snapshot, offline advice, schema export). This module only
 // dispatches: each command's module is imported when that command runs, so `numadvisor version` and `help` load
 // nothing else (they took 1-1.5 s when this file imported every command's dependencies).
-import { UsageError } from '../config/option-values.js';
+import { usageError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Io } from './io.js';
 
@@ -70,7 +70,7 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
         io.stdout(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        throw usageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (err) {
     const e = err as Error & { code?: string };
@@ -78,7 +78,10 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
       io.stderr(`numadvisor: ${e.message}\n\n${USAGE}`);
       return 2;
     }
-    io.stderr(`numadvisor: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    // The daemon client's own failures (refused, too slow) say all there is in their message, as they always have;
+    // every other coded error names its code, so a script can tell them apart.
+    const quiet = e.code === 'NUMADVISOR_ERR_DAEMON' || e.code === 'NUMADVISOR_ERR_DEADLINE';
+    io.stderr(`numadvisor: ${e.code && !quiet ? `${e.code}: ` : ''}${e.message}\n`);
     return 1;
   }
 }

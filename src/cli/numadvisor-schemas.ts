@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '../config/option-values.js';
+import { usageError } from '../errors.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
 import type { Io } from './io.js';
 
@@ -39,6 +39,6 @@ export function cmdSchemas(args: string[], io: Io): number {
     }
     return 0;
   }
-  throw new UsageError('schemas needs --out DIR or --check DIR');
+  throw usageError('schemas needs --out DIR or --check DIR');
 }
 

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../config/option-values.js';
+import { usageError } from '../errors.js';
 import { SCENARIOS } from '../sim/scenarios.js';
 import { runScenario, markdownTable, svgPlot, qualityReport } from '../sim/run.js';
 import type { Io } from './io.js';
@@ -11,7 +11,7 @@ export async function cmdSimulate(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' }, report: { type: 'string' }, plot: { type: 'string' } } });
   const which = positionals[0] ?? '';
   const names = which === 'all' ? Object.keys(SCENARIOS) : [which];
-  for (const n of names) if (!SCENARIOS[n]) throw new UsageError(`unknown scenario ${JSON.stringify(n)}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
+  for (const n of names) if (!SCENARIOS[n]) throw usageError(`unknown scenario ${JSON.stringify(n)}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
   const results = [];
   for (const n of names) results.push(await runScenario(SCENARIOS[n] as NonNullable<(typeof SCENARIOS)[string]>));
   if (values.json) io.stdout(`${JSON.stringify(results.map((r) => ({ scenario: r.scenario.name, title: r.scenario.title, optimum: r.optimumStatus, results: r.results.map((x) => ({ strategy: x.strategy, movesToBalance: x.movesToBalance ?? null, ...x.metrics })) })), null, 2)}\n`);

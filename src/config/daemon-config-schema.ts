@@ -2,6 +2,7 @@
 // Checked field by field although the same program wrote it: a value in the environment can come from anywhere, and
 // a daemon must refuse what it does not understand rather than run on part of it. Loaded by the daemon only (zod).
 import { z } from 'zod';
+import { daemonConfigInvalid, daemonConfigNotJson } from '../errors.js';
 import { NumadSettingsSchema } from '../model/numad-settings-schema.js';
 import { POLICIES } from '../policy/registry.js';
 import { APPLY_MODES, type DaemonConfig } from './daemon-config.js';
@@ -42,9 +43,9 @@ export function decodeDaemonConfig(text: string): DaemonConfig {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`the daemon's configuration is not JSON: ${(err as Error).message}`);
+    throw daemonConfigNotJson((err as Error).message);
   }
   const parsed = DaemonConfigSchema.safeParse(value);
-  if (!parsed.success) throw new Error(`the daemon's configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw daemonConfigInvalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return parsed.data;
 }

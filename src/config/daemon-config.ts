@@ -8,12 +8,14 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
+import { usageError } from '../errors.js';
+import { LOG_DEBUG } from '../log/numad-log.js';
 import type { DomainFilter } from '../model/domain-filter.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../model/numad-settings.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import { DEFAULT_POLICY, POLICIES, type PolicyName } from '../policy/registry.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
-import { CAPACITY_FLAGS, capacityOptions, intOption, UsageError } from './option-values.js';
+import { CAPACITY_FLAGS, capacityOptions, intOption } from './option-values.js';
 import { resolvePaths, type Paths } from './paths.js';
 
 /** What the rebalancer may change: nothing (advise only), plain processes, libvirt domains, or both. */
@@ -21,8 +23,10 @@ export const APPLY_MODES = ['none', 'processes', 'domains', 'processes,domains']
 export type ApplyMode = (typeof APPLY_MODES)[number];
 
 /**
- * A reserved vCPU counts as 1/4 of a CPU (Nova's default initial ratio; docs/architecture.md, "Reservations"). The
- * daemon's default, and what a local `numad -w` answer counts with.
+ * A reserved vCPU is expected to keep 1/ratio of a CPU busy. Counting it as a whole CPU would make a host refuse
+ * single-node answers after one vCPU per core, although KVM hosts overcommit vCPUs routinely; Nova's default
+ * initial_cpu_allocation_ratio is 4.0 for the same reason (docs/architecture.md, "Reservations"). Measured load is
+ * still counted in full. The daemon's default (--cpu-allocation-ratio), and what a local `numad -w` answer counts with.
  */
 export const CPU_ALLOCATION_RATIO = 4;
 
@@ -104,7 +108,7 @@ export const DAEMON_DEFAULTS = {
 export const DAEMON_CONFIG_ENV = 'NUMADVISOR_DAEMON_CONFIG';
 
 export function parsePolicy(text: string): PolicyName {
-  if (!(POLICIES as readonly string[]).includes(text)) throw new UsageError(`unknown policy ${JSON.stringify(text)}; known: ${POLICIES.join(', ')}`);
+  if (!(POLICIES as readonly string[]).includes(text)) throw usageError(`unknown policy ${JSON.stringify(text)}; known: ${POLICIES.join(', ')}`);
   return text as PolicyName;
 }
 
@@ -116,7 +120,7 @@ export function parseApply(text: string): ApplyMode {
     return named.length === parts.size && named.every((x) => parts.has(x));
   });
   if (mode) return mode;
-  throw new UsageError('--apply takes none, processes, domains or processes,domains');
+  throw usageError('--apply takes none, processes, domains or processes,domains');
 }
 
 const names = (text: string | undefined): string[] => (text ? text.split(',').map((t) => t.trim()).filter(Boolean) : []);
@@ -137,7 +141,7 @@ export async function libvirtConfig(
     if (!present && socketPath === undefined) return undefined;
     value = 'qemu:///system';
   }
-  if (!/^[a-z][a-z0-9+]*:\/\//.test(value)) throw new UsageError(`--libvirt takes auto, none or a URI such as qemu:///system, got ${JSON.stringify(value)}`);
+  if (!/^[a-z][a-z0-9+]*:\/\//.test(value)) throw usageError(`--libvirt takes auto, none or a URI such as qemu:///system, got ${JSON.stringify(value)}`);
   return { uri: value, ...(socketPath ? { socketPath: path.resolve(socketPath) } : {}), filter };
 }
 
@@ -174,16 +178,16 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
   // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
   const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] });
   const ratio = values['cpu-allocation-ratio'] === undefined ? DAEMON_DEFAULTS.cpuAllocationRatio : Number(values['cpu-allocation-ratio']);
-  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw new UsageError('--cpu-allocation-ratio must be a number from 1 to 64');
+  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw usageError('--cpu-allocation-ratio must be a number from 1 to 64');
   const modeText = values['socket-mode'];
-  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) throw new UsageError('--socket-mode must be octal, e.g. 0660');
+  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) throw usageError('--socket-mode must be octal, e.g. 0660');
   const capacity = capacityOptions(values);
   const numad: NumadSettings = {
     ...NUMAD_DEFAULTS,
     inactiveFileIsFree: values.C !== undefined ? capacity.inactiveFileIsFree : NUMAD_DEFAULTS.inactiveFileIsFree,
     htPercent: values.t !== undefined ? capacity.htPercent : NUMAD_DEFAULTS.htPercent,
     reservedCpus: values.R !== undefined ? [...capacity.reservedCpus] : NUMAD_DEFAULTS.reservedCpus,
-    logLevel: intOption('log-level', values['log-level'], NUMAD_DEFAULTS.logLevel, 0, 7),
+    logLevel: intOption('log-level', values['log-level'], NUMAD_DEFAULTS.logLevel, 0, LOG_DEBUG),
   };
   return {
     fsRoot: values.fsroot ?? defaultFsRoot(env),

@@ -1,11 +1,9 @@
 // Values of command-line options shared by more than one command: whole numbers in a range and numad's capacity
 // options (-C, -t, -R), which both `numadvisor daemon` and `numadvisor advise` take.
+import { usageError } from '../errors.js';
 import { NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/capacity.js';
 import { NUMAD_OPTION_LIMITS } from '../model/numad-settings.js';
 import { parseLooseCpuList } from '../topology/idlist.js';
-
-/** A value given on the command line or in the environment that is not valid: the CLI prints it with its usage (exit 2). */
-export class UsageError extends Error {}
 
 /** `node:util` parseArgs declarations of the capacity options. */
 export const CAPACITY_FLAGS = {
@@ -16,16 +14,16 @@ export const CAPACITY_FLAGS = {
 
 export function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text)) throw usageError(`--${name} must be a whole number, got ${JSON.stringify(text)}`);
   const v = Number(text);
-  if (v < min || v > max) throw new UsageError(`--${name} must be between ${min} and ${max}`);
+  if (v < min || v > max) throw usageError(`--${name} must be between ${min} and ${max}`);
   return v;
 }
 
 export function capacityOptions(values: { C?: string; t?: string; R?: string }): CapacityOptions {
   const o: CapacityOptions = { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() };
   if (values.C !== undefined) {
-    if (values.C !== '0' && values.C !== '1') throw new UsageError('-C takes 0 or 1');
+    if (values.C !== '0' && values.C !== '1') throw usageError('-C takes 0 or 1');
     o.inactiveFileIsFree = values.C === '1';
   }
   o.htPercent = intOption('t', values.t, o.htPercent, NUMAD_OPTION_LIMITS.htPercent.min, NUMAD_OPTION_LIMITS.htPercent.max);
@@ -34,7 +32,7 @@ export function capacityOptions(values: { C?: string; t?: string; R?: string }):
       o.reservedCpus = new Set(parseLooseCpuList(values.R));
     } catch (err) {
       // An id of 8192 or more (or a range up to one): a usage error with the parser's reason, not a stack trace.
-      throw new UsageError(`-R ${values.R}: ${(err as Error).message}`);
+      throw usageError(`-R ${values.R}: ${(err as Error).message}`);
     }
   }
   return o;

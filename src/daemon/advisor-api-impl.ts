@@ -58,18 +58,18 @@ export function buildAdvisorApi({ service, control, rebalancer, domains }: Advis
     advise: (request, options) => service.adviseDurably(request, options),
     release: (id) => service.releaseDurably(id),
     nodes: () => {
-      // nodes() first: it adopts local answers and may take fresh readings, which the snapshot then reflects.
-      const nodes = service.nodes();
-      const snap = service.snapshot();
+      // The node views first: they adopt local answers and may take fresh readings, which the snapshot then reflects.
+      const nodes = service.updateLedgerAndViewNodes();
+      const snap = service.freshSnapshot();
       const o = service.options;
       return { takenAt: snap.takenAt, cpuSampleWindowMs: snap.cpuSampleWindowMs, capacity: o.capacity, cpuAllocationRatio: o.cpuAllocationRatio, reservationTtlMs: o.reservationTtlMs, nodes };
     },
-    reservations: () => service.reservations(),
+    reservations: () => service.updateLedgerAndListReservations(),
     numadSettings: () => control.settings,
     applyNumadOps: (ops) => control.apply(ops),
     processes: () => rebalancer.scanner.tracked,
     plan: () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }),
-    health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.capacity().length, reservationCount: service.ledger.size }),
+    health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.freshCapacity().length, reservationCount: service.ledger.size }),
     domains: domains ? domainsApi(domains, service) : undefined,
   };
 }

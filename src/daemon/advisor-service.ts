@@ -1,21 +1,16 @@
 // The daemon's state in one place: the host observer, derived capacity, the reservation ledger and the policy.
-// Routes and the numad command call this; it is the only code that combines measurement with reservations.
+// The API (advisor-api-impl.ts, for the routes) and the rebalancer call this; it is the only code that combines
+// measurement with reservations. It answers in the API's own types (server/advisor-api.ts), defined once there.
 import type { HostObserver } from '../observe/host-observer.js';
 import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import type { HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { DEFAULT_POLICY, policyNamed, type PolicyName } from '../policy/registry.js';
-import type { Advice, PlacementRequest, Policy, PolicyNode } from '../policy/types.js';
+import type { PlacementRequest, Policy, PolicyNode } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 import { ledgerBusy, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-/**
- * A reserved vCPU is expected to keep 1/ratio of a CPU busy. Counting it as a whole CPU would make a host refuse
- * single-node answers after one vCPU per core, although KVM hosts overcommit vCPUs routinely; Nova's default
- * initial_cpu_allocation_ratio is 4.0 for the same reason. Measured load is still counted in full.
- */
-export const CPU_ALLOCATION_RATIO = 4;
+import type { AdviseOptions, AdviseResult, NodeView } from '../server/advisor-api.js';
 
 /**
  * While answering, memory counters older than this are re-read in the background (numad re-reads per query, but on
@@ -47,26 +42,6 @@ export interface AdvisorOptions {
   policy?: PolicyName;
   cpuAllocationRatio: number;
   reservationTtlMs: number;
-}
-
-export interface NodeView extends NodeCapacity {
-  reservedCpuHundredths: number;
-  reservedMemMiB: number;
-  /** Free after reservations: what the next answer can use. */
-  availableCpuHundredths: number;
-  availableMemMiB: number;
-  hugepages: HostSnapshot['nodes'][number]['hugepages'];
-}
-
-export interface AdviseOptions {
-  reserve: boolean;
-  ttlMs?: number;
-  client: string;
-}
-
-export interface AdviseResult {
-  advice: Advice;
-  reservation: Reservation | undefined;
 }
 
 /** The ledger's durability, as the answers need it (ReservationStore). */
@@ -154,8 +129,11 @@ export class AdvisorService {
     return this.observer.shape().nodes.length;
   }
 
-  /** The observer's latest readings, rebuilt only when it has read something new. */
-  snapshot(): HostSnapshot {
+  /**
+   * The observer's readings, first brought up to date (may read /proc/stat and node memory: see freshen), then
+   * rebuilt only when it has read something new. "fresh" in a name here means that: the call may read.
+   */
+  freshSnapshot(): HostSnapshot {
     this.freshen();
     if (!this.snapshotCache || this.snapshotVersion !== this.observer.version) {
       this.snapshotCache = this.observer.snapshot();
@@ -165,17 +143,22 @@ export class AdvisorService {
     return this.snapshotCache;
   }
 
-  capacity(): NodeCapacity[] {
-    const snap = this.snapshot();
+  /** Each node's capacity from freshSnapshot() (so it may read), derived again only when the readings changed. */
+  freshCapacity(): NodeCapacity[] {
+    const snap = this.freshSnapshot();
     if (!this.capacityCache) this.capacityCache = deriveCapacity(snap, this.options.capacity);
     return this.capacityCache;
   }
 
-  nodes(): NodeView[] {
+  /**
+   * What GET /v1/nodes shows. Changes the ledger first: local answers are adopted and expired reservations dropped;
+   * then the readings are freshened as in freshSnapshot().
+   */
+  updateLedgerAndViewNodes(): NodeView[] {
     this.adoptLocalAnswers();
     this.ledger.expire(this.clock());
-    const snap = this.snapshot();
-    return this.capacity().map((cap, i) => {
+    const snap = this.freshSnapshot();
+    return this.freshCapacity().map((cap, i) => {
       const reserved = this.ledger.reservedOn(cap.id);
       const policy = toPolicyNode(cap, reserved, this.options.cpuAllocationRatio);
       return {
@@ -189,9 +172,9 @@ export class AdvisorService {
     });
   }
 
-  /** What the policy sees: each node's capacity less what is reserved on it. */
-  policyNodes(): PolicyNode[] {
-    return this.capacity().map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
+  /** What the policy sees: each node's capacity (freshCapacity(), so it may read) less what is reserved on it. */
+  freshPolicyNodes(): PolicyNode[] {
+    return this.freshCapacity().map((cap) => toPolicyNode(cap, this.ledger.reservedOn(cap.id), this.options.cpuAllocationRatio));
   }
 
   /**
@@ -272,8 +255,8 @@ export class AdvisorService {
     return result;
   }
 
-  /** The live reservations, local answers adopted first. */
-  reservations(): Reservation[] {
+  /** The live reservations; changes the ledger first: local answers adopted, expired reservations dropped. */
+  updateLedgerAndListReservations(): Reservation[] {
     this.adoptLocalAnswers();
     this.ledger.expire(this.clock());
     return this.ledger.list();
@@ -281,7 +264,7 @@ export class AdvisorService {
 
   /** Whether any node of this reservation is now promised more memory than it has free. */
   private overPromised(r: Reservation): boolean {
-    const caps = new Map(this.capacity().map((c) => [c.id, c]));
+    const caps = new Map(this.freshCapacity().map((c) => [c.id, c]));
     return r.perNode.some((p) => {
       const cap = caps.get(p.node);
       return cap !== undefined && p.memMiB > 0 && cap.memFreeMiB - this.ledger.reservedOn(p.node).memMiB < 0;
@@ -305,12 +288,12 @@ export class AdvisorService {
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
     const now = this.clock();
     this.ledger.expire(now);
-    const advice = this.policy.advise(this.policyNodes(), request);
+    const advice = this.policy.advise(this.freshPolicyNodes(), request);
     const reservation = opts.reserve
       ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
       : undefined;
     if (reservation) advice.reasons.push(`reserved as ${reservation.id} until ${reservation.expiresAt}`);
-    this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(this.capacity()), advice.nodeset));
+    this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(this.freshCapacity()), advice.nodeset));
     return { advice, reservation };
   }
 }

@@ -130,7 +130,7 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   service.durability = stateFile;
   service.localAnswers = spool;
   // Fail on an unreadable host now, not on the first VM start.
-  service.nodes();
+  service.updateLedgerAndViewNodes();
 
   let closed = false;
   let close: () => Promise<void> = async () => {};
@@ -239,7 +239,7 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
       stateDir: config.stateDir,
       restored,
       adoptedLocalAnswers: adoptedAtStart,
-      nodes: service.capacity().length,
+      nodes: service.freshCapacity().length,
       procScan: procScan.scan.kind,
     },
     'numadvisor daemon listening',

@@ -1,14 +1,14 @@
 // A domain's move as the daemon makes it (the rebalancer, and a rollback asked for on the API): the move is chosen by
 // balance/ (planDomainMove, from what libvirt reports now), carried out by apply/'s DomainMover, and what changed is
 // recorded in the tracked domain here.
-import { NumadvisorError } from '../errors.js';
+import { noCpusToPin } from '../errors.js';
 import { formatIdList } from '../topology/idlist.js';
 import { planDomainMove, type CoreCpu } from '../balance/vcpu-assignment.js';
 import type { DomainMover, DomainMoveOutcome, DomainMoveResult } from '../apply/domain-mover.js';
 import type { TrackedDomain } from '../libvirt/tracked-domain.js';
 
 /** What a move needs of apply/'s DomainMover. */
-export type DomainMechanism = Pick<DomainMover, 'placement' | 'apply' | 'rollback' | 'vcpuCpusOfOtherGuests'>;
+export type DomainMechanism = Pick<DomainMover, 'placement' | 'apply' | 'rollback' | 'readOtherGuestsVcpuCpus'>;
 
 export class DomainMoves {
   constructor(
@@ -20,8 +20,8 @@ export class DomainMoves {
   async apply(d: TrackedDomain, targetNodes: number[]): Promise<DomainMoveOutcome> {
     const before = await this.mover.placement(d);
     const now = { mode: before.mode, nodeset: before.nodeset, vcpus: d.spec.vcpus, iothreadIds: before.iothreadPins.map((io) => io.id) };
-    const plan = planDomainMove(now, targetNodes, this.hostCpus(), this.mover.vcpuCpusOfOtherGuests(d.uuid));
-    if (plan.emulator.length === 0) throw new NumadvisorError('NUMADVISOR_ERR_BAD_REQUEST', `nodes ${formatIdList(plan.cpuNodes)} have no CPUs to pin to`);
+    const plan = planDomainMove(now, targetNodes, this.hostCpus(), this.mover.readOtherGuestsVcpuCpus(d.uuid));
+    if (plan.emulator.length === 0) throw noCpusToPin(formatIdList(plan.cpuNodes));
     return recorded(d, await this.mover.apply(d, plan, before));
   }
 

@@ -10,7 +10,7 @@ import { parseIdList } from '../topology/idlist.js';
 import type { Reservation, ReservationLedger } from '../model/reservations.js';
 import { domainSelected, type DomainFilter } from '../model/domain-filter.js';
 import { pickAnswer, RESYNC_BIND_WINDOW_MS, sameHolding, shrinkBoundReservation } from '../model/reservation-binding.js';
-import { processStartMs, readMemoryMiBByNode, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
+import { readMemoryMiBByNode, readProcessStartMs, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
 import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from '../libvirt/client.js';
 import { parseDomainXml, parseStatusXml } from '../libvirt/domain-xml.js';
 import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
@@ -90,7 +90,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
     // latest-started domain chooses first, so two of the same size take the answers in the order they were given.
     const late = [...this.domains.values()]
       .filter((d) => !d.reservationId)
-      .map((d) => ({ d, started: d.pid === undefined ? undefined : processStartMs(this.fs, d.pid, this.clock()) }))
+      .map((d) => ({ d, started: d.pid === undefined ? undefined : readProcessStartMs(this.fs, d.pid, this.clock()) }))
       .filter((x): x is { d: TrackedDomain; started: number } => x.started !== undefined)
       .sort((a, b) => b.started - a.started);
     for (const { d, started } of late) this.bind(d, { startedMs: started, withinMs: RESYNC_BIND_WINDOW_MS });
@@ -133,7 +133,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   private async onLifecycle(e: LifecycleEvent): Promise<void> {
     if (e.event === LIFECYCLE.STARTED) {
       const d = await this.load(e.domain);
-      this.bind(d, d.pid === undefined ? {} : { startedMs: processStartMs(this.fs, d.pid, this.clock()) });
+      this.bind(d, d.pid === undefined ? {} : { startedMs: readProcessStartMs(this.fs, d.pid, this.clock()) });
     } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {
       this.forget(e.domain.uuid);
     }

@@ -24,9 +24,9 @@ export interface RebalancerService {
   /** answers `numad -w` gave while we could not: capacity promised, counted within a cycle even when idle */
   adoptLocalAnswers(): boolean;
   refreshMemory(): void;
-  /** each node's CPUs, in policyNodes() order */
-  capacity(): readonly { cpus: number[] }[];
-  policyNodes(): PolicyNode[];
+  /** each node's CPUs, in freshPolicyNodes() order (may read: AdvisorService.freshSnapshot) */
+  freshCapacity(): readonly { cpus: number[] }[];
+  freshPolicyNodes(): PolicyNode[];
 }
 
 /** What a cycle uses of observe/'s ProcessScanner. */
@@ -133,7 +133,10 @@ export class Rebalancer {
     await this.running;
   }
 
-  /** Plan from the current table without acting (GET /v1/plan). */
+  /**
+   * Plan from the current process table without acting (GET /v1/plan). Not free: it reads each candidate's memory
+   * per node and freshens the node readings (freshPolicyNodes), as a cycle does; it moves nothing.
+   */
   planNow(): Plan {
     const s = this.o.settings();
     return planMoves(this.planNodes(), this.measureCandidates(this.scanner.tracked, s), this.planSettings(s), this.history, this.clock());
@@ -185,8 +188,8 @@ export class Rebalancer {
   }
 
   private planNodes(): PlanNode[] {
-    const caps = this.o.service.capacity();
-    return this.o.service.policyNodes().map((n, i) => ({ ...n, cpus: caps[i]?.cpus ?? [] }));
+    const caps = this.o.service.freshCapacity();
+    return this.o.service.freshPolicyNodes().map((n, i) => ({ ...n, cpus: caps[i]?.cpus ?? [] }));
   }
 
   /** Per-node memory of each candidate; a VM libvirt runs carries its exclusion and whether its pins are numad's. */

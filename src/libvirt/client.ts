@@ -2,7 +2,7 @@
 // to 30 s), re-registering its event callbacks each time, with the procedures numadvisor uses as typed methods.
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { NumadvisorError } from '../errors.js';
+import { libvirtUnavailable, noLibvirtSocket, NoLibvirtSocketError } from '../errors.js';
 import { LibvirtConnection } from './connection.js';
 import { decodeCpuMap, encodeCpuMap } from './cpumap.js';
 import {
@@ -78,13 +78,6 @@ export interface ClientOptions {
   maxBackoffMs?: number;
 }
 
-/** No socket file at any of the paths (libvirtd not running or not installed): the client parks until poke(). */
-class NoSocketError extends NumadvisorError {
-  constructor(paths: readonly string[]) {
-    super('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `no libvirt socket at ${paths.join(' or ')}`);
-  }
-}
-
 export class LibvirtClient extends EventEmitter<ClientEvents> {
   private conn: LibvirtConnection | undefined;
   private connecting: Promise<LibvirtConnection> | undefined;
@@ -152,7 +145,7 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
     this.lastError = err;
     if (this.stopped || this.retryTimer) return;
     // A libvirtd restarting is back within the backoff; one not running at all is waited for without a timer.
-    if (err instanceof NoSocketError && this.backoffMs >= this.maxBackoffMs) {
+    if (err instanceof NoLibvirtSocketError && this.backoffMs >= this.maxBackoffMs) {
       this.parked = true;
       return;
     }
@@ -167,7 +160,7 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
 
   private async openOnce(): Promise<LibvirtConnection> {
     const paths = this.socketPaths().filter((p) => existsSync(p));
-    if (paths.length === 0) throw new NoSocketError(this.socketPaths());
+    if (paths.length === 0) throw noLibvirtSocket(this.socketPaths());
     let lastErr: unknown;
     for (const p of paths) {
       try {
@@ -178,7 +171,7 @@ export class LibvirtClient extends EventEmitter<ClientEvents> {
         lastErr = err;
       }
     }
-    throw lastErr instanceof Error ? lastErr : new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'no libvirt socket');
+    throw lastErr instanceof Error ? lastErr : libvirtUnavailable('no libvirt socket');
   }
 
   private async adopt(conn: LibvirtConnection): Promise<void> {

@@ -3,7 +3,7 @@
 // polkit socket it is what authenticates a root client (libvirt.md §5b). Reconnecting is LibvirtClient's job.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { NumadvisorError } from '../errors.js';
+import { libvirtCallFailed, libvirtCallTimedOut, libvirtConnectFailed, libvirtConnectionClosed, libvirtUnavailable } from '../errors.js';
 import {
   encodeFrame,
   FEATURE_PROGRAM_KEEPALIVE,
@@ -11,7 +11,6 @@ import {
   KEEPALIVE_PING,
   KEEPALIVE_PONG,
   KEEPALIVE_PROGRAM,
-  LibvirtError,
   MessageStatus,
   MessageType,
   Proc,
@@ -66,21 +65,21 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     socket.on('error', () => {
       // 'close' follows with hadError; the pending calls are failed there
     });
-    socket.on('close', () => this.shutdown(new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'connection to libvirt closed')));
+    socket.on('close', () => this.shutdown(libvirtConnectionClosed()));
   }
 
   /** Connect to `socketPath` and open `uri` (qemu:///system, test:///default, …). */
   static async open(socketPath: string, uri: string, opts: { keepalive?: boolean } = {}): Promise<LibvirtConnection> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.createConnection({ path: socketPath });
-      const timer = setTimeout(() => s.destroy(new Error(`no answer from ${socketPath} in ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => s.destroy(libvirtUnavailable(`no answer from ${socketPath} in ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
       s.once('connect', () => {
         clearTimeout(timer);
         resolve(s);
       });
       s.once('error', (err) => {
         clearTimeout(timer);
-        reject(new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `cannot connect to libvirt at ${socketPath}: ${err.message}`, { cause: err }));
+        reject(libvirtConnectFailed(socketPath, err));
       });
     });
     const conn = new LibvirtConnection(socket);
@@ -101,7 +100,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
 
   private watch(): void {
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastFrameAtMs > SILENCE_LIMIT_MS) this.socket.destroy(new Error(`libvirt silent for ${SILENCE_LIMIT_MS / 1000} s`));
+      if (Date.now() - this.lastFrameAtMs > SILENCE_LIMIT_MS) this.socket.destroy(libvirtUnavailable(`libvirt silent for ${SILENCE_LIMIT_MS / 1000} s`));
     }, SILENCE_LIMIT_MS / 2);
     this.watchdog.unref();
   }
@@ -111,12 +110,12 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
   }
 
   call(proc: number, args: Buffer = Buffer.alloc(0), timeoutMs = CALL_TIMEOUT_MS): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'connection to libvirt closed'));
+    if (this.closed) return Promise.reject(libvirtConnectionClosed());
     const serial = this.serial++;
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(serial);
-        reject(new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', `libvirt did not answer procedure ${proc} in ${timeoutMs} ms`));
+        reject(libvirtCallTimedOut(proc, timeoutMs));
       }, timeoutMs);
       this.pending.set(serial, { proc, resolve, reject, timer });
       this.socket.write(encodeFrame({ prog: REMOTE_PROGRAM, vers: REMOTE_VERSION, proc, type: MessageType.Call, serial, status: MessageStatus.Ok }, args));
@@ -144,7 +143,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     if (h.status === MessageStatus.Ok) p.resolve(payload);
     else {
       try {
-        p.reject(new LibvirtError(readRemoteError(new XdrReader(payload)), p.proc));
+        p.reject(libvirtCallFailed(readRemoteError(new XdrReader(payload)), p.proc));
       } catch (err) {
         p.reject(err as Error);
       }
@@ -157,7 +156,7 @@ export class LibvirtConnection extends EventEmitter<ConnectionEvents> {
     clearInterval(this.watchdog);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.reject(err ?? new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'connection to libvirt closed'));
+      p.reject(err ?? libvirtConnectionClosed());
     }
     this.pending.clear();
     this.emit('close', err);

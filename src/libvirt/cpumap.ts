@@ -1,10 +1,12 @@
 // libvirt CPU maps: CPU n is bit n%8 of byte n/8, VIR_CPU_MAPLEN(ncpus) = (ncpus+7)/8 bytes (libvirt.md §2.1).
+import { cpuOutsideHost } from '../errors.js';
+
 export const cpuMapLength = (hostCpus: number): number => Math.ceil(hostCpus / 8);
 
 export function encodeCpuMap(cpus: readonly number[], hostCpus: number): Buffer {
   const map = Buffer.alloc(cpuMapLength(hostCpus));
   for (const c of cpus) {
-    if (c < 0 || c >= hostCpus) throw new RangeError(`CPU ${c} is outside the host's ${hostCpus} CPUs`);
+    if (c < 0 || c >= hostCpus) throw cpuOutsideHost(c, hostCpus);
     map[c >> 3] = (map[c >> 3] as number) | (1 << (c & 7));
   }
   return map;

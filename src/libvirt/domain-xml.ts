@@ -2,7 +2,7 @@
 // /run/libvirt/qemu): size, NUMA tuning, explicit pins an administrator wrote, IOThreads, and from the status XML the
 // QEMU pid, vCPU thread ids and numad's auto placement (libvirt.md §1.7, §3).
 import { XMLParser } from 'fast-xml-parser';
-import { NumadvisorError } from '../errors.js';
+import { libvirtProtocolError } from '../errors.js';
 import { parseIdList } from '../topology/idlist.js';
 
 export interface DomainSpec {
@@ -60,7 +60,7 @@ function memoryKiB(v: unknown): number {
   const n = Number(text(v));
   const unit = (attr(v, 'unit') ?? 'KiB').toLowerCase();
   const factor = UNIT_KIB[unit];
-  if (!Number.isFinite(n) || factor === undefined) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `cannot read <memory> ${String(text(v))} ${unit}`);
+  if (!Number.isFinite(n) || factor === undefined) throw libvirtProtocolError(`cannot read <memory> ${String(text(v))} ${unit}`);
   return n * factor;
 }
 
@@ -103,7 +103,7 @@ function specOf(domain: Node): DomainSpec {
 
 export function parseDomainXml(xml: string): DomainSpec {
   const domain = obj(parser.parse(xml).domain);
-  if (!domain) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', 'not a libvirt domain XML');
+  if (!domain) throw libvirtProtocolError('not a libvirt domain XML');
   return specOf(domain);
 }
 
@@ -111,7 +111,7 @@ export function parseDomainXml(xml: string): DomainSpec {
 export function parseStatusXml(xml: string): DomainStatus {
   const status = obj(parser.parse(xml).domstatus);
   const domain = obj(status?.domain);
-  if (!status || !domain) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', 'not a libvirt status XML');
+  if (!status || !domain) throw libvirtProtocolError('not a libvirt status XML');
   const pid = Number(attr(status, 'pid'));
   const vcpuTids = new Map<number, number>();
   for (const v of list(obj(status.vcpus)?.vcpu)) {

@@ -1,6 +1,6 @@
 // libvirt's RPC protocol: framing, the remote program's procedure numbers, and the shared types (remote_protocol.x,
 // virnetprotocol.x; ../shared/reference/libvirt.md §5b). Numbers here are a stable ABI: libvirt never renumbers.
-import { NumadvisorError } from '../errors.js';
+import { libvirtProtocolError, notAUuid, type LibvirtRemoteError } from '../errors.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 
 export const REMOTE_PROGRAM = 0x20008086;
@@ -95,7 +95,7 @@ export class FrameDecoder {
       this.pending = [buf];
       const len = buf.readUInt32BE(0);
       if (len < 4 + HEADER_BYTES || len > MESSAGE_MAX + 4) {
-        throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `bad libvirt frame length ${len}`);
+        throw libvirtProtocolError(`bad libvirt frame length ${len}`);
       }
       if (buf.length < len) break;
       out.push({
@@ -138,7 +138,7 @@ export function uuidString(raw: Buffer): string {
 
 export function uuidBytes(s: string): Buffer {
   const hex = s.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new NumadvisorError('NUMADVISOR_ERR_BAD_REQUEST', `not a UUID: ${s}`);
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw notAUuid(s);
   return Buffer.from(hex, 'hex');
 }
 
@@ -206,17 +206,12 @@ export function readTypedParam(r: XdrReader): TypedParam {
     case ParamType.String:
       return { field, type, value: r.string() };
     default:
-      throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `unknown typed parameter type ${type} for ${field}`);
+      throw libvirtProtocolError(`unknown typed parameter type ${type} for ${field}`);
   }
 }
 
-/** virNetMessageError, as libvirt sends it with a REPLY of status ERROR. */
-export interface RemoteError {
-  code: number;
-  domain: number;
-  message: string;
-  level: number;
-}
+/** virNetMessageError, as libvirt sends it with a REPLY of status ERROR (declared in errors.ts, whose LibvirtError carries it). */
+export type RemoteError = LibvirtRemoteError;
 
 export function readRemoteError(r: XdrReader): RemoteError {
   const code = r.int();
@@ -224,17 +219,6 @@ export function readRemoteError(r: XdrReader): RemoteError {
   const message = r.optional((x) => x.string()) ?? '';
   const level = r.int();
   return { code, domain, message, level };
-}
-
-/** A failed libvirt call: libvirt's own code, domain and message, under our coded error. */
-export class LibvirtError extends NumadvisorError {
-  constructor(
-    readonly libvirt: RemoteError,
-    readonly procedure: number,
-  ) {
-    super('NUMADVISOR_ERR_LIBVIRT', libvirt.message || `libvirt error ${libvirt.code} in procedure ${procedure}`);
-    this.name = 'LibvirtError';
-  }
 }
 
 /** virErrorNumber values the client reacts to */

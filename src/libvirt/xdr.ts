@@ -1,7 +1,7 @@
 // The XDR subset libvirt's RPC uses (RFC 4506): 4-byte big-endian words, 8-byte hypers, length-prefixed strings and
 // opaques padded to 4 bytes, optional values as a 0/1 word, arrays as a count. Hand-written rather than a library:
 // the subset is small, and the npm XDR codecs are built around their own schema DSLs (stellar's) we would not use.
-import { NumadvisorError } from '../errors.js';
+import { libvirtProtocolError } from '../errors.js';
 
 /** libvirt's own limits (remote_protocol.x): a string is at most 4 MiB, a message 32 MiB. */
 export const XDR_STRING_MAX = 4 * 1024 * 1024;
@@ -67,7 +67,7 @@ export class XdrWriter {
 
   string(s: string): this {
     const b = Buffer.from(s, 'utf8');
-    if (b.length > XDR_STRING_MAX) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `string of ${b.length} bytes is over libvirt's ${XDR_STRING_MAX}`);
+    if (b.length > XDR_STRING_MAX) throw libvirtProtocolError(`string of ${b.length} bytes is over libvirt's ${XDR_STRING_MAX}`);
     return this.opaque(b);
   }
 
@@ -97,7 +97,7 @@ export class XdrReader {
 
   private need(n: number): void {
     if (this.pos + n > this.buf.length) {
-      throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `XDR message truncated: need ${n} bytes at offset ${this.pos} of ${this.buf.length}`);
+      throw libvirtProtocolError(`XDR message truncated: need ${n} bytes at offset ${this.pos} of ${this.buf.length}`);
     }
   }
 
@@ -153,7 +153,7 @@ export class XdrReader {
 
   opaque(max = XDR_STRING_MAX * 8): Buffer {
     const n = this.uint();
-    if (n > max) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `XDR opaque of ${n} bytes is over the limit ${max}`);
+    if (n > max) throw libvirtProtocolError(`XDR opaque of ${n} bytes is over the limit ${max}`);
     return this.fixedOpaque(n);
   }
 
@@ -163,13 +163,13 @@ export class XdrReader {
 
   optional<T>(read: (r: this) => T): T | undefined {
     const present = this.uint();
-    if (present > 1) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `XDR optional flag ${present} is neither 0 nor 1`);
+    if (present > 1) throw libvirtProtocolError(`XDR optional flag ${present} is neither 0 nor 1`);
     return present ? read(this) : undefined;
   }
 
   array<T>(read: (r: this) => T, max = 1 << 20): T[] {
     const n = this.uint();
-    if (n > max) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_PROTOCOL', `XDR array of ${n} items is over the limit ${max}`);
+    if (n > max) throw libvirtProtocolError(`XDR array of ${n} items is over the limit ${max}`);
     const out: T[] = [];
     for (let i = 0; i < n; i++) out.push(read(this));
     return out;

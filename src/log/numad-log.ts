@@ -12,8 +12,6 @@ export const LOG_NOTICE = 5;
 export const LOG_INFO = 6;
 export const LOG_DEBUG = 7;
 
-export const DEFAULT_NUMAD_LOG = '/var/log/numad.log';
-
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad2 = (n: number): string => String(n).padStart(2, '0');

@@ -5,7 +5,7 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, readFileSync, writeSyn
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stateError } from '../errors.js';
+import { addonLoadFailed, addonNotBuilt, stateError } from '../errors.js';
 import { describeOpenError, safeOpen } from '../safe-open.js';
 
 interface FileLockAddon {
@@ -20,7 +20,7 @@ let cached: FileLockAddon | Error | undefined;
 
 export function loadFileLockAddon(): FileLockAddon {
   if (cached === undefined) {
-    cached = new Error('file-lock.node not built (make build compiles src/native/file-lock.c)');
+    cached = addonNotBuilt('file-lock');
     const require = createRequire(import.meta.url);
     for (const rel of ADDON_CANDIDATES) {
       const file = fileURLToPath(new URL(rel, import.meta.url));
@@ -28,7 +28,7 @@ export function loadFileLockAddon(): FileLockAddon {
       try {
         cached = require(file) as FileLockAddon;
       } catch (err) {
-        cached = err instanceof Error ? err : new Error(String(err));
+        cached = addonLoadFailed(err);
       }
       break;
     }

@@ -14,7 +14,7 @@
 import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, readSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErrno } from '../errors.js';
+import { isErrno, shortWrite } from '../errors.js';
 import { safeOpen } from '../safe-open.js';
 import { flockFd, unlockFd } from './file-lock.js';
 import { parseReservation, ReservationLedger, type Reservation } from './reservations.js';
@@ -197,7 +197,7 @@ export async function recordLocalAnswer<T extends LocalDecision>(
         const end = wholeLinesEnd(fd);
         try {
           const line = Buffer.from(`${JSON.stringify(decision.reservation)}\n`);
-          if (writeSync(fd, line, 0, line.length, end) !== line.length) throw new Error('short write');
+          if (writeSync(fd, line, 0, line.length, end) !== line.length) throw shortWrite();
           fdatasyncSync(fd);
         } catch (err) {
           // A full disk must not cost the VM its answer: the nodeset stands, unrecorded, and the spool stays whole.

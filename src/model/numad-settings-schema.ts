@@ -7,7 +7,7 @@ export const NumadSettingsSchema: z.ZodType<NumadSettings> = z.object({
   inactiveFileIsFree: z.boolean(),
   /** -H: khugepaged scan_sleep_millisecs to set; null = leave the kernel's value alone */
   thpScanSleepMs: z.number().int().nullable(),
-  /** -i MIN:MAX, seconds (bounded like NumadOpSchema: `numad` hands its settings over as JSON, --numad-settings) */
+  /** -i MIN:MAX, seconds (bounded like NumadOpSchema: settings also arrive as JSON, in the configuration `numad` hands its background daemon and in runtime-options.json) */
   intervalMinS: z.number().int().min(NUMAD_OPTION_LIMITS.intervalS.min).max(NUMAD_OPTION_LIMITS.intervalS.max),
   intervalMaxS: z.number().int().min(NUMAD_OPTION_LIMITS.intervalS.min).max(NUMAD_OPTION_LIMITS.intervalS.max),
   /** -K */

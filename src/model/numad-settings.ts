@@ -1,7 +1,8 @@
 // numad's run-time settings and what changing each one does, with numad's log lines (numad.md §1.2, §3.2).
 // Pure: applying an option returns the new settings and the lines to log; the daemon performs the effects.
 // No zod here: `numad -w` loads this, and zod alone costs ~100 ms of start-up (schemas: numad-settings-schema.ts).
-import { formatIdList } from '../topology/idlist.js';
+import { formatIdList, ID_LIMIT } from '../topology/idlist.js';
+import { LOG_NOTICE } from '../log/numad-log.js';
 import type { CapacityOptions } from './capacity.js';
 
 export interface NumadSettings {
@@ -37,7 +38,7 @@ export const NUMAD_DEFAULTS: NumadSettings = {
   intervalMinS: 5,
   intervalMaxS: 15,
   keepInterleaved: false,
-  logLevel: 5,
+  logLevel: LOG_NOTICE,
   memLocalityTargetPercent: 90,
   includePids: [],
   excludePids: [],
@@ -82,8 +83,8 @@ export const NUMAD_OPTION_LIMITS = {
   logLevel: { min: -(2 ** 31), max: 2 ** 31 - 1 },
   /** -p/-r/-x: PID_MAX_LIMIT on 64-bit Linux (4194304) bounds every pid; 0 and below name no process */
   pid: { min: 1, max: 4_194_304 },
-  /** -R: CPU ids below 8192 (x86-64 MAXSMP's NR_CPUS, the most any kernel is built for), one entry per id at most */
-  cpuId: { min: 0, max: 8_191 },
+  /** -R: CPU ids below ID_LIMIT (8192, x86-64 MAXSMP's NR_CPUS, the most any kernel is built for), one entry per id at most */
+  cpuId: { min: 0, max: ID_LIMIT - 1 },
 } as const;
 
 const inRange = (v: number, r: { min: number; max: number }): boolean => Number.isInteger(v) && v >= r.min && v <= r.max;
@@ -139,14 +140,13 @@ export interface OpResult {
   thpChanged: boolean;
 }
 
-const NOTICE = 5;
 const without = (list: number[], pid: number): number[] => list.filter((p) => p !== pid);
 
 export function applyNumadOp(current: NumadSettings, op: NumadOp): OpResult {
   const s: NumadSettings = { ...current, includePids: [...current.includePids], excludePids: [...current.excludePids] };
   const lines: LogLine[] = [];
   const note = (message: string): void => {
-    lines.push({ level: NOTICE, message });
+    lines.push({ level: LOG_NOTICE, message });
   };
   let shutdown = false;
   let capacityChanged = false;

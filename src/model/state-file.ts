@@ -15,7 +15,7 @@ import { closeSync, fdatasync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdir
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { isErrno, stateError } from '../errors.js';
+import { isErrno, stateError, writeMadeNoProgress } from '../errors.js';
 import { describeOpenError, openFreshTemp, safeOpen } from '../safe-open.js';
 import { parseReservation, type Reservation } from './reservations.js';
 
@@ -318,7 +318,7 @@ export class ReservationStore {
           const bytes = Buffer.from(batch.lines.join(''));
           for (let off = 0; off < bytes.length; ) {
             const { bytesWritten } = await writeAsync(fd, bytes, off, bytes.length - off);
-            if (bytesWritten <= 0) throw new Error('the journal write made no progress');
+            if (bytesWritten <= 0) throw writeMadeNoProgress('journal');
             off += bytesWritten;
           }
           await fdatasyncAsync(fd);
@@ -380,7 +380,7 @@ export class ReservationStore {
       const bytes = Buffer.from(text);
       for (let off = 0; off < bytes.length; ) {
         const { bytesWritten } = await writeAsync(tmpFd, bytes, off, bytes.length - off);
-        if (bytesWritten <= 0) throw new Error('the snapshot write made no progress');
+        if (bytesWritten <= 0) throw writeMadeNoProgress('snapshot');
         off += bytesWritten;
       }
       await fsyncAsync(tmpFd);

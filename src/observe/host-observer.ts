@@ -1,6 +1,7 @@
 // Keeps the latest picture of the host: its shape (re-read now and then, like numad's 600 s static refresh, but
 // more often because CPU and memory hotplug happen on VM hosts), two /proc/stat samples, and memory counters.
-// Reads happen in sampleCpu/refreshMemory*, when the service asks; snapshot() only combines what was read.
+// Reads happen in sampleCpu/refreshMemory*, when the service asks; snapshot() combines what was read (see its one
+// exception).
 import type { FsRoot } from '../topology/fsroot.js';
 import {
   readHostShape,
@@ -107,7 +108,10 @@ export class HostObserver {
     return this.clock() - this.memoryReadAtMs;
   }
 
-  /** Combine the latest readings; no I/O. */
+  /**
+   * Combine the latest readings; no I/O, with one exception: a node the shape has but the memory readings lack (a
+   * shape re-read whose memory read then failed) has its memory read here.
+   */
   snapshot(): HostSnapshot {
     const idle = idleTicks(this.latest, this.previous);
     const nodes = this.hostShape.nodes.map((shape) => {

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { addonLoadFailed, addonMismatch, addonNotBuilt } from '../errors.js';
 import type { FsRoot } from '../topology/fsroot.js';
 import { listPids, parsePidStat } from './processes.js';
 
@@ -220,12 +221,12 @@ export function loadProcScanAddon(): ProcScanAddon | Error {
     try {
       const mod = require(file) as Partial<ProcScanAddon>;
       if (typeof mod.createScanner === 'function' && typeof mod.scan === 'function' && typeof mod.closeScanner === 'function') return mod as ProcScanAddon;
-      return new Error(`${file} is not this version's addon (make build)`);
+      return addonMismatch(file);
     } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
+      return addonLoadFailed(err);
     }
   }
-  return new Error('proc-scan.node not built (make build compiles src/native/proc-scan.c)');
+  return addonNotBuilt('proc-scan');
 }
 
 /** The addon when it loads, else the TypeScript scan; NUMADVISOR_SCAN=typescript forces the latter. */
@@ -236,6 +237,6 @@ export function defaultProcScan(fs: FsRoot, env: NodeJS.ProcessEnv = process.env
   try {
     return { scan: new NativeProcScan(fs, addon) };
   } catch (err) {
-    return { scan: new TypeScriptProcScan(fs), nativeError: err instanceof Error ? err : new Error(String(err)) };
+    return { scan: new TypeScriptProcScan(fs), nativeError: addonLoadFailed(err) };
   }
 }

@@ -57,7 +57,7 @@ export function readQemuThreads(fs: FsRoot, pid: number | undefined, fromStatus:
 }
 
 /** When a process started (ms on `nowMs`'s clock), from its stat starttime and /proc/uptime; undefined when unreadable. */
-export function processStartMs(fs: FsRoot, pid: number, nowMs: number): number | undefined {
+export function readProcessStartMs(fs: FsRoot, pid: number, nowMs: number): number | undefined {
   const stat = fs.readTextMaybe(`/proc/${pid}/stat`);
   const uptime = Number.parseFloat(fs.readTextMaybe('/proc/uptime') ?? '');
   const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -8,6 +8,7 @@
 // - the walk is bounded by the node list and stops once every memory node is in the answer;
 // - an empty request gets the single best node, not array position 0.
 // Everything else (node value, distance² weighting, tie rules, 100 MiB margin, no CPU flex) is numad's.
+import { noMemoryNode, noPolicyNodes } from '../errors.js';
 import { formatIdList } from '../topology/idlist.js';
 import type { Advice, CentreScore, NodeScore, PlacementRequest, Policy, PolicyNode } from './types.js';
 
@@ -44,9 +45,9 @@ function nodesNeeded(capacities: number[], need: number): number {
 
 export function adviseNumad(nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
   const n = nodes.length;
-  if (n === 0) throw new Error('policy needs at least one node');
+  if (n === 0) throw noPolicyNodes();
   const memoryNodes = nodes.filter((x) => x.hasMemory).map((x) => x.id);
-  if (memoryNodes.length === 0) throw new Error('host has no node with memory');
+  if (memoryNodes.length === 0) throw noMemoryNode();
 
   const freeCpu = nodes.map((x) => Math.max(x.cpuFreeHundredths, 1));
   const freeMem = nodes.map((x) => (x.hasMemory ? Math.max(x.memFreeMiB, 0) : 0));

@@ -41,7 +41,7 @@ export interface Advice {
   nodes: number[];
   /** Canonical list form, e.g. `0-1,3`: what `numad -w` prints. */
   nodeset: string;
-  /** False when the answer could not cover the request (memory or idle CPU); the answer is then every memory node. */
+  /** False when the answer could not cover the request (memory or idle CPU); the answer is then every memory node, plus any memoryless node the walk passed before the last of them (docs/policy.md). */
   fits: boolean;
   unmet: PlacementRequest;
   centre: number;

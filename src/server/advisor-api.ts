@@ -1,10 +1,17 @@
 // What the HTTP server serves: one method per thing a route asks. The server knows nothing else of the daemon; the
 // daemon implements this (daemon/advisor-api-impl.ts) and tests serve a fake. Values are in the model's units (node
 // ids as numbers, milliseconds); rendering them for HTTP (nodeset text, seconds) is the server's job.
+// Types of what is served come from the layers below, where they are made (server/ sits above them): a copy here
+// would drift silently when a field is added there.
+import type { DomainMoveOutcome } from '../apply/domain-mover.js';
+import type { Plan } from '../balance/plan.js';
 import type { CapacityOptions, NodeCapacity } from '../model/capacity.js';
+import type { DomainFilter } from '../model/domain-filter.js';
 import type { NumadOp, NumadSettings } from '../model/numad-settings.js';
 import type { Reservation } from '../model/reservations.js';
 import type { HostSnapshot } from '../model/snapshot.js';
+import type { TrackedProcess } from '../observe/process-scanner.js';
+import type { TrackedDomain } from '../libvirt/tracked-domain.js';
 import type { Advice, PlacementRequest } from '../policy/types.js';
 
 export interface AdviseOptions {
@@ -47,54 +54,13 @@ export interface NumadOptionsResult {
   shutdown: boolean;
 }
 
-/** A process the rebalancer tracks (observe/'s scan). */
-export interface ProcessView {
-  pid: number;
-  comm: string;
-  threads: number;
-  rssMiB: number;
-  vsizeMiB: number;
-  /** peak CPU use over the sample ring, hundredths of a CPU */
-  cpuUsedHundredths: number;
-  cpusAllowed: number[];
-  memsAllowed: number[];
-  isLibvirtDomain: boolean;
-  excluded: boolean;
-  included: boolean;
-  /** MiB per node id; measured for candidates only */
-  memoryMiBByNode?: Record<string, number>;
-  memorySource?: 'cgroup' | 'numa_maps';
-  interleavedMiB?: number;
-}
+/** A process the rebalancer tracks, as observe/'s scan has it. */
+export type ProcessView = TrackedProcess;
 
 export type ApplyModeView = 'none' | 'processes' | 'domains' | 'processes,domains';
 
-export type MoveKindView = 'cpu' | 'memory' | 'revert' | 'swap';
-
-export interface PlannedMoveView {
-  pid: number;
-  comm: string;
-  kind: MoveKindView;
-  from: number[];
-  to: number[];
-  toNodeset: string;
-  cpus: number[];
-  migrateMiB: number;
-  localityBeforePercent: number;
-  localityAfterPercent: number;
-  costMiBPerPoint: number;
-  /** false for libvirt domains: they move through libvirt only */
-  applicable: boolean;
-  reason: string;
-  /** kind 'swap': the other process, moving to where this one leaves */
-  partner?: Pick<PlannedMoveView, 'pid' | 'comm' | 'from' | 'to' | 'toNodeset' | 'cpus' | 'migrateMiB' | 'localityBeforePercent'>;
-}
-
-export interface PlanView {
-  atMs: number;
-  moves: PlannedMoveView[];
-  skipped: { pid: number; comm: string; reason: string }[];
-}
+/** The rebalancer's current plan, as balance/ makes it. */
+export type PlanView = Plan;
 
 export interface PlanResult {
   /** what the rebalancer is allowed to carry out (--apply) */
@@ -116,48 +82,19 @@ export interface LibvirtConnectionView {
 }
 
 /** Names or UUIDs: with include non-empty only those are advised or moved; exclude are never. */
-export interface DomainFilterView {
-  include: string[];
-  exclude: string[];
-}
+export type DomainFilterView = DomainFilter;
 
-export interface DomainView {
-  name: string;
-  uuid: string;
-  id: number;
+/** A running domain as GET /v1/domains shows it: the tracker's record with its definition's size and its reservation. */
+export type DomainView = Pick<TrackedDomain, 'name' | 'uuid' | 'id' | 'nodeset' | 'vcpuTids' | 'iothreadTids' | 'cgroups' | 'adminPins' | 'excluded'> & {
   vcpus: number;
   memoryMiB: number;
   numaMode: string | null;
-  nodeset: number[];
   pid: number | null;
-  vcpuTids: Record<string, number>;
-  iothreadTids: Record<string, number>;
-  cgroups: Record<string, string>;
-  adminPins: { vcpus: number[]; emulator: boolean; iothreads: number[] };
-  excluded: boolean;
   reservation: Reservation | null;
-}
+};
 
-export interface DomainPlacementView {
-  mode: string | undefined;
-  nodeset: string;
-  vcpuPins: number[][];
-  emulatorPin: number[];
-  iothreadPins: { id: number; cpus: number[] }[];
-}
-
-export interface DomainMoveOutcomeView {
-  ok: boolean;
-  domain: string;
-  uuid: string;
-  action: 'apply' | 'rollback';
-  memoryMoved: boolean;
-  reason: string;
-  before: DomainPlacementView;
-  after: DomainPlacementView;
-  elapsedMs: number;
-  error?: string;
-}
+/** What a domain move or rollback did, as apply/'s domain mover reports it. */
+export type DomainMoveOutcomeView = DomainMoveOutcome;
 
 /** The libvirt side of the daemon, present only when it talks to libvirt. */
 export interface DomainsApi {
@@ -183,7 +120,9 @@ export interface AdvisorApi {
   advise(request: PlacementRequest, options: AdviseOptions): Promise<AdviseResult>;
   /** release a reservation, resolving once that is on disk; undefined: no such reservation */
   release(id: string): Promise<Reservation | undefined>;
+  /** GET /v1/nodes; not a plain getter: the daemon adopts local answers, drops expired reservations and may re-read stale readings first */
   nodes(): NodesView;
+  /** GET /v1/reservations; the daemon adopts local answers and drops expired reservations first */
   reservations(): Reservation[];
   numadSettings(): NumadSettings;
   /** numad option changes, all or nothing (a bad op throws and nothing is applied) */

@@ -3,7 +3,7 @@
 // caller's mistakes, never a crash or an HTML page.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { badRequest, deadlinePassed, internalError, methodNotAllowed, notFound, stopping, tooLarge, NumadvisorError } from '../errors.js';
+import { badRequest, deadlinePassed, internalError, libvirtNotUsed, methodNotAllowed, notFound, stopping, tooLarge } from '../errors.js';
 import { formatIdList } from '../topology/idlist.js';
 import { cpusTextToHundredths } from '../policy/request-units.js';
 import { VERSION } from '../version.js';
@@ -52,8 +52,8 @@ function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
   return json;
 }
 
-/** the longest interval Node's timers accept (about 24.8 days): the connections check never runs */
-const IDLE_CHECK_NEVER_MS = 2 ** 31 - 1;
+/** the longest interval Node's timers accept (about 24.8 days): in effect, the connections check never runs */
+const CONNECTIONS_CHECK_NEVER_MS = 2 ** 31 - 1;
 /** a connection with no traffic for this long is closed (clients here send one small request and read the answer) */
 export const CONNECTION_IDLE_TIMEOUT_MS = 60_000;
 /**
@@ -82,7 +82,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
     loggerInstance: logger,
     // Thousands of answers a second: per-request log lines would cost more than the answers.
     logController: new LogController({ disableRequestLogging: true }),
-    // One request at a time per connection is what clients do here; small bodies only.
+    // Small JSON bodies and short path parameters only (BODY_LIMIT_BYTES, MAX_PARAM_LENGTH): nothing here needs more.
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Node's HTTP server checks every connection for header/request timeouts on a 30 s interval, even with none
@@ -90,7 +90,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
     // request deadlines (./deadlines.ts: timers only while a connection exists) bound a slow client instead.
     // requireHostHeader off: Node would answer a missing Host with an empty 400; the hook below answers it in our
     // error format.
-    http: { connectionsCheckingInterval: IDLE_CHECK_NEVER_MS, requireHostHeader: false },
+    http: { connectionsCheckingInterval: CONNECTIONS_CHECK_NEVER_MS, requireHostHeader: false },
     connectionTimeout: CONNECTION_IDLE_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // Bytes Node's parser refuses, and URLs the router cannot decode, never reach a route: same error format.
@@ -257,7 +257,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
   });
 
   const needLibvirt = (): DomainsApi => {
-    if (!api.domains) throw new NumadvisorError('NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', 'this daemon runs without libvirt (--libvirt none)');
+    if (!api.domains) throw libvirtNotUsed();
     return api.domains;
   };
 
@@ -267,7 +267,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
       libvirt: d.connection(),
       apply: d.movesDomains(),
       filter: d.filter(),
-      // in place, so the keys keep their order
+      // nodeset as text; overriding the spread key keeps its place, so the keys keep their order
       domains: d.list().map((x) => ({ ...x, nodeset: formatIdList(x.nodeset) })),
     };
   });

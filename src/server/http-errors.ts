@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { errorCodes } from 'fastify';
 import {
   badRequest,
   bodyTooLarge,
@@ -45,8 +46,21 @@ export function answerAndClose(socket: Duplex, err: NumadvisorError, extraHeader
   socket.write(rawErrorResponse(err, extraHeaders), () => socket.destroy());
 }
 
+/**
+ * Node's codes for what its HTTP parser and sockets report before a request exists. Unlike fastify's refusals
+ * (errorCodes, tested with instanceof) they come without classes, so they are compared as strings, named here once.
+ */
+const NODE_HTTP_CODES = {
+  /** request line and headers over the server's maxHeaderSize */
+  headerOverflow: 'HPE_HEADER_OVERFLOW',
+  /** the server's requestTimeout passed before the request was complete */
+  requestTimeout: 'ERR_HTTP_REQUEST_TIMEOUT',
+  /** the client reset the connection */
+  connectionReset: 'ECONNRESET',
+} as const;
+
+/** Any other error fastify hands over: only its status and message are used. */
 interface FastifyLikeError {
-  code?: unknown;
   statusCode?: unknown;
   message?: unknown;
 }
@@ -60,21 +74,16 @@ export function fromFrameworkError(
   limits: { bodyLimit: number; maxParamLength: number },
   contentType: string | undefined,
 ): NumadvisorError | undefined {
-  if (err instanceof NumadvisorError) return err;
+  // An INTERNAL error of ours carries details for the log, not for the client (see internalError).
+  if (err instanceof NumadvisorError) return err.code === 'NUMADVISOR_ERR_INTERNAL' ? undefined : err;
+  // fastify's error classes match by a per-code Symbol.for mark, so instanceof holds across copies of fastify too.
+  if (err instanceof errorCodes.FST_ERR_CTP_BODY_TOO_LARGE) return bodyTooLarge(limits.bodyLimit);
+  if (err instanceof errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE) return unsupportedMediaType(contentType);
+  if (err instanceof errorCodes.FST_ERR_BAD_URL) return badRequest('the URL is not valid (a bad %-escape?)');
+  if (err instanceof errorCodes.FST_ERR_MAX_PARAM_LENGTH) return badRequest(`a path parameter is longer than ${limits.maxParamLength} characters`);
   const e = (typeof err === 'object' && err !== null ? err : {}) as FastifyLikeError;
-  const code = typeof e.code === 'string' ? e.code : '';
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   const message = typeof e.message === 'string' ? e.message : 'bad request';
-  switch (code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return bodyTooLarge(limits.bodyLimit);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return unsupportedMediaType(contentType);
-    case 'FST_ERR_BAD_URL':
-      return badRequest('the URL is not valid (a bad %-escape?)');
-    case 'FST_ERR_MAX_PARAM_LENGTH':
-      return badRequest(`a path parameter is longer than ${limits.maxParamLength} characters`);
-  }
   if (status === 413) return bodyTooLarge(limits.bodyLimit);
   if (status === 415) return unsupportedMediaType(contentType);
   if (status === 404) return notFound(message);
@@ -88,14 +97,14 @@ export function fromFrameworkError(
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   // A reset socket has nobody to answer.
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === NODE_HTTP_CODES.connectionReset || socket.destroyed) return;
   // Node's own reason for the refusal (llhttp's, e.g. "Invalid method encountered"), never the bytes themselves.
   const parserReason: unknown = (err as NodeJS.ErrnoException & { reason?: unknown }).reason;
   const reason = typeof parserReason === 'string' ? parserReason : err.message;
   const answer =
-    err.code === 'HPE_HEADER_OVERFLOW'
+    err.code === NODE_HTTP_CODES.headerOverflow
       ? headersTooLarge()
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      : err.code === NODE_HTTP_CODES.requestTimeout
         ? requestTimeout('request')
         : badRequest(`malformed HTTP request: ${reason}${err.code ? ` (${err.code})` : ''}`);
   // A response already started on this connection (a pipelined request went bad mid-answer) cannot be followed by

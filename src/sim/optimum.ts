@@ -3,7 +3,7 @@
 // memory and vCPU capacity (4 per core) hold on every node. Objective: first locality (every option is local, vCPUs
 // and memory together), then the memory-weighted SLIT distance of spanning VMs, then the busiest node's load.
 import * as highsModule from 'highs';
-import { NumadvisorError } from '../errors.js';
+import { optimumFailed } from '../errors.js';
 import { minNodesFor, VCPUS_PER_CORE, type Scenario } from './model.js';
 import type { Placed } from './metrics.js';
 
@@ -78,7 +78,7 @@ export async function solveOptimum(scenario: Scenario, timeLimitS = 30): Promise
   const started = Date.now();
   const r = highs.solve(lp, { time_limit: timeLimitS, mip_rel_gap: 0.01 });
   const solveMs = Date.now() - started;
-  if (r.Status !== 'Optimal' && r.Status !== 'Time limit reached') throw new NumadvisorError('NUMADVISOR_ERR_INTERNAL', `optimum for ${scenario.name}: HiGHS says ${r.Status}`);
+  if (r.Status !== 'Optimal' && r.Status !== 'Time limit reached') throw optimumFailed(scenario.name, r.Status);
   const placed = scenario.vms.map((vm, v) => {
     const p = options[v]?.findIndex((_, q) => (r.Columns[name(v, q)]?.Primal ?? 0) > 0.5) ?? -1;
     const set = options[v]?.[p] ?? [];

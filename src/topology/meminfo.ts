@@ -1,5 +1,6 @@
 // Parsers for /sys/devices/system/node/nodeN/meminfo ("Node 0 MemFree:   123 kB") and /proc/meminfo
 // ("MemFree:   123 kB"). Values stay in KiB here; conversion to MiB happens where capacity is derived.
+import { missingMeminfoField } from '../errors.js';
 
 export type MeminfoKiB = Map<string, number>;
 
@@ -14,6 +15,6 @@ export function parseMeminfo(text: string): MeminfoKiB {
 
 export function requireField(info: MeminfoKiB, field: string, where: string): number {
   const v = info.get(field);
-  if (v === undefined) throw new Error(`${where}: no ${field} line`);
+  if (v === undefined) throw missingMeminfoField(where, field);
   return v;
 }

@@ -124,17 +124,14 @@ function sortPools(pools: NodeMemory['hugepages']): NodeMemory['hugepages'] {
 function parseNodeMemory(node: number, meminfoText: string, hugepages: NodeMemory['hugepages']): NodeMemory {
   const where = `node ${node} meminfo`;
   const info = parseMeminfo(meminfoText);
-  try {
-    return {
-      memTotalKiB: requireField(info, 'MemTotal', where),
-      memFreeKiB: requireField(info, 'MemFree', where),
-      inactiveFileKiB: requireField(info, 'Inactive(file)', where),
-      filePagesKiB: info.get('FilePages') ?? 0,
-      hugepages,
-    };
-  } catch (err) {
-    throw topologyError((err as Error).message, err);
-  }
+  // requireField's error is already the topology error (missingMeminfoField) the daemon reports.
+  return {
+    memTotalKiB: requireField(info, 'MemTotal', where),
+    memFreeKiB: requireField(info, 'MemFree', where),
+    inactiveFileKiB: requireField(info, 'Inactive(file)', where),
+    filePagesKiB: info.get('FilePages') ?? 0,
+    hugepages,
+  };
 }
 
 export function readNodeMemory(fs: FsRoot, node: number): NodeMemory {

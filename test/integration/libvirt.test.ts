@@ -6,7 +6,7 @@ import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { LibvirtClient, LIFECYCLE, type LifecycleEvent } from '../../src/libvirt/client.js';
-import { LibvirtError } from '../../src/libvirt/protocol.js';
+import { LibvirtError } from '../../src/errors.js';
 import { DomainTracker } from '../../src/daemon/domain-tracker.js';
 import { DomainMover } from '../../src/apply/domain-mover.js';
 import { DomainMoves } from '../../src/daemon/domain-moves.js';

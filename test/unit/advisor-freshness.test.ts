@@ -26,19 +26,19 @@ describe('answers read what they need, when they need it', () => {
     const clock = (): number => now;
     const observer = new HostObserver(new FsRoot(root), clock);
     const service = new AdvisorService(observer, new ReservationLedger(), { capacity: { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, inactiveFileIsFree: false }, cpuAllocationRatio: 4, reservationTtlMs: 300_000 }, undefined, clock);
-    const before = service.nodes().map((n) => n.cpuFreeHundredths);
+    const before = service.updateLedgerAndViewNodes().map((n) => n.cpuFreeHundredths);
     expect(before.every((v) => v > 0)).toBe(true);
 
     makeBusy(path.join(root, 'proc/stat'), 100_000);
     now += CPU_SAMPLE_STALE_MS - 1;
-    expect(service.nodes().map((n) => n.cpuFreeHundredths)).toEqual(before);
+    expect(service.updateLedgerAndViewNodes().map((n) => n.cpuFreeHundredths)).toEqual(before);
     now += 1;
-    const busy = service.nodes().map((n) => n.cpuFreeHundredths);
+    const busy = service.updateLedgerAndViewNodes().map((n) => n.cpuFreeHundredths);
     expect(busy.every((v, i) => v < (before[i] as number) / 10)).toBe(true);
 
     const meminfo = path.join(root, 'sys/devices/system/node/node0/meminfo');
     writeFileSync(meminfo, readFileSync(meminfo, 'utf8').replace(/MemFree:\s+\d+ kB/, 'MemFree:        1048576 kB'));
     now += MEMORY_SYNC_REFRESH_MS + 1;
-    expect(service.nodes()[0]?.memFreeMiB).toBeLessThanOrEqual(1024);
+    expect(service.updateLedgerAndViewNodes()[0]?.memFreeMiB).toBeLessThanOrEqual(1024);
   });
 });

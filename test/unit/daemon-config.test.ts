@@ -13,7 +13,7 @@ import {
   type DaemonConfig,
 } from '../../src/config/daemon-config.js';
 import { decodeDaemonConfig } from '../../src/config/daemon-config-schema.js';
-import { UsageError } from '../../src/config/option-values.js';
+import { UsageError } from '../../src/errors.js';
 import { NUMAD_DEFAULTS } from '../../src/model/numad-settings.js';
 
 const env = { XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/u', NUMADVISOR_LIBVIRT: 'none' };

@@ -69,7 +69,7 @@ describe('where numad is wrong, we answer right', () => {
     expect(advise(snap, 0, 0).nodeset).toBe('0');
   });
 
-  it('E1: a memoryless node gives CPUs without raising the memory still needed (numad: 0-2)', () => {
+  it('E1: a memoryless node gives CPUs without raising the memory still needed (numad: 0,2)', () => {
     const snap = synthSnapshot([{ cpus: 4 }, { cpus: 4, totalMB: 0 }, { cpus: 4 }], [
       [10, 11, 21],
       [11, 10, 21],

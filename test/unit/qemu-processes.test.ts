@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { processStartMs, QEMU_RUN_DIR, readMemoryMiBByNode, readQemuPid, readQemuStatusXml, readQemuThreads } from '../../src/observe/qemu-processes.js';
+import { QEMU_RUN_DIR, readMemoryMiBByNode, readProcessStartMs, readQemuPid, readQemuStatusXml, readQemuThreads } from '../../src/observe/qemu-processes.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -56,8 +56,8 @@ describe('observe/qemu-processes', () => {
     const fields = ['S', ...Array.from({ length: 18 }, () => '0'), '150000', '0', '0'];
     write(`proc/${PID}/stat`, `${PID} (qemu-system-x86) ${fields.join(' ')}\n`);
     write('proc/uptime', '2000.00 0.00\n');
-    expect(processStartMs(fs, PID, 10_000_000)).toBe(10_000_000 - 500_000);
-    expect(processStartMs(fs, 999_999, 10_000_000)).toBeUndefined();
+    expect(readProcessStartMs(fs, PID, 10_000_000)).toBe(10_000_000 - 500_000);
+    expect(readProcessStartMs(fs, 999_999, 10_000_000)).toBeUndefined();
     write(`proc/${PID}/numa_maps`, '7f00 default anon=300 N0=256 N1=44 kernelpagesize_kB=4\n7f10 default huge anon=1 N1=1 kernelpagesize_kB=2048\n');
     expect(readMemoryMiBByNode(fs, PID)).toEqual(new Map([
       [0, 1],

@@ -43,8 +43,8 @@ function fakeService(freeCpu: number[], calls: string[] = [], o: { memTotalMiB?:
       return true;
     },
     refreshMemory: () => void calls.push('refreshMemory'),
-    capacity: () => svc.freeCpu.map((_, id) => ({ cpus: n === 2 ? ALL.slice(id * 10, id * 10 + 10) : cpusOf(id) })),
-    policyNodes: (): PolicyNode[] => {
+    freshCapacity: () => svc.freeCpu.map((_, id) => ({ cpus: n === 2 ? ALL.slice(id * 10, id * 10 + 10) : cpusOf(id) })),
+    freshPolicyNodes: (): PolicyNode[] => {
       calls.push('policyNodes');
       return svc.freeCpu.map((free, id) => ({
         id,
@@ -384,7 +384,7 @@ describe('domain moves: the pins are planned in balance/, the mover carries them
     const applied: unknown[] = [];
     const mechanism: DomainMechanism = {
       placement: async () => placement,
-      vcpuCpusOfOtherGuests: () => new Set(),
+      readOtherGuestsVcpuCpus: () => new Set(),
       apply: async (_d, change) => {
         applied.push(change);
         return { outcome: outcome('apply'), memoryNodes: change.memoryNodes };
