@@ -40,6 +40,7 @@ const PIN_FLAGS = 0;
 export interface DomainChange {
   /** the nodeset the memory moves to live; undefined when the memory stays where it is */
   memoryNodes: number[] | undefined;
+  /** one CPU set per vCPU; empty: the pins stay as they are (a nodeset-only change, the memory guard's) */
   vcpus: number[][];
   emulator: number[];
   iothreads: { id: number; cpus: number[] }[];
@@ -96,7 +97,7 @@ export class DomainMover {
     const skipped = await this.pinAll(d, { vcpus: change.vcpus, emulator: change.emulator, iothreads: change.iothreads });
     if (skipped.length) reason += `; left as an administrator pinned them: ${skipped.join(', ')}`;
     const after = await this.placement(d);
-    const ok = this.pinsAre(d, after, change.vcpus) && (target === undefined || after.nodeset === target);
+    const ok = (change.vcpus.length === 0 || this.pinsAre(d, after, change.vcpus)) && (target === undefined || after.nodeset === target);
     const outcome: DomainMoveOutcome = { ok, domain: d.name, uuid: d.uuid, action: 'apply', memoryMoved, reason, before, after, elapsedMs: Date.now() - started };
     this.journal(outcome);
     return { outcome, memoryNodes: change.memoryNodes };

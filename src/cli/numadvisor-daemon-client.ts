@@ -15,7 +15,7 @@ export async function cmdStatus(args: string[], io: Io): Promise<number> {
   const health = JSON.parse(await requestDaemon(socketPath, 'GET', '/healthz', undefined, deadlines)) as { version: string; pid: number; uptimeSeconds: number; nodes: number; libvirt: { uri: string; connected: boolean } | null };
   const { reservations } = JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/reservations', undefined, deadlines)) as { reservations: Reservation[] };
   const domains = health.libvirt
-    ? (JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/domains', undefined, deadlines)) as { domains: { name: string; uuid: string; vcpus: number; memoryMiB: number; numaMode: string | null; nodeset: string; excluded: boolean }[] }).domains
+    ? (JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/domains', undefined, deadlines)) as { domains: { name: string; uuid: string; vcpus: number; memoryMiB: number; numaMode: string | null; nodeset: string; excluded: boolean; memoryGuard?: { state: string; headroomMiB: number; widenedFrom: string | null } | null }[] }).domains
     : [];
   if (values.json) {
     io.stdout(`${JSON.stringify({ health, reservations, domains }, null, 2)}\n`);
@@ -34,7 +34,7 @@ export async function cmdStatus(args: string[], io: Io): Promise<number> {
     }),
     '',
     `domains (${domains.length}):`,
-    ...domains.map((d) => `  ${d.name} (${d.uuid})  ${d.vcpus} vCPUs ${d.memoryMiB} MiB  numatune ${d.numaMode ?? '-'} ${d.nodeset || '-'}${d.excluded ? '  excluded' : ''}`),
+    ...domains.map((d) => `  ${d.name} (${d.uuid})  ${d.vcpus} vCPUs ${d.memoryMiB} MiB  numatune ${d.numaMode ?? '-'} ${d.nodeset || '-'}${d.excluded ? '  excluded' : ''}${guardText(d.memoryGuard)}`),
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
@@ -53,3 +53,8 @@ export async function cmdRollback(args: string[], io: Io): Promise<number> {
   return out.ok ? 0 : 1;
 }
 
+/** The memory guard's verdict in a status line: only when it has something to say (short, or widened by it). */
+function guardText(g: { state: string; headroomMiB: number; widenedFrom: string | null } | null | undefined): string {
+  if (!g || (g.state !== 'short' && g.widenedFrom === null)) return '';
+  return `  memory guard: ${g.state}, headroom ${g.headroomMiB} MiB${g.widenedFrom === null ? '' : `, widened from nodes ${g.widenedFrom}`}`;
+}

@@ -26,6 +26,8 @@ numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--socket-
                   command starts it with processes,domains)
                   [--libvirt auto|none|URI] [--libvirt-socket PATH] [--domain-include NAME|UUID,...]
                   [--domain-exclude NAME|UUID,...]   (auto: qemu:///system when libvirt is installed)
+                  [--memory-guard off|warn|widen] [--memory-guard-headroom-mib 1024]   (default widen with
+                  --apply domains, else warn; widen needs --apply domains)
                   [--api-token-file PATH]   (--tcp-port is read-only without Authorization: Bearer <the token in
                   this file>; default STATE_DIR/api-token, 0640, written anew at each start)
 numadvisor simulate dbench|two-node-start|boot-storm|dl980-mixed|memory-pressure|all [--json]

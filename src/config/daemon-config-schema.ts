@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { daemonConfigInvalid, daemonConfigNotJson } from '../errors.js';
 import { NumadSettingsSchema } from '../model/numad-settings-schema.js';
 import { POLICIES } from '../policy/registry.js';
+import { MEMORY_GUARD_MODES } from '../balance/memory-guard.js';
 import { APPLY_MODES, type DaemonConfig } from './daemon-config.js';
 
 const absolutePath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
@@ -33,6 +34,7 @@ const DaemonConfigSchema = z.strictObject({
       filter: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }),
     })
     .optional(),
+  memoryGuard: z.strictObject({ mode: z.enum(MEMORY_GUARD_MODES), headroomMiB: z.number().int().min(0).max(1_048_576) }).optional(),
   logLevel: z.string(),
   daemonLogPath: absolutePath.optional(),
 }) satisfies z.ZodType<Omit<DaemonConfig, 'logger'>>;

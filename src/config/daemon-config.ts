@@ -14,6 +14,7 @@ import type { DomainFilter } from '../model/domain-filter.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../model/numad-settings.js';
 import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import { DEFAULT_POLICY, POLICIES, type PolicyName } from '../policy/registry.js';
+import { DEFAULT_MEMORY_GUARD_HEADROOM_MIB, MEMORY_GUARD_MODES, type MemoryGuardMode, type MemoryGuardSettings } from '../balance/memory-guard.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { CAPACITY_FLAGS, capacityOptions, intOption } from './option-values.js';
 import { resolvePaths, type Paths } from './paths.js';
@@ -71,6 +72,11 @@ export interface DaemonConfig {
   apply: ApplyMode;
   /** libvirt connection: undefined for none */
   libvirt?: LibvirtConfig;
+  /**
+   * The memory guard (docs/libvirt.md, "Memory guard"): off, warn, or widen (needs --apply domains); the headroom in
+   * MiB below which a bound domain is short. defaultMemoryGuard(apply) when unset.
+   */
+  memoryGuard?: MemoryGuardSettings;
   /** pino's level for the structured log */
   logLevel: string;
   /**
@@ -110,6 +116,27 @@ export const DAEMON_CONFIG_ENV = 'NUMADVISOR_DAEMON_CONFIG';
 export function parsePolicy(text: string): PolicyName {
   if (!(POLICIES as readonly string[]).includes(text)) throw usageError(`unknown policy ${JSON.stringify(text)}; known: ${POLICIES.join(', ')}`);
   return text as PolicyName;
+}
+
+/** The guard a daemon runs when nothing says otherwise: it widens when it may move domains, otherwise it warns. */
+export function defaultMemoryGuard(apply: ApplyMode): MemoryGuardSettings {
+  return { mode: apply.includes('domains') ? 'widen' : 'warn', headroomMiB: DEFAULT_MEMORY_GUARD_HEADROOM_MIB };
+}
+
+/**
+ * `--memory-guard off|warn|widen` and `--memory-guard-headroom-mib N` (or NUMADVISOR_MEMORY_GUARD and
+ * NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB for the daemon `numad` starts); widening changes domains, so it needs
+ * `--apply domains`.
+ */
+export function memoryGuardConfig(modeText: string | undefined, headroomText: string | undefined, apply: ApplyMode, names: { mode: string; headroom: string } = { mode: '--memory-guard', headroom: '--memory-guard-headroom-mib' }): MemoryGuardSettings {
+  const fallback = defaultMemoryGuard(apply);
+  if (modeText !== undefined && !(MEMORY_GUARD_MODES as readonly string[]).includes(modeText)) throw usageError(`${names.mode} takes ${MEMORY_GUARD_MODES.join(', ')}, got ${JSON.stringify(modeText)}`);
+  const mode = (modeText as MemoryGuardMode | undefined) ?? fallback.mode;
+  if (mode === 'widen' && !apply.includes('domains')) throw usageError(`${names.mode} widen changes domains' nodesets: it needs --apply domains (or processes,domains)`);
+  if (headroomText !== undefined && !/^\d+$/.test(headroomText.trim())) throw usageError(`${names.headroom} must be a whole number of MiB from 0 to 1048576`);
+  const headroomMiB = headroomText === undefined ? fallback.headroomMiB : Number(headroomText.trim());
+  if (headroomMiB > 1_048_576) throw usageError(`${names.headroom} must be a whole number of MiB from 0 to 1048576`);
+  return { mode, headroomMiB };
 }
 
 export function parseApply(text: string): ApplyMode {
@@ -166,6 +193,8 @@ const DAEMON_OPTIONS = {
   'libvirt-socket': { type: 'string' },
   'domain-include': { type: 'string' },
   'domain-exclude': { type: 'string' },
+  'memory-guard': { type: 'string' },
+  'memory-guard-headroom-mib': { type: 'string' },
   policy: { type: 'string' },
 } as const;
 
@@ -175,6 +204,7 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
   const policy = parsePolicy(values.policy ?? DAEMON_DEFAULTS.policy);
   const apply = parseApply(values.apply ?? DAEMON_DEFAULTS.apply);
   const libvirt = await libvirtConfig(values.libvirt ?? DAEMON_DEFAULTS.libvirt, values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
+  const memoryGuard = memoryGuardConfig(values['memory-guard'], values['memory-guard-headroom-mib'], apply);
   // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
   const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] });
   const ratio = values['cpu-allocation-ratio'] === undefined ? DAEMON_DEFAULTS.cpuAllocationRatio : Number(values['cpu-allocation-ratio']);
@@ -205,6 +235,7 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
     apply,
     policy,
     ...(libvirt ? { libvirt } : {}),
+    memoryGuard,
     logLevel: values['pino-level'] ?? DAEMON_DEFAULTS.logLevel,
     ...(values['daemon-log'] !== undefined ? { daemonLogPath: path.resolve(values['daemon-log']) } : {}),
   };
@@ -223,10 +254,15 @@ export interface NumadDaemonRequest {
 /**
  * The daemon `numad` runs (in the foreground with --foreground, otherwise in the background): numad's paths, pid
  * file and settings; it moves processes and domains, as numad does. NUMADVISOR_LIBVIRT (auto, none or a URI) and
- * NUMADVISOR_LIBVIRT_SOCKET stand for `numadvisor daemon --libvirt` and `--libvirt-socket`.
+ * NUMADVISOR_LIBVIRT_SOCKET stand for `numadvisor daemon --libvirt` and `--libvirt-socket`; NUMADVISOR_MEMORY_GUARD
+ * and NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB for `--memory-guard` and `--memory-guard-headroom-mib`.
  */
 export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
   const libvirt = await libvirtConfig(env.NUMADVISOR_LIBVIRT ?? DAEMON_DEFAULTS.libvirt, env.NUMADVISOR_LIBVIRT_SOCKET || undefined, undefined, undefined);
+  const memoryGuard = memoryGuardConfig(env.NUMADVISOR_MEMORY_GUARD || undefined, env.NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB || undefined, DAEMON_DEFAULTS.numadApply, {
+    mode: 'NUMADVISOR_MEMORY_GUARD',
+    headroom: 'NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB',
+  });
   return {
     fsRoot: path.resolve(request.fsRoot),
     socketPath: path.resolve(request.paths.socket),
@@ -240,6 +276,7 @@ export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS
     policy: DAEMON_DEFAULTS.policy,
     apply: DAEMON_DEFAULTS.numadApply,
     ...(libvirt ? { libvirt } : {}),
+    memoryGuard,
     logLevel: DAEMON_DEFAULTS.logLevel,
     ...(request.background ? { daemonLogPath: path.resolve(request.paths.daemonLog) } : {}),
   };

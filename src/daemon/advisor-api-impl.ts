@@ -14,7 +14,7 @@ export interface AdvisorApiParts {
   domains: DomainSide | undefined;
 }
 
-function domainsApi(side: DomainSide, service: AdvisorService): DomainsApi {
+function domainsApi(side: DomainSide, service: AdvisorService, rebalancer: Rebalancer): DomainsApi {
   const { tracker, mover } = side;
   return {
     connection: () => {
@@ -41,12 +41,17 @@ function domainsApi(side: DomainSide, service: AdvisorService): DomainsApi {
           adminPins: x.adminPins,
           excluded: x.excluded,
           reservation: x.reservationId ? (service.ledger.get(x.reservationId) ?? null) : null,
+          memoryGuard: rebalancer.lastGuard.verdicts.find((v) => v.uuid === x.uuid) ?? null,
         }),
       ),
     count: () => tracker.domains.size,
     rollback: async (key) => {
       const dom = tracker.byNameOrUuid(key);
       return dom ? mover.rollback(dom) : undefined;
+    },
+    memoryGuard: () => {
+      const g = rebalancer.lastGuard;
+      return { settings: g.settings, acts: g.settings.mode === 'widen' && side.apply, evaluatedAtMs: g.atMs, verdicts: g.verdicts };
     },
   };
 }
@@ -70,6 +75,6 @@ export function buildAdvisorApi({ service, control, rebalancer, domains }: Advis
     processes: () => rebalancer.scanner.tracked,
     plan: () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }),
     health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.freshCapacity().length, reservationCount: service.ledger.size }),
-    domains: domains ? domainsApi(domains, service) : undefined,
+    domains: domains ? domainsApi(domains, service, rebalancer) : undefined,
   };
 }

@@ -11,6 +11,7 @@ import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.j
 import { ledgerBusy, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AdviseOptions, AdviseResult, NodeView } from '../server/advisor-api.js';
+import type { GuardNode } from '../balance/memory-guard.js';
 
 /**
  * While answering, memory counters older than this are re-read in the background (numad re-reads per query, but on
@@ -170,6 +171,17 @@ export class AdvisorService {
         hugepages: snap.nodes[i]?.hugepages ?? [],
       };
     });
+  }
+
+  /**
+   * What the memory guard sees: each node's free memory (freshCapacity(), so it may read; -C as for answers) less
+   * what unbound reservations hold for VMs about to start. Bound reservations are left in: they hold running guests'
+   * untouched memory, which the guard counts from each guest's numa_maps, and subtracting them too would count it twice.
+   */
+  freshMemoryGuardNodes(): GuardNode[] {
+    const unbound = new Map<number, number>();
+    for (const r of this.ledger.list()) if (!r.domain) for (const p of r.perNode) unbound.set(p.node, (unbound.get(p.node) ?? 0) + p.memMiB);
+    return this.freshCapacity().map((cap) => ({ id: cap.id, hasMemory: cap.hasMemory, memFreeMiB: Math.max(0, cap.memFreeMiB - (unbound.get(cap.id) ?? 0)), distances: cap.distances }));
   }
 
   /** What the policy sees: each node's capacity (freshCapacity(), so it may read) less what is reserved on it. */

@@ -32,7 +32,7 @@ import { LibvirtClient } from '../libvirt/client.js';
 import { DomainTracker } from './domain-tracker.js';
 import { DomainMover } from '../apply/domain-mover.js';
 import { DomainMoves } from './domain-moves.js';
-import type { DaemonConfig } from '../config/daemon-config.js';
+import { defaultMemoryGuard, type DaemonConfig } from '../config/daemon-config.js';
 
 // The configuration's shape, defaults and parsing live in config/ (one module for both commands that start a daemon).
 export type { DaemonConfig } from '../config/daemon-config.js';
@@ -171,7 +171,8 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     tracker.onFilterChange = persistOverrides;
   }
   // The planner rebalances by the policy the answers use (--policy).
-  const rebalancer = new Rebalancer({ scanner, service, policy: service.policy, settings: () => control.settings, numadLog, logger, processMover: mover, domains });
+  const memoryGuard = config.memoryGuard ?? defaultMemoryGuard(config.apply);
+  const rebalancer = new Rebalancer({ scanner, service, policy: service.policy, settings: () => control.settings, numadLog, logger, processMover: mover, domains, memoryGuard });
 
   // numad's pid file before the socket: init scripts and `numad` take a listening socket as "started".
   if (config.pidFile) {

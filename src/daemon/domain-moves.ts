@@ -8,7 +8,10 @@ import type { DomainMover, DomainMoveOutcome, DomainMoveResult } from '../apply/
 import type { TrackedDomain } from '../libvirt/tracked-domain.js';
 
 /** What a move needs of apply/'s DomainMover. */
-export type DomainMechanism = Pick<DomainMover, 'placement' | 'apply' | 'rollback' | 'readOtherGuestsVcpuCpus'>;
+export type DomainMechanism = Pick<DomainMover, 'placement' | 'apply' | 'rollback' | 'readOtherGuestsVcpuCpus' | 'readHistory'>;
+
+/** A journaled change with the time the journal line carries (DomainMover writes `at` beside the outcome). */
+export type JournaledChange = DomainMoveOutcome & { at?: string };
 
 export class DomainMoves {
   constructor(
@@ -23,6 +26,23 @@ export class DomainMoves {
     const plan = planDomainMove(now, targetNodes, this.hostCpus(), this.mover.readOtherGuestsVcpuCpus(d.uuid));
     if (plan.emulator.length === 0) throw noCpusToPin(formatIdList(plan.cpuNodes));
     return recorded(d, await this.mover.apply(d, plan, before));
+  }
+
+  /**
+   * Change only the memory nodeset (restrictive mode; the memory guard's widening and narrowing): the pins stay as
+   * they are, since memory allowed on more nodes needs no CPU to move. Journaled like a move, so `numadvisor rollback`
+   * undoes it.
+   */
+  async setNodeset(d: TrackedDomain, nodes: number[], reason: string): Promise<DomainMoveOutcome> {
+    const before = await this.mover.placement(d);
+    return recorded(d, await this.mover.apply(d, { memoryNodes: nodes, vcpus: [], emulator: [], iothreads: [], reason }, before));
+  }
+
+  /** The last journaled change of each domain, by UUID (one read of the journal). */
+  lastChanges(): Map<string, JournaledChange> {
+    const last = new Map<string, JournaledChange>();
+    for (const e of this.mover.readHistory()) last.set(e.uuid, e);
+    return last;
   }
 
   /** Restore what the last move of this domain changed (nodeset and the pins we set; an administrator's stay). */

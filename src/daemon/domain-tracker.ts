@@ -198,6 +198,11 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
     }
   }
 
+  /** The guest's memory on each node now (its QEMU process's numa_maps), for the memory guard; undefined when unreadable. */
+  readGuestMemory(d: TrackedDomain): Map<number, number> | undefined {
+    return d.pid === undefined ? undefined : readMemoryMiBByNode(this.fs, d.pid);
+  }
+
   /** The apply path announces its own pins so their TUNABLE events are not taken for an administrator's. */
   expectTunable(uuid: string, field: string): void {
     this.expectedTunables.add(`${uuid} ${field}`);

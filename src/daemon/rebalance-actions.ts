@@ -1,11 +1,13 @@
 // Acting on the move a rebalancer cycle planned: which action it is (actionFor) and carrying it out, one case per
 // action. Plain processes change through apply/process-mover (taskset, migratepages); libvirt domains only through
-// libvirt (DomainMoves). Each case writes numad's log lines and what the planner must remember (MoveRecord).
+// libvirt (DomainMoves). Each case writes numad's log lines and what the planner must remember (MoveRecord). The
+// memory guard's widening or narrowing of a domain's nodeset is a case of its own, also through libvirt only.
 import type { Logger } from 'pino';
 import { formatIdList } from '../topology/idlist.js';
 import type { MoveRecord, PlannedMove } from '../balance/plan.js';
 import { movedLine, type ProcessMover } from '../apply/process-mover.js';
 import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
+import type { GuardAction, GuardVerdict } from '../balance/memory-guard.js';
 import type { DomainTracker } from './domain-tracker.js';
 import type { DomainMoves } from './domain-moves.js';
 
@@ -36,8 +38,22 @@ export type RebalanceAction =
   | { kind: 'swap'; move: PlannedMove; other: PlannedMove; mover: ProcessMoves }
   /** a VM moves through libvirt, nodeset and pins in one step */
   | { kind: 'domain-move'; move: PlannedMove; domains: DomainSide }
+  /** the memory guard widens a short restrictive domain's nodeset, or narrows it back: nodeset only, through libvirt */
+  | { kind: 'memory-guard'; change: GuardChange; domains: DomainSide }
   /** nothing can carry the move out (a probation step for a process we cannot move, a swap without its partner) */
   | { kind: 'none'; move: PlannedMove };
+
+/** A memory guard verdict that asks for a change (balance/memory-guard.ts nextGuardChange). */
+export type GuardChange = GuardVerdict & { action: Exclude<GuardAction, { kind: 'none' }> };
+
+/** Where the guard's widenings are kept (the Rebalancer's): set by a verified widening, cleared by a narrowing. */
+export interface GuardWidenings {
+  widened(uuid: string, from: number[], to: number[], atMs: number): void;
+  narrowed(uuid: string): void;
+}
+
+/** The journal reason of the guard's widenings: also how a restarted daemon finds the widenings it still holds. */
+export const MEMORY_GUARD_WIDEN_REASON = 'memory guard: widened';
 
 /** Which action carries out `move`, given what this daemon may change. */
 export function actionFor(move: PlannedMove, can: { processMover: ProcessMoves | undefined; domains: DomainSide | undefined }): RebalanceAction {
@@ -62,6 +78,8 @@ export function actionFor(move: PlannedMove, can: { processMover: ProcessMoves |
 export interface RebalanceActionsOptions {
   numadLog: Pick<NumadLog, 'log'>;
   logger: Logger;
+  /** the memory guard's widenings, recorded as they are made and undone */
+  guardWidenings?: GuardWidenings | undefined;
   /** the planner's memory of what was advised or done, per pid (the Rebalancer's; read by balance/plan) */
   history: Map<number, MoveRecord>;
   processMover: ProcessMoves | undefined;
@@ -75,7 +93,17 @@ export class RebalanceActions {
 
   /** Carry out `move`; true when the host changed (numad then runs the next cycle after its min interval). */
   async act(move: PlannedMove, nowMs: number): Promise<boolean> {
-    const action = actionFor(move, { processMover: this.o.processMover, domains: this.o.domains });
+    return this.carryOut(actionFor(move, { processMover: this.o.processMover, domains: this.o.domains }), nowMs);
+  }
+
+  /** Carry out the memory guard's change (only with --apply domains: without libvirt's side there is nothing to act with). */
+  async actOnGuard(change: GuardChange, nowMs: number): Promise<boolean> {
+    const domains = this.o.domains;
+    if (!domains?.apply) return false;
+    return this.carryOut({ kind: 'memory-guard', change, domains }, nowMs);
+  }
+
+  private async carryOut(action: RebalanceAction, nowMs: number): Promise<boolean> {
     switch (action.kind) {
       case 'advise':
         return this.advise(action.move, action.why, nowMs);
@@ -91,6 +119,8 @@ export class RebalanceActions {
         return this.swap(action.move, action.other, action.mover, nowMs);
       case 'domain-move':
         return this.domainMove(action.move, action.domains, nowMs);
+      case 'memory-guard':
+        return this.memoryGuard(action.change, action.domains, nowMs);
       case 'none':
         return false;
     }
@@ -183,6 +213,44 @@ export class RebalanceActions {
       this.o.history.set(move.pid, { ...record, cpus: [...new Set(out.after.vcpuPins.flat())].sort((a, b) => a - b) });
     } catch (err) {
       this.o.logger.error({ err, move, domain: domain.name }, 'domain move through libvirt failed');
+    }
+    return true;
+  }
+
+  /**
+   * The memory guard's widening or narrowing of a restrictive domain's nodeset, through libvirt: the pins stay. A
+   * narrowing undoes the guard's own widening with a rollback when that widening is still the domain's last journaled
+   * change (so `numadvisor rollback` then finds nothing of ours left to undo), otherwise sets the nodeset back.
+   */
+  private async memoryGuard(change: GuardChange, domains: DomainSide, nowMs: number): Promise<boolean> {
+    const domain = domains.tracker.domains.get(change.uuid);
+    if (!domain) return false;
+    // setNodeset records the new nodeset in the tracked domain: keep the one it had.
+    const beforeNodes = [...domain.nodeset];
+    const from = formatIdList(beforeNodes);
+    const to = formatIdList(change.action.to);
+    const who = `domain ${domain.name} (pid ${domain.pid ?? 'unknown'})`;
+    try {
+      if (change.action.kind === 'widen') {
+        const out = await domains.mover.setNodeset(domain, change.action.to, `${MEMORY_GUARD_WIDEN_REASON} nodes (${from}) → (${to}): ${change.reason}`);
+        this.o.logger.info({ domain: domain.name, uuid: domain.uuid, verdict: change, outcome: out }, out.ok ? 'memory guard: nodeset widened' : 'memory guard: widening not verified');
+        if (out.ok) {
+          this.o.numadLog.log(LOG_NOTICE, `Memory guard: widened ${who} from nodes (${from}) to nodes (${to})`);
+          // A widening of a widening keeps the original nodes as where to narrow back to.
+          this.o.guardWidenings?.widened(domain.uuid, change.widened?.from ?? beforeNodes, change.action.to, nowMs);
+        }
+        return true;
+      }
+      const last = domains.mover.lastChanges().get(domain.uuid);
+      const ours = last?.action === 'apply' && last.reason.startsWith(MEMORY_GUARD_WIDEN_REASON) && last.after.nodeset === from;
+      const out = ours ? await domains.mover.rollback(domain) : await domains.mover.setNodeset(domain, change.action.to, `memory guard: narrowed back nodes (${from}) → (${to}): ${change.reason}`);
+      this.o.logger.info({ domain: domain.name, uuid: domain.uuid, verdict: change, outcome: out }, out.ok ? 'memory guard: nodeset narrowed back' : 'memory guard: narrowing not verified');
+      if (out.ok) {
+        this.o.numadLog.log(LOG_NOTICE, `Memory guard: narrowed ${who} from nodes (${from}) back to nodes (${to})`);
+        this.o.guardWidenings?.narrowed(domain.uuid);
+      }
+    } catch (err) {
+      this.o.logger.error({ err, domain: domain.name, verdict: change }, `memory guard: ${change.action.kind} through libvirt failed`);
     }
     return true;
   }

@@ -1,16 +1,21 @@
 // The periodic manager numad runs in its main loop (numad.md §5.4), as a sequence: observe (readings, local answers,
 // guest memory, the process scan, the candidates' memory) → plan (balance/, pure, by the configured policy) → act on
-// at most one move (rebalance-actions.ts), then sleep numad's min or max interval. Acting is opt-in (--apply);
+// at most one move (rebalance-actions.ts), then sleep numad's min or max interval. The memory guard (issue #14,
+// balance/memory-guard.ts) runs in the same cycle, before the plan: it checks bound domains for room for their
+// untouched memory and may widen or narrow one, which then is the cycle's one change. Acting is opt-in (--apply);
 // otherwise every decision is logged and shown (GET /v1/plan) but nothing on the host changes.
 import type { Logger } from 'pino';
 import type { ProcessScanner, TrackedProcess } from '../observe/process-scanner.js';
 import { isCandidate, planMoves, type MoveRecord, type Plan, type PlanNode, type PlannedMove, type PlanProcess, type PlanSettings } from '../balance/plan.js';
 import { SwapConfirmation } from '../balance/swap-confirmation.js';
-import type { NumadLog } from '../log/numad-log.js';
+import { LOG_NOTICE, LOG_WARNING, type NumadLog } from '../log/numad-log.js';
 import type { NumadSettings } from '../model/numad-settings.js';
 import type { Policy, PolicyNode } from '../policy/types.js';
 import type { ApplyMode } from '../config/daemon-config.js';
-import { RebalanceActions, type DomainSide, type ProcessMoves } from './rebalance-actions.js';
+import { evaluateMemoryGuard, nextGuardChange, NARROW_DWELL_MS, type GuardDomain, type GuardNode, type GuardVerdict, type MemoryGuardSettings, type Widening } from '../balance/memory-guard.js';
+import { formatIdList, parseIdList } from '../topology/idlist.js';
+import type { TrackedDomain } from '../libvirt/tracked-domain.js';
+import { MEMORY_GUARD_WIDEN_REASON, RebalanceActions, type DomainSide, type GuardChange, type ProcessMoves } from './rebalance-actions.js';
 
 export type { DomainSide } from './rebalance-actions.js';
 
@@ -27,6 +32,16 @@ export interface RebalancerService {
   /** each node's CPUs, in freshPolicyNodes() order (may read: AdvisorService.freshSnapshot) */
   freshCapacity(): readonly { cpus: number[] }[];
   freshPolicyNodes(): PolicyNode[];
+  /** each node's free memory for the memory guard (may read: AdvisorService.freshMemoryGuardNodes) */
+  freshMemoryGuardNodes(): GuardNode[];
+}
+
+/** The memory guard's last evaluation (GET /v1/memory-guard, and each domain of GET /v1/domains). */
+export interface MemoryGuardReport {
+  settings: MemoryGuardSettings;
+  /** when it was last evaluated; undefined before the first cycle (or with the guard off) */
+  atMs: number | undefined;
+  verdicts: GuardVerdict[];
 }
 
 /** What a cycle uses of observe/'s ProcessScanner. */
@@ -59,6 +74,8 @@ export interface RebalancerOptions {
   processMover?: ProcessMoves | undefined;
   /** libvirt, when the daemon talks to it (--apply domains moves VMs) */
   domains?: DomainSide | undefined;
+  /** --memory-guard, --memory-guard-headroom-mib; off when unset */
+  memoryGuard?: MemoryGuardSettings | undefined;
   clock?: () => number;
   timer?: CycleTimer;
 }
@@ -82,6 +99,14 @@ export class Rebalancer {
   readonly scanner: ProcessScans;
   readonly domains: DomainSide | undefined;
   lastPlan: Plan | undefined;
+  /** the memory guard's widenings still held, by domain UUID */
+  readonly guardWidenings = new Map<string, Widening>();
+  /** when each short domain was last logged to numad's log, by UUID (a domain that recovers is dropped) */
+  private readonly guardWarnedAtMs = new Map<string, number>();
+  /** whether the widenings a previous daemon made were looked up in the domain-moves journal */
+  private guardSeeded = false;
+  readonly guardSettings: MemoryGuardSettings;
+  lastGuard: MemoryGuardReport;
   cycles = 0;
 
   constructor(private readonly o: RebalancerOptions) {
@@ -89,9 +114,16 @@ export class Rebalancer {
     this.domains = o.domains;
     this.clock = o.clock ?? Date.now;
     this.timer = o.timer ?? NODE_CYCLE_TIMER;
+    this.guardSettings = o.memoryGuard ?? { mode: 'off', headroomMiB: 0 };
+    this.lastGuard = { settings: this.guardSettings, atMs: undefined, verdicts: [] };
+    const widenings = this.guardWidenings;
     this.actions = new RebalanceActions({
       numadLog: o.numadLog,
       logger: o.logger,
+      guardWidenings: {
+        widened: (uuid, from, to, atMs) => void widenings.set(uuid, { from, to, atMs }),
+        narrowed: (uuid) => void widenings.delete(uuid),
+      },
       history: this.history,
       processMover: o.processMover,
       domains: o.domains,
@@ -142,13 +174,107 @@ export class Rebalancer {
     return planMoves(this.planNodes(), this.measureCandidates(this.scanner.tracked, s), this.planSettings(s), this.history, this.clock());
   }
 
-  /** One cycle: observe, plan, act. True when a move was acted on (the next cycle then comes after the min interval). */
+  /**
+   * One cycle: observe, plan, act. True when a move was acted on (the next cycle then comes after the min interval).
+   * The memory guard comes first: a widening keeps a guest from the OOM killer, so when the guard changes a domain
+   * the rebalancing move waits for the next cycle (one change per cycle, as numad).
+   */
   async cycle(): Promise<boolean> {
     this.cycles++;
     const observed = this.observe();
     if (!observed) return false;
+    const guardChange = this.guard(observed.nowMs, observed.input !== undefined);
+    if (guardChange) return this.actions.actOnGuard(guardChange, observed.nowMs);
     const move = this.plan(observed);
     return move ? this.actions.act(move, observed.nowMs) : false;
+  }
+
+  /**
+   * The memory guard's cycle: every domain bound by strict or restrictive mode is checked against its nodes' free
+   * memory (balance/memory-guard.ts), short ones are logged, and the change to make (--memory-guard widen with
+   * --apply domains) is returned. Nothing is read when no domain is bound. `memoryFresh`: the cycle already re-read
+   * node memory.
+   */
+  private guard(nowMs: number, memoryFresh: boolean): GuardChange | undefined {
+    const settings = this.guardSettings;
+    const side = this.domains;
+    if (settings.mode === 'off' || !side) return undefined;
+    // A widening whose domain is gone, or whose nodeset someone else has changed since (a move, an administrator, a
+    // rollback), is no longer ours to undo. One whose guest merely could not be read this cycle is kept.
+    for (const [uuid, w] of [...this.guardWidenings]) {
+      const d = side.tracker.domains.get(uuid);
+      if (!d || formatIdList(d.nodeset) !== formatIdList(w.to)) this.guardWidenings.delete(uuid);
+    }
+    const all = [...side.tracker.domains.values()];
+    const bound = all.filter((d) => d.pid !== undefined && d.nodeset.length > 0 && (d.numaMode === 'strict' || d.numaMode === 'restrictive'));
+    if (bound.length === 0) {
+      this.lastGuard = { settings, atMs: nowMs, verdicts: [] };
+      return undefined;
+    }
+    if (!memoryFresh) this.o.service.refreshMemory();
+    const ours = this.nodesetsWeSet(bound, nowMs);
+    const domains = all.map((d): GuardDomain => ({
+      uuid: d.uuid,
+      name: d.name,
+      pid: d.pid,
+      mode: d.numaMode,
+      nodeset: d.nodeset,
+      memoryMiB: d.spec.memoryMiB,
+      touchedMiBByNode: bound.includes(d) ? side.tracker.readGuestMemory(d) : undefined,
+      excluded: d.excluded,
+      adminNodeset: d.spec.numatune?.placement === 'static' && !ours.has(d.uuid),
+    }));
+    const mode = settings.mode === 'widen' && side.apply ? 'widen' : 'warn';
+    const verdicts = evaluateMemoryGuard({ nodes: this.o.service.freshMemoryGuardNodes(), domains, thresholdMiB: settings.headroomMiB, mode, widenings: this.guardWidenings, nowMs });
+    this.lastGuard = { settings, atMs: nowMs, verdicts };
+    this.logGuard(verdicts, nowMs);
+    return mode === 'widen' ? nextGuardChange(verdicts) : undefined;
+  }
+
+  /**
+   * The UUIDs whose live nodeset was set by us (the guard or a domain move), not by an administrator: held widenings,
+   * and, for restrictive domains whose XML now says placement='static' (libvirt turns a live nodeset change into a
+   * static one), the domain-moves journal's last change if it set the nodeset they have. Widenings the journal shows
+   * and the guard does not hold (made by a previous daemon) are taken back, so they can still be narrowed.
+   */
+  private nodesetsWeSet(bound: TrackedDomain[], nowMs: number): Set<string> {
+    const ours = new Set(this.guardWidenings.keys());
+    const side = this.domains;
+    const needJournal = !this.guardSeeded || bound.some((d) => d.numaMode === 'restrictive' && d.spec.numatune?.placement === 'static' && !ours.has(d.uuid));
+    if (!side || !needJournal) return ours;
+    const last = side.mover.lastChanges();
+    for (const d of bound) {
+      const e = last.get(d.uuid);
+      if (!e || !e.memoryMoved || e.after.nodeset !== formatIdList(d.nodeset)) continue;
+      ours.add(d.uuid);
+      if (!this.guardWidenings.has(d.uuid) && e.action === 'apply' && e.reason.startsWith(MEMORY_GUARD_WIDEN_REASON) && e.before.nodeset) {
+        const at = e.at === undefined ? Number.NaN : Date.parse(e.at);
+        this.guardWidenings.set(d.uuid, { from: parseIdList(e.before.nodeset), to: [...d.nodeset], atMs: Number.isFinite(at) ? at : nowMs });
+      }
+    }
+    this.guardSeeded = true;
+    return ours;
+  }
+
+  /**
+   * numad's log gets a warning when a domain becomes short (repeated every NARROW_DWELL_MS while it stays short) and a
+   * notice when it no longer is; the structured log gets each verdict that is short.
+   */
+  private logGuard(verdicts: GuardVerdict[], nowMs: number): void {
+    for (const v of verdicts) {
+      const who = `domain ${v.name} (pid ${v.pid ?? 'unknown'})`;
+      const warnedAt = this.guardWarnedAtMs.get(v.uuid);
+      if (v.state === 'short') {
+        this.o.logger.warn({ memoryGuard: v }, 'memory guard: domain short of memory on its nodes');
+        if (warnedAt !== undefined && nowMs - warnedAt < NARROW_DWELL_MS) continue;
+        this.guardWarnedAtMs.set(v.uuid, nowMs);
+        this.o.numadLog.log(LOG_WARNING, memoryGuardShortLine(v));
+      } else if (warnedAt !== undefined) {
+        this.guardWarnedAtMs.delete(v.uuid);
+        if (v.state === 'ok') this.o.numadLog.log(LOG_NOTICE, `Memory guard: ${who} no longer short on nodes (${formatIdList(v.nodes)}): headroom ${v.headroomMiB} MBs`);
+      }
+    }
+    for (const uuid of [...this.guardWarnedAtMs.keys()]) if (!verdicts.some((v) => v.uuid === uuid)) this.guardWarnedAtMs.delete(uuid);
   }
 
   /** Readings, local answers and guest memory every cycle; the process scan and its candidates' memory when planning is possible. */
@@ -204,4 +330,12 @@ export class Rebalancer {
       return measured ? { ...measured, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q;
     });
   }
+}
+
+/** numad's log line for a short domain (LOG_WARNING), in numad's words and units (MBs). */
+export function memoryGuardShortLine(v: GuardVerdict): string {
+  return (
+    `Memory guard: domain ${v.name} (pid ${v.pid ?? 'unknown'}) short of memory on nodes (${formatIdList(v.nodes)}): ` +
+    `headroom ${v.headroomMiB} MBs < ${v.thresholdMiB} MBs (${v.untouchedMiB} MBs untouched, ${v.freeMiB} MBs free, ${v.othersUntouchedMiB} MBs for other guests)`
+  );
 }

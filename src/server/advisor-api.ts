@@ -5,6 +5,7 @@
 // would drift silently when a field is added there.
 import type { DomainMoveOutcome } from '../apply/domain-mover.js';
 import type { Plan } from '../balance/plan.js';
+import type { GuardVerdict, MemoryGuardSettings } from '../balance/memory-guard.js';
 import type { CapacityOptions, NodeCapacity } from '../model/capacity.js';
 import type { DomainFilter } from '../model/domain-filter.js';
 import type { NumadOp, NumadSettings } from '../model/numad-settings.js';
@@ -91,7 +92,22 @@ export type DomainView = Pick<TrackedDomain, 'name' | 'uuid' | 'id' | 'nodeset' 
   numaMode: string | null;
   pid: number | null;
   reservation: Reservation | null;
+  /** the memory guard's last verdict on it; null when the guard is off or has not evaluated it yet */
+  memoryGuard: MemoryGuardVerdictView | null;
 };
+
+/** The memory guard's verdict on one domain, as balance/memory-guard.ts makes it. */
+export type MemoryGuardVerdictView = GuardVerdict;
+
+/** GET /v1/memory-guard: the guard's settings and its last evaluation. */
+export interface MemoryGuardView {
+  settings: MemoryGuardSettings;
+  /** whether it may widen and narrow (mode widen and --apply domains) */
+  acts: boolean;
+  /** undefined before its first evaluation */
+  evaluatedAtMs: number | undefined;
+  verdicts: MemoryGuardVerdictView[];
+}
 
 /** What a domain move or rollback did, as apply/'s domain mover reports it. */
 export type DomainMoveOutcomeView = DomainMoveOutcome;
@@ -108,6 +124,8 @@ export interface DomainsApi {
   count(): number;
   /** undo the last move of a running domain (by name or UUID); undefined: no such running domain */
   rollback(key: string): Promise<DomainMoveOutcomeView | undefined>;
+  /** the memory guard: settings and last verdicts (issue #14) */
+  memoryGuard(): MemoryGuardView;
 }
 
 export interface AdvisorApi {

@@ -7,7 +7,7 @@ import { badRequest, deadlinePassed, internalError, libvirtNotUsed, methodNotAll
 import { formatIdList } from '../topology/idlist.js';
 import { cpusTextToHundredths } from '../policy/request-units.js';
 import { VERSION } from '../version.js';
-import type { AdvisorApi, DomainsApi } from './advisor-api.js';
+import type { AdvisorApi, DomainsApi, MemoryGuardVerdictView } from './advisor-api.js';
 import { DEFAULT_REQUEST_DEADLINES, enforceRequestDeadlines, type RequestDeadlines } from './deadlines.js';
 import { clientErrorHandler, errorBody, fromFrameworkError, installProtocolRefusals, pathOf, RouteTable } from './http-errors.js';
 import { tcpGuard, type TcpAccess } from './tcp-guard.js';
@@ -45,6 +45,24 @@ function checkLimits(cpuHundredths: number, memMiB: number, ttlSeconds: number |
   if (ttlSeconds !== undefined && (ttlSeconds <= 0 || ttlSeconds * 1000 > MAX_RESERVATION_TTL_MS)) {
     throw badRequest(`ttl must be between 1 and ${MAX_RESERVATION_TTL_MS / 1000} seconds`);
   }
+}
+
+/** A memory guard verdict for HTTP: node ids as nodeset text, times as ISO text, the action flattened. */
+function memoryGuardJson(v: MemoryGuardVerdictView): Record<string, unknown> {
+  return {
+    state: v.state,
+    nodeset: formatIdList(v.nodes),
+    untouchedMiB: v.untouchedMiB,
+    freeMiB: v.freeMiB,
+    othersUntouchedMiB: v.othersUntouchedMiB,
+    headroomMiB: v.headroomMiB,
+    thresholdMiB: v.thresholdMiB,
+    action: v.action.kind,
+    actionNodeset: v.action.kind === 'none' ? null : formatIdList(v.action.to),
+    widenedFrom: v.widened ? formatIdList(v.widened.from) : null,
+    widenedAt: v.widened ? new Date(v.widened.atMs).toISOString() : null,
+    reason: v.reason,
+  };
 }
 
 function responseJsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -268,7 +286,18 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
       apply: d.movesDomains(),
       filter: d.filter(),
       // nodeset as text; overriding the spread key keeps its place, so the keys keep their order
-      domains: d.list().map((x) => ({ ...x, nodeset: formatIdList(x.nodeset) })),
+      domains: d.list().map((x) => ({ ...x, nodeset: formatIdList(x.nodeset), memoryGuard: x.memoryGuard ? memoryGuardJson(x.memoryGuard) : null })),
+    };
+  });
+
+  app.get('/v1/memory-guard', async () => {
+    const g = needLibvirt().memoryGuard();
+    return {
+      mode: g.settings.mode,
+      headroomMiB: g.settings.headroomMiB,
+      acts: g.acts,
+      evaluatedAt: g.evaluatedAtMs === undefined ? null : new Date(g.evaluatedAtMs).toISOString(),
+      domains: g.verdicts.map((v) => ({ name: v.name, uuid: v.uuid, pid: v.pid ?? null, ...memoryGuardJson(v) })),
     };
   });
 

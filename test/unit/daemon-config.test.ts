@@ -40,6 +40,7 @@ describe('numadvisor daemon options', () => {
       reservationTtlMs: 300_000,
       apply: 'none',
       policy: 'numadvisor',
+      memoryGuard: { mode: 'warn', headroomMiB: 1024 },
       logLevel: 'info',
     });
   });
@@ -61,8 +62,22 @@ describe('numadvisor daemon options', () => {
     [['--policy', 'random']],
     [['-t', '101']],
     [['--reservation-ttl', '0']],
+    [['--memory-guard', 'on']],
+    [['--memory-guard', 'widen']],
+    [['--memory-guard-headroom-mib=-1']],
+    [['--memory-guard-headroom-mib', '1.5']],
+    [['--memory-guard-headroom-mib', '1048577']],
   ])('%j is a usage error', async (args) => {
     await expect(daemonConfigFromArgs(['--libvirt', 'none', ...args], env)).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it('--memory-guard: warn by default, widen by default with --apply domains (and only then), off; the headroom in MiB', async () => {
+    const guard = async (...args: string[]): Promise<DaemonConfig['memoryGuard']> => (await daemonConfigFromArgs(['--libvirt', 'none', ...args], env)).memoryGuard;
+    expect(await guard()).toEqual({ mode: 'warn', headroomMiB: 1024 });
+    expect(await guard('--apply', 'domains')).toEqual({ mode: 'widen', headroomMiB: 1024 });
+    expect(await guard('--apply', 'processes,domains', '--memory-guard', 'warn', '--memory-guard-headroom-mib', '4096')).toEqual({ mode: 'warn', headroomMiB: 4096 });
+    expect(await guard('--memory-guard', 'off', '--memory-guard-headroom-mib', '0')).toEqual({ mode: 'off', headroomMiB: 0 });
+    await expect(guard('--memory-guard', 'widen')).rejects.toThrow(/--memory-guard widen .* needs --apply domains/);
   });
 
   it('--apply takes either order of processes,domains and spells it one way', () => {
@@ -94,6 +109,7 @@ describe("the numad command's daemon", () => {
       reservationTtlMs: 300_000,
       policy: 'numadvisor',
       apply: DAEMON_DEFAULTS.numadApply,
+      memoryGuard: { mode: 'widen', headroomMiB: 1024 },
       logLevel: 'info',
       daemonLogPath: paths.daemonLog,
     });
@@ -106,6 +122,15 @@ describe("the numad command's daemon", () => {
     const c = await numadDaemonConfig({ fsRoot: '/', paths, settings, background: true }, { ...env, NUMADVISOR_LIBVIRT: 'qemu:///system', NUMADVISOR_LIBVIRT_SOCKET: '/tmp/l.sock' });
     expect(c.libvirt).toEqual({ uri: 'qemu:///system', socketPath: '/tmp/l.sock', filter: { include: [], exclude: [] } });
     await expect(numadDaemonConfig({ fsRoot: '/', paths, settings, background: true }, { ...env, NUMADVISOR_LIBVIRT: 'bogus' })).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it('NUMADVISOR_MEMORY_GUARD and NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB stand for --memory-guard and --memory-guard-headroom-mib', async () => {
+    const request = { fsRoot: '/', paths, settings, background: true };
+    expect((await numadDaemonConfig(request, { ...env, NUMADVISOR_MEMORY_GUARD: 'off', NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB: '2048' })).memoryGuard).toEqual({ mode: 'off', headroomMiB: 2048 });
+    // Empty means unset, as for NUMADVISOR_LIBVIRT_SOCKET.
+    expect((await numadDaemonConfig(request, { ...env, NUMADVISOR_MEMORY_GUARD: '' })).memoryGuard).toEqual({ mode: 'widen', headroomMiB: 1024 });
+    await expect(numadDaemonConfig(request, { ...env, NUMADVISOR_MEMORY_GUARD: 'loud' })).rejects.toThrow(/^NUMADVISOR_MEMORY_GUARD takes off, warn, widen/);
+    await expect(numadDaemonConfig(request, { ...env, NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB: '1G' })).rejects.toThrow(/^NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB must be a whole number/);
   });
 
   it('is what `numadvisor daemon` builds from the same choices as options', async () => {
@@ -136,6 +161,8 @@ describe('the hand-over to the background daemon (JSON in its environment)', () 
     ['a relative path', JSON.stringify({ ...baseline(), stateDir: 'state' }), /stateDir: must be an absolute path/],
     ['an unknown field', JSON.stringify({ ...baseline(), apply2: 'none' }), /apply2/],
     ['an unknown apply mode', JSON.stringify({ ...baseline(), apply: 'all' }), /apply/],
+    ['an unknown memory guard mode', JSON.stringify({ ...baseline(), memoryGuard: { mode: 'loud', headroomMiB: 1024 } }), /memoryGuard\.mode/],
+    ['a negative memory guard headroom', JSON.stringify({ ...baseline(), memoryGuard: { mode: 'warn', headroomMiB: -1 } }), /memoryGuard\.headroomMiB/],
     ['numad settings out of range', JSON.stringify({ ...baseline(), numad: { ...NUMAD_DEFAULTS, reservedCpus: [8192] } }), /numad\.reservedCpus/],
   ])('refuses %s', (_what, text, message) => {
     expect(() => decodeDaemonConfig(text)).toThrow(message);

@@ -19,7 +19,14 @@ import { numadPolicy } from '../../src/policy/numad.js';
 import { numadvisorPolicy } from '../../src/policy/numadvisor.js';
 import type { Policy, PolicyNode } from '../../src/policy/types.js';
 import type { TrackedDomain } from '../../src/libvirt/tracked-domain.js';
+import type { GuardNode } from '../../src/balance/memory-guard.js';
 import { D2, D4 } from '../helpers/slit.js';
+import { formatIdList, parseIdList } from '../../src/topology/idlist.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DomainMover } from '../../src/apply/domain-mover.js';
+import type { LibvirtClient } from '../../src/libvirt/client.js';
 
 const silent = pino({ level: 'silent' });
 const ALL = Array.from({ length: 40 }, (_, i) => i);
@@ -29,11 +36,13 @@ const cpusOf = (node: number): number[] => ALL.slice(node * 10, node * 10 + 10);
 const BUSY_FREE = [150, 250, 100, 200];
 
 /** AdvisorService's side as a cycle reads it; `calls` records what was read, in order. */
-function fakeService(freeCpu: number[], calls: string[] = [], o: { memTotalMiB?: number; memFreeMiB?: number } = {}): RebalancerService & { freeCpu: number[] } {
+function fakeService(freeCpu: number[], calls: string[] = [], o: { memTotalMiB?: number; memFreeMiB?: number } = {}): RebalancerService & { freeCpu: number[]; guardFreeMiB: number[] } {
   const n = freeCpu.length;
   const distances = n === 2 ? D2 : D4;
   const svc = {
     freeCpu,
+    /** each node's free memory as the memory guard sees it */
+    guardFreeMiB: freeCpu.map(() => o.memFreeMiB ?? 20_000),
     get nodeCount() {
       return n;
     },
@@ -56,6 +65,10 @@ function fakeService(freeCpu: number[], calls: string[] = [], o: { memTotalMiB?:
         memFreeMiB: o.memFreeMiB ?? 20_000,
         distances: distances[id] as number[],
       }));
+    },
+    freshMemoryGuardNodes: (): GuardNode[] => {
+      calls.push('guardNodes');
+      return svc.guardFreeMiB.map((memFreeMiB, id) => ({ id, hasMemory: true, memFreeMiB, distances: distances[id] as number[] }));
     },
   };
   return svc;
@@ -390,6 +403,7 @@ describe('domain moves: the pins are planned in balance/, the mover carries them
         return { outcome: outcome('apply'), memoryNodes: change.memoryNodes };
       },
       rollback: async () => ({ outcome: outcome('rollback'), memoryNodes: [0] }),
+      readHistory: () => [],
     };
     const d = { name: 'vm', uuid: 'u', id: 1, spec: { vcpus: 1 }, nodeset: [0], adminPins: { vcpus: [], emulator: false, iothreads: [] } } as unknown as TrackedDomain;
     const moves = new DomainMoves(mechanism, () => cpus);
@@ -398,5 +412,198 @@ describe('domain moves: the pins are planned in balance/, the mover carries them
     expect(d.nodeset).toEqual([1]);
     await moves.rollback(d);
     expect(d.nodeset).toEqual([0]);
+  });
+});
+
+describe('a nodeset-only change (the memory guard\'s) through the real DomainMover, over a fake libvirt', () => {
+  it('sets the nodeset, pins nothing, verifies the nodeset alone, journals it; rollback restores it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nv-guard-'));
+    const live = { nodeset: '0', pins: [[0, 1]] };
+    const calls: string[] = [];
+    const client = {
+      numaParameters: async () => ({ mode: 'restrictive', nodeset: live.nodeset }),
+      setNumaNodeset: async (_d: unknown, nodeset: string) => {
+        calls.push(`nodeset ${nodeset}`);
+        live.nodeset = nodeset;
+      },
+      vcpuPins: async () => live.pins,
+      emulatorPin: async () => [0, 1],
+      iothreads: async () => [],
+      pinVcpu: async (_d: unknown, v: number, cpus: number[]) => void calls.push(`pin vcpu ${v} ${formatIdList(cpus)}`),
+      pinEmulator: async (_d: unknown, cpus: number[]) => void calls.push(`pin emulator ${formatIdList(cpus)}`),
+      pinIOThread: async () => undefined,
+    } as unknown as LibvirtClient;
+    const d = { name: 'web', uuid: 'u-web', id: 1, spec: { vcpus: 1, iothreadIds: [] }, nodeset: [0], adminPins: { vcpus: [], emulator: false, iothreads: [] } } as unknown as TrackedDomain;
+    const moves = new DomainMoves(new DomainMover(client, { expectTunable: () => undefined }, path.join(dir, 'domain-moves.jsonl')), () => []);
+    try {
+      const out = await moves.setNodeset(d, [0, 1], 'memory guard: widened nodes (0) → (0-1): test');
+      expect(out).toMatchObject({ ok: true, memoryMoved: true, before: { nodeset: '0' }, after: { nodeset: '0-1', vcpuPins: [[0, 1]] } });
+      expect(calls).toEqual(['nodeset 0-1']);
+      expect(d.nodeset).toEqual([0, 1]);
+      expect(moves.lastChanges().get('u-web')).toMatchObject({ action: 'apply', reason: 'memory guard: widened nodes (0) → (0-1): test', at: expect.any(String) });
+      const back = await moves.rollback(d);
+      expect(back).toMatchObject({ ok: true, action: 'rollback', after: { nodeset: '0' } });
+      expect(d.nodeset).toEqual([0]);
+      expect(moves.lastChanges().get('u-web')?.action).toBe('rollback');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('memory guard in the cycle: evaluated every cycle, acted on through the domain mover (nodeset only), journaled', () => {
+  const placementOf = (d: TrackedDomain): DomainPlacement => ({ mode: 'restrictive', nodeset: formatIdList(d.nodeset), vcpuPins: [[0, 1]], emulatorPin: [0, 1], iothreadPins: [] });
+
+  /** apply/'s DomainMover with a journal in memory: what was asked of libvirt, in order. */
+  function fakeMechanism(): DomainMechanism & { journal: DomainMoveOutcome[]; asked: string[] } {
+    const journal: DomainMoveOutcome[] = [];
+    const asked: string[] = [];
+    return {
+      journal,
+      asked,
+      placement: async (d) => placementOf(d),
+      readOtherGuestsVcpuCpus: () => new Set(),
+      readHistory: () => journal,
+      apply: async (d, change, before) => {
+        asked.push(`apply ${change.memoryNodes === undefined ? '-' : formatIdList(change.memoryNodes)} pins ${change.vcpus.length}`);
+        const after = { ...before, nodeset: change.memoryNodes ? formatIdList(change.memoryNodes) : before.nodeset };
+        const outcome: DomainMoveOutcome = { ok: true, domain: d.name, uuid: d.uuid, action: 'apply', memoryMoved: change.memoryNodes !== undefined, reason: change.reason, before, after, elapsedMs: 1 };
+        journal.push(outcome);
+        return { outcome, memoryNodes: change.memoryNodes };
+      },
+      rollback: async (d) => {
+        const last = journal.filter((e) => e.uuid === d.uuid).at(-1) as DomainMoveOutcome;
+        asked.push(`rollback to ${last.before.nodeset}`);
+        const outcome: DomainMoveOutcome = { ...last, action: 'rollback', before: last.after, after: last.before };
+        journal.push(outcome);
+        return { outcome, memoryNodes: parseIdList(last.before.nodeset) };
+      },
+    };
+  }
+
+  function guardSetup(o: { mode?: string; apply?: boolean; guard?: 'warn' | 'widen'; table?: TrackedProcess[]; mover?: ProcessMoves; excluded?: boolean } = {}) {
+    let now = 1_000_000;
+    const lines: string[] = [];
+    const calls: string[] = [];
+    const service = fakeService([900, 900], calls);
+    service.guardFreeMiB = [4096, 8192];
+    const web = {
+      name: 'web',
+      uuid: 'u-web',
+      id: 1,
+      pid: 77,
+      numaMode: o.mode ?? 'restrictive',
+      nodeset: [0],
+      excluded: o.excluded ?? false,
+      spec: { vcpus: 2, memoryMiB: 8192, numatune: { mode: o.mode ?? 'restrictive', placement: 'auto', nodeset: undefined }, vcpuPlacement: 'auto' },
+      adminPins: { vcpus: [], emulator: false, iothreads: [] },
+    } as unknown as TrackedDomain;
+    const guest = { memory: new Map([[0, 2048]]) };
+    const tracker = {
+      domains: new Map([[web.uuid, web]]),
+      client: { poke: () => undefined },
+      materialise: () => undefined,
+      byPid: () => undefined,
+      readGuestMemory: () => guest.memory,
+    } as unknown as DomainSide['tracker'];
+    const mechanism = fakeMechanism();
+    const domains: DomainSide = { tracker, mover: new DomainMoves(mechanism, () => []), apply: o.apply ?? true };
+    const reb = new Rebalancer({
+      scanner: new FakeScanner(o.table ?? [], calls),
+      service,
+      policy: numadvisorPolicy,
+      settings: () => NUMAD_DEFAULTS,
+      numadLog: { log: (_level: number, ...m: string[]) => void lines.push(...m) },
+      logger: silent,
+      processMover: o.mover,
+      domains,
+      memoryGuard: { mode: o.guard ?? 'widen', headroomMiB: 1024 },
+      clock: () => now,
+    });
+    return { reb, lines, service, web, guest, mechanism, calls, advance: (ms: number) => void (now += ms) };
+  }
+
+  it('a short restrictive domain is logged and widened to the nearest node with room; the pins stay; once the pressure is gone and the dwell passed, narrowed back by rolling the widening back', async () => {
+    const g = guardSetup();
+    expect(await g.reb.cycle()).toBe(true);
+    expect(g.lines).toEqual([
+      'Memory guard: domain web (pid 77) short of memory on nodes (0): headroom -2048 MBs < 1024 MBs (6144 MBs untouched, 4096 MBs free, 0 MBs for other guests)',
+      'Memory guard: widened domain web (pid 77) from nodes (0) to nodes (0-1)',
+    ]);
+    expect(g.mechanism.asked).toEqual(['apply 0-1 pins 0']);
+    expect(g.mechanism.journal[0]?.reason).toMatch(/^memory guard: widened nodes \(0\) → \(0-1\): short: /);
+    expect(g.web.nodeset).toEqual([0, 1]);
+    expect(g.reb.guardWidenings.get('u-web')).toEqual({ from: [0], to: [0, 1], atMs: 1_000_000 });
+
+    // The guest touched the rest, partly on node 1: no longer short, but the widening is held for the dwell.
+    g.guest.memory = new Map([[0, 6144], [1, 2048]]);
+    g.service.guardFreeMiB = [8192, 6144];
+    g.advance(15_000);
+    expect(await g.reb.cycle()).toBe(false);
+    expect(g.lines.at(-1)).toBe('Memory guard: domain web (pid 77) no longer short on nodes (0-1): headroom 14336 MBs');
+    expect(g.reb.lastGuard.verdicts[0]).toMatchObject({ state: 'ok', action: { kind: 'none' }, widened: { from: [0] } });
+
+    g.advance(300_000);
+    expect(await g.reb.cycle()).toBe(true);
+    expect(g.mechanism.asked).toEqual(['apply 0-1 pins 0', 'rollback to 0']);
+    expect(g.lines.at(-1)).toBe('Memory guard: narrowed domain web (pid 77) from nodes (0-1) back to nodes (0)');
+    expect(g.web.nodeset).toEqual([0]);
+    expect(g.reb.guardWidenings.size).toBe(0);
+  });
+
+  it('warn mode (no --apply domains) logs the warning once per 300 s while it stays short, and changes nothing', async () => {
+    const g = guardSetup({ apply: false, guard: 'warn' });
+    expect(await g.reb.cycle()).toBe(false);
+    g.advance(15_000);
+    await g.reb.cycle();
+    expect(g.lines.filter((l) => l.includes('short of memory'))).toHaveLength(1);
+    g.advance(300_000);
+    await g.reb.cycle();
+    expect(g.lines.filter((l) => l.includes('short of memory'))).toHaveLength(2);
+    expect(g.mechanism.asked).toEqual([]);
+    expect(g.reb.lastGuard.verdicts[0]?.reason).toMatch(/warned only \(memory guard in warn mode\)$/);
+  });
+
+  it('strict and excluded domains are warned only, never widened', async () => {
+    for (const o of [{ mode: 'strict' }, { excluded: true }]) {
+      const g = guardSetup(o);
+      expect(await g.reb.cycle()).toBe(false);
+      expect(g.lines).toHaveLength(1);
+      expect(g.mechanism.asked).toEqual([]);
+      expect(g.reb.lastGuard.verdicts[0]?.state).toBe('short');
+    }
+  });
+
+  it('a widening comes before the rebalancing move, which waits for the next cycle; with the guard off nothing is read for it', async () => {
+    const mover = new FakeMover();
+    const g = guardSetup({ table: [proc({ pid: 7 })], mover });
+    expect(await g.reb.cycle()).toBe(true);
+    expect(g.mechanism.asked).toEqual(['apply 0-1 pins 0']);
+    expect(mover.calls).toEqual([]);
+    const off = setup();
+    await off.reb.cycle();
+    expect(off.calls).not.toContain('guardNodes');
+    expect(off.reb.lastGuard).toMatchObject({ settings: { mode: 'off' }, verdicts: [] });
+  });
+
+  it('a restarted daemon takes back its widenings from the domain-moves journal, so it can still narrow them', async () => {
+    const g = guardSetup();
+    g.web.nodeset = [0, 1];
+    g.mechanism.journal.push({
+      ok: true,
+      domain: 'web',
+      uuid: 'u-web',
+      action: 'apply',
+      memoryMoved: true,
+      reason: 'memory guard: widened nodes (0) → (0-1): short: …',
+      before: { ...placementOf(g.web), nodeset: '0' },
+      after: placementOf(g.web),
+      elapsedMs: 1,
+      at: new Date(0).toISOString(),
+    } as DomainMoveOutcome);
+    g.guest.memory = new Map([[0, 8192]]);
+    g.service.guardFreeMiB = [8192, 8192];
+    expect(await g.reb.cycle()).toBe(true);
+    expect(g.mechanism.asked).toEqual(['rollback to 0']);
   });
 });

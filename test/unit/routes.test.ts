@@ -8,7 +8,7 @@ import { NUMAD_DEFAULTS, type NumadOp } from '../../src/model/numad-settings.js'
 import { ReservationLedger, type Reservation } from '../../src/model/reservations.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import type { PlacementRequest, PolicyNode } from '../../src/policy/types.js';
-import type { AdviseOptions, AdvisorApi, DomainMoveOutcomeView, DomainsApi, DomainView, NodeView, PlanResult, ProcessView } from '../../src/server/advisor-api.js';
+import type { AdviseOptions, AdvisorApi, DomainMoveOutcomeView, DomainsApi, DomainView, MemoryGuardVerdictView, NodeView, PlanResult, ProcessView } from '../../src/server/advisor-api.js';
 import { buildApp } from '../../src/server/app.js';
 import { VERSION } from '../../src/version.js';
 
@@ -114,6 +114,37 @@ const DOMAIN: DomainView = {
   adminPins: { vcpus: [], emulator: false, iothreads: [] },
   excluded: false,
   reservation: null,
+  memoryGuard: null,
+};
+/** A widened restrictive domain, short again on its two nodes; rendered with nodesets as text and times as ISO. */
+const GUARD_VERDICT: MemoryGuardVerdictView = {
+  uuid: DOMAIN.uuid,
+  name: 'web1',
+  pid: 4242,
+  state: 'short',
+  nodes: [0, 1],
+  untouchedMiB: 6144,
+  freeMiB: 5120,
+  othersUntouchedMiB: 512,
+  headroomMiB: -1536,
+  thresholdMiB: 1024,
+  action: { kind: 'widen', to: [0, 1, 3] },
+  widened: { from: [0], to: [0, 1], atMs: T0 },
+  reason: 'short: …; widen to nodes (0-1,3)',
+};
+const GUARD_JSON = {
+  state: 'short',
+  nodeset: '0-1',
+  untouchedMiB: 6144,
+  freeMiB: 5120,
+  othersUntouchedMiB: 512,
+  headroomMiB: -1536,
+  thresholdMiB: 1024,
+  action: 'widen',
+  actionNodeset: '0-1,3',
+  widenedFrom: '0',
+  widenedAt: new Date(T0).toISOString(),
+  reason: 'short: …; widen to nodes (0-1,3)',
 };
 const OUTCOME: DomainMoveOutcomeView = {
   ok: true,
@@ -137,8 +168,9 @@ function fakeDomains(calls: Calls): DomainsApi {
       calls.setFilter.push(f);
       filter = f;
     },
-    list: () => [DOMAIN],
+    list: () => [{ ...DOMAIN, memoryGuard: GUARD_VERDICT }],
     count: () => 1,
+    memoryGuard: () => ({ settings: { mode: 'widen', headroomMiB: 1024 }, acts: false, evaluatedAtMs: T0, verdicts: [GUARD_VERDICT] }),
     rollback: async (key) => {
       calls.rollback.push(key);
       return key === DOMAIN.name || key === DOMAIN.uuid ? OUTCOME : undefined;
@@ -397,6 +429,7 @@ describe('domains', () => {
     ['GET', '/v1/domains', undefined],
     ['PUT', '/v1/domains/filter', { exclude: ['db01'] }],
     ['POST', '/v1/domains/web1/rollback', undefined],
+    ['GET', '/v1/memory-guard', undefined],
   ] as const)('without libvirt, %s %s is 503 libvirt unavailable', async (method, url, payload) => {
     const { api } = fakeApi();
     const r = await appFor(api).inject({ method, url, ...(payload ? { payload } : {}) });
@@ -413,7 +446,7 @@ describe('domains', () => {
       libvirt: { uri: 'qemu:///system', connected: true, connects: 1, lastError: null },
       apply: false,
       filter: { include: [], exclude: [] },
-      domains: [{ ...DOMAIN, nodeset: '0-1' }],
+      domains: [{ ...DOMAIN, nodeset: '0-1', memoryGuard: GUARD_JSON }],
     });
     expect(Object.keys(body)).toEqual(['libvirt', 'apply', 'filter', 'domains']);
     expect(Object.keys(body.domains[0]!)).toEqual(Object.keys(DOMAIN));
@@ -441,6 +474,30 @@ describe('domains', () => {
     expect(r.json()).toEqual(OUTCOME);
     expectError(await app.inject({ method: 'POST', url: '/v1/domains/nope/rollback' }), 'NUMADVISOR_ERR_NOT_FOUND', /^no running domain named or with UUID nope$/);
     expect(calls.rollback).toEqual([DOMAIN.uuid, 'nope']);
+  });
+});
+
+describe('memory guard', () => {
+  it('GET /v1/memory-guard: mode, headroom, whether it acts, when it last looked, and each domain\'s verdict', async () => {
+    const calls = fakeApi().calls;
+    const { api } = fakeApi({ domains: fakeDomains(calls) });
+    const r = await appFor(api).inject({ method: 'GET', url: '/v1/memory-guard' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({
+      mode: 'widen',
+      headroomMiB: 1024,
+      acts: false,
+      evaluatedAt: new Date(T0).toISOString(),
+      domains: [{ name: 'web1', uuid: DOMAIN.uuid, pid: 4242, ...GUARD_JSON }],
+    });
+  });
+
+  it('before its first evaluation: no time, no domains', async () => {
+    const calls = fakeApi().calls;
+    const domains = { ...fakeDomains(calls), memoryGuard: () => ({ settings: { mode: 'warn' as const, headroomMiB: 512 }, acts: false, evaluatedAtMs: undefined, verdicts: [] }) };
+    const { api } = fakeApi({ domains });
+    const r = await appFor(api).inject({ method: 'GET', url: '/v1/memory-guard' });
+    expect(r.json()).toEqual({ mode: 'warn', headroomMiB: 512, acts: false, evaluatedAt: null, domains: [] });
   });
 });
 
