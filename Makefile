@@ -9,8 +9,10 @@ NPM ?= npm
 # journal's compaction (test/integration/crash-consistency.test.ts).
 APT_PACKAGES := curl ca-certificates gcc libc6-dev util-linux numactl
 APT_TEST_PACKAGES := numad libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86 logrotate strace
-# The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root.
-APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl
+# The lab (test/lab): QEMU and an initramfs built from busybox; numactl runs inside the guest from this machine's root,
+# and so do libvirtd, virtlogd and virsh for the VM scenarios. libvirt-daemon-system, as for the tests: it has
+# qemu.conf and libvirtd.conf and creates the libvirt-qemu user QEMU runs as.
+APT_LAB_PACKAGES := qemu-system-x86 busybox-static kmod cpio numactl libvirt-daemon-system libvirt-clients
 NODE_BIN := $(shell command -v $(NODE))
 # Node-API headers for the /proc scan addon: Debian's and NodeSource's nodejs packages ship them beside the binary.
 NODE_INCLUDE := $(shell $(NODE) -p "require('path').resolve(process.execPath, '../../include/node')")
@@ -52,7 +54,8 @@ apt-test-deps:
 lab-deps:
 	$(call apt_install,$(APT_LAB_PACKAGES),missing Debian packages for the lab,exit 1)
 
-# Boots emulated 4- and 8-node guests (about a minute each run; kernel and initramfs cached under test/.tmp/lab).
+# Boots emulated 4- and 8-node guests, VMs under libvirt inside some (about 11 minutes in all, docs/lab.md; kernel
+# and initramfs cached under test/.tmp/lab).
 lab: deps lab-deps build
 	npx vitest run --config test/lab/vitest.config.ts
 

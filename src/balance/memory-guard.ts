@@ -33,6 +33,13 @@ export const DEFAULT_MEMORY_GUARD_HEADROOM_MIB = 1024;
  */
 export const NARROW_HEADROOM_FACTOR = 2;
 
+/**
+ * The headroom asked of a domain's nodes is at most this share of their memory: 1 GiB is a thin margin on a 64 GiB
+ * node but more than a small node ever has free (a 768 MiB lab node with a 400 MiB guest on it, room to spare, was
+ * "short" every cycle and widened at once). An eighth keeps the absolute figure on any node of 8 GiB or more.
+ */
+export const HEADROOM_MAX_SHARE_OF_NODES = 1 / 8;
+
 /** A widening is held at least this long before narrowing is considered (numad's own re-evaluation delay, 300 s). */
 export const NARROW_DWELL_MS = 300_000;
 
@@ -48,6 +55,8 @@ export interface GuardNode {
    * which the guard counts itself from each guest's numa_maps.
    */
   memFreeMiB: number;
+  /** the node's memory (MemTotal): bounds the headroom asked of it (HEADROOM_MAX_SHARE_OF_NODES) */
+  memTotalMiB: number;
   /** SLIT row, aligned with the node list passed in (numeric id order) */
   distances: number[];
 }
@@ -132,6 +141,8 @@ export function evaluateMemoryGuard(input: GuardInput): GuardVerdict[] {
   const byId = new Map(input.nodes.map((n, i) => [n.id, { n, index: i }] as const));
   const memoryNode = (id: number): boolean => byId.get(id)?.n.hasMemory === true;
   const free = (id: number): number => byId.get(id)?.n.memFreeMiB ?? 0;
+  const thresholdOn = (nodes: readonly number[]): number =>
+    Math.min(input.thresholdMiB, Math.floor(sum(nodes.map((id) => byId.get(id)?.n.memTotalMiB ?? 0)) * HEADROOM_MAX_SHARE_OF_NODES));
 
   const bound = new Map<string, Bound>();
   for (const d of input.domains) {
@@ -150,7 +161,8 @@ export function evaluateMemoryGuard(input: GuardInput): GuardVerdict[] {
 
   return input.domains.map((d): GuardVerdict => {
     const b = bound.get(d.uuid);
-    const base = { uuid: d.uuid, name: d.name, pid: d.pid, thresholdMiB: input.thresholdMiB };
+    const thresholdMiB = b ? thresholdOn(b.nodes) : input.thresholdMiB;
+    const base = { uuid: d.uuid, name: d.name, pid: d.pid, thresholdMiB };
     const prior = input.widenings.get(d.uuid);
     if (!b) {
       const why =
@@ -182,16 +194,17 @@ export function evaluateMemoryGuard(input: GuardInput): GuardVerdict[] {
               ? "nodeset set by the administrator (<numatune> placement='static'): warned only"
               : undefined;
 
-    if (headroomMiB < input.thresholdMiB) {
-      const shortText = `short: ${figures} < ${input.thresholdMiB} MiB`;
+    // A guest with nothing left to touch cannot run its nodes out by itself: what it has is already allocated.
+    if (b.untouchedMiB > 0 && headroomMiB < thresholdMiB) {
+      const shortText = `short: ${figures} < ${thresholdMiB} MiB`;
       if (fixed) return { ...base, ...numbers, state: 'short', action: { kind: 'none' }, reason: `${shortText}; ${fixed}` };
-      const to = widenTarget(input.nodes, byId, b, claims, input.thresholdMiB - headroomMiB);
+      const to = widenTarget(input.nodes, byId, b, claims, thresholdMiB - headroomMiB);
       if (!to) return { ...base, ...numbers, state: 'short', action: { kind: 'none' }, reason: `${shortText}; no other node has room` };
       const target = [...new Set([...d.nodeset, ...to])].sort((x, y) => x - y);
       return { ...base, ...numbers, state: 'short', action: { kind: 'widen', to: target }, reason: `${shortText}; widen to nodes (${formatIdList(target)})` };
     }
 
-    const okText = `ok: ${figures} ≥ ${input.thresholdMiB} MiB`;
+    const okText = b.untouchedMiB > 0 ? `ok: ${figures} ≥ ${thresholdMiB} MiB` : `ok: ${figures}, nothing left to touch`;
     if (!widened) return { ...base, ...numbers, state: 'ok', action: { kind: 'none' }, reason: okText };
     const widenedText = `widened from nodes (${formatIdList(widened.from)})`;
     if (fixed) return { ...base, ...numbers, state: 'ok', action: { kind: 'none' }, reason: `${okText}; ${widenedText}, kept: ${fixed}` };
@@ -200,7 +213,7 @@ export function evaluateMemoryGuard(input: GuardInput): GuardVerdict[] {
     const from = widened.from.filter(memoryNode);
     const spilledMiB = sum([...b.touchedMiBByNode].filter(([n]) => !from.includes(n)).map(([, v]) => v));
     const projectedMiB = sum(from.map(free)) - othersOn(b, from) - b.untouchedMiB - spilledMiB;
-    const needMiB = NARROW_HEADROOM_FACTOR * input.thresholdMiB;
+    const needMiB = NARROW_HEADROOM_FACTOR * thresholdOn(from);
     if (input.nowMs - widened.atMs < NARROW_DWELL_MS) {
       return { ...base, ...numbers, state: 'ok', action: { kind: 'none' }, reason: `${okText}; ${widenedText} ${Math.round((input.nowMs - widened.atMs) / 1000)} s ago, held at least ${NARROW_DWELL_MS / 1000} s` };
     }

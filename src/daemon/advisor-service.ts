@@ -181,7 +181,7 @@ export class AdvisorService {
   freshMemoryGuardNodes(): GuardNode[] {
     const unbound = new Map<number, number>();
     for (const r of this.ledger.list()) if (!r.domain) for (const p of r.perNode) unbound.set(p.node, (unbound.get(p.node) ?? 0) + p.memMiB);
-    return this.freshCapacity().map((cap) => ({ id: cap.id, hasMemory: cap.hasMemory, memFreeMiB: Math.max(0, cap.memFreeMiB - (unbound.get(cap.id) ?? 0)), distances: cap.distances }));
+    return this.freshCapacity().map((cap) => ({ id: cap.id, hasMemory: cap.hasMemory, memFreeMiB: Math.max(0, cap.memFreeMiB - (unbound.get(cap.id) ?? 0)), memTotalMiB: cap.memTotalMiB, distances: cap.distances }));
   }
 
   /** What the policy sees: each node's capacity (freshCapacity(), so it may read) less what is reserved on it. */

@@ -37,6 +37,17 @@ export const LAB_4NODE_1GIB: Topology = {
   distances: D4,
 };
 
+/**
+ * For libvirt inside the guest (test/lab/libvirt-guest.ts): room on every node for libvirtd, the daemon, Node.js
+ * clients and a small TCG domain each (the size issue #14's measurements of libvirt in the lab were made with).
+ */
+export const LAB_4NODE_768MIB: Topology = {
+  name: '4-node, 768 MiB each',
+  cpusPerNode: 1,
+  memMiBPerNode: 768,
+  distances: D4,
+};
+
 export const LAB_8NODE_DL980: Topology = {
   name: '8-node HP DL980',
   cpusPerNode: 1,

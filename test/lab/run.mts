@@ -1,9 +1,12 @@
 // Run one command in a lab guest by hand:
 //   npx tsx test/lab/run.ts [--topology 4node|8node] [--nodes N --cpus-per-node C --mem-per-node MIB] -- 'numactl -H'
+//   npx tsx test/lab/run.mts --mem-per-node 768 --libvirt -- 'virsh -c qemu:///system capabilities | grep cell'
+// --libvirt runs test/lab/libvirt-guest.ts's prelude first: cgroup2, libvirtd and virtlogd up, our numad at /usr/bin/numad.
 // The project directory is mounted read-write at its own path and is the working directory; the rest of this
 // machine's root is read-only, with tmpfs over /tmp /run /var/log /var/lib /var/tmp /root.
 import { parseArgs } from 'node:util';
 import { LAB_4NODE, LAB_8NODE_DL980, runInGuest, type Topology } from './harness.js';
+import { libvirtPrelude } from './libvirt-guest.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -13,6 +16,7 @@ const { values, positionals } = parseArgs({
     'cpus-per-node': { type: 'string' },
     'mem-per-node': { type: 'string' },
     timeout: { type: 'string', default: '600' },
+    libvirt: { type: 'boolean', default: false },
   },
 });
 let topology: Topology = values.topology === '8node' ? LAB_8NODE_DL980 : LAB_4NODE;
@@ -26,7 +30,8 @@ topology = {
   cpusPerNode: Number(values['cpus-per-node'] ?? topology.cpusPerNode),
   memMiBPerNode: Number(values['mem-per-node'] ?? topology.memMiBPerNode),
 };
-const script = positionals.join(' ') || 'numactl -H';
+const command = positionals.join(' ') || 'numactl -H';
+const script = values.libvirt ? `${libvirtPrelude()}\n${command}` : command;
 const r = await runInGuest(topology, `${script}\n`, Number(values.timeout) * 1000);
 process.stdout.write(r.stdout);
 process.stderr.write(r.stderr);

@@ -9,7 +9,8 @@ const NOW = 10_000_000;
 
 /** D4: nodes 0 and 1 are a pair (12), 2 and 3 the other (17 across). */
 function nodes(free: number[]): GuardNode[] {
-  return free.map((memFreeMiB, id) => ({ id, hasMemory: true, memFreeMiB, distances: D4[id] as number[] }));
+  // 64 GiB nodes: an eighth of one is far above the thresholds used here, so the absolute figure applies.
+  return free.map((memFreeMiB, id) => ({ id, hasMemory: true, memFreeMiB, memTotalMiB: 65_536, distances: D4[id] as number[] }));
 }
 
 function dom(o: Partial<GuardDomain> & { uuid: string }): GuardDomain {
@@ -48,6 +49,22 @@ describe('memory guard: short or ok', () => {
     expect(v).toMatchObject({ untouchedMiB: 2048, headroomMiB: 2048, state: 'ok' });
     const [full] = run({ domains: [dom({ uuid: 'a', touchedMiBByNode: new Map([[0, 8300]]) })] });
     expect(full).toMatchObject({ untouchedMiB: 0, state: 'ok' });
+  });
+
+  it('a guest with nothing left to touch is never short, however little its nodes have free (the lab: every domain was widened)', () => {
+    const [v] = run({ nodes: nodes([100, 4096, 0, 0]), domains: [dom({ uuid: 'a', memoryMiB: 400, touchedMiBByNode: new Map([[0, 400]]) })] });
+    expect(v).toMatchObject({ state: 'ok', untouchedMiB: 0, headroomMiB: 100, action: { kind: 'none' } });
+    expect(v?.reason).toMatch(/nothing left to touch$/);
+  });
+
+  it('on small nodes the headroom asked is at most an eighth of their memory', () => {
+    // A 768 MiB lab node with 676 MiB free and a 400 MiB guest that has touched nothing: headroom 276 MiB, which is
+    // above an eighth of the node (96 MiB) though far below 1 GiB.
+    const small = [0, 1, 2, 3].map((id) => ({ id, hasMemory: true, memFreeMiB: 676, memTotalMiB: 768, distances: D4[id] as number[] }));
+    const [v] = run({ nodes: small, domains: [dom({ uuid: 'a', memoryMiB: 400, touchedMiBByNode: new Map() })] });
+    expect(v).toMatchObject({ state: 'ok', thresholdMiB: 96, headroomMiB: 276 });
+    const [tight] = run({ nodes: small.map((n) => ({ ...n, memFreeMiB: n.id === 0 ? 450 : 676 })), domains: [dom({ uuid: 'a', memoryMiB: 400, touchedMiBByNode: new Map() })] });
+    expect(tight).toMatchObject({ state: 'short', thresholdMiB: 96, headroomMiB: 50, action: { kind: 'widen', to: [0, 1] } });
   });
 
   it("other bound guests' untouched memory on the same nodes is counted against it (spread evenly over each guest's nodes)", () => {

@@ -68,7 +68,7 @@ function fakeService(freeCpu: number[], calls: string[] = [], o: { memTotalMiB?:
     },
     freshMemoryGuardNodes: (): GuardNode[] => {
       calls.push('guardNodes');
-      return svc.guardFreeMiB.map((memFreeMiB, id) => ({ id, hasMemory: true, memFreeMiB, distances: distances[id] as number[] }));
+      return svc.guardFreeMiB.map((memFreeMiB, id) => ({ id, hasMemory: true, memFreeMiB, memTotalMiB: o.memTotalMiB ?? 65_536, distances: distances[id] as number[] }));
     },
   };
   return svc;
