@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_DIR } from '../helpers/fixtures.js';
-import { LAB_DIR, labUnavailable } from './harness.js';
+import { LAB_DIR, labUnavailable, runInGuest, type Topology } from './harness.js';
 
 /**
  * What the guest runs from this machine's root besides the lab's own packages (the Makefile's APT_LAB_PACKAGES):
@@ -207,3 +207,25 @@ export const VCPU_BUSY_FN = `vcpu_tid() { for t in /proc/$1/task/*; do case "$(c
 vcpu_ticks() { sed 's/.*) //' /proc/$1/task/$2/stat | awk '{print $12 + $13}'; }
 vcpu_busy() { tid=$(vcpu_tid $1); t0=$(up); a=$(vcpu_ticks $1 $tid); sleep $2; b=$(vcpu_ticks $1 $tid); echo "$((b - a)) $(getconf CLK_TCK) $(echo "$(up) $t0" | awk '{printf "%.2f", $1 - $2}')"; }
 `;
+
+export interface VmScenarioRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  sections: Map<string, string>;
+  times: Map<string, number>;
+}
+
+/**
+ * Run a VM scenario's guest script, then stop our daemon and time the whole guest run; print the TIME lines (the lab's
+ * figures in docs/lab.md come from these) and, with NUMADVISOR_LAB_VERBOSE, everything the guest printed.
+ */
+export async function runVmScenario(label: string, topology: Topology, lines: readonly string[], deadlineMs: number): Promise<VmScenarioRun> {
+  const started = Date.now();
+  const script = [...lines, 'dist/numad -i 0', 'echo "TIME total $(up)"'].join('\n');
+  const r = await runInGuest(topology, script, deadlineMs);
+  const { sections, times } = parseSections(r.stdout);
+  console.log(`${label}: ${[...times].map(([k, v]) => `${k} ${v} s`).join(', ')}; guest run ${(r.elapsedMs / 1000).toFixed(0)} s, test ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  if (process.env.NUMADVISOR_LAB_VERBOSE) console.log(r.stdout);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, sections, times };
+}

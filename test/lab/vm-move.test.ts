@@ -8,8 +8,8 @@
 // so the rebalancer does not act on a half-migrated VM; `-r` lets it look. `-u 130`: with one emulated CPU per node
 // a busy vCPU asks 100/85 of a CPU at numad's default 85 % and fits no node; 130 is numad's overcommit ceiling.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAB_4NODE_1GIB, labAssets, runInGuest } from './harness.js';
-import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, parseSections, section, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest, writeSpinKernel } from './libvirt-guest.js';
+import { LAB_4NODE_1GIB, labAssets } from './harness.js';
+import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest, writeSpinKernel } from './libvirt-guest.js';
 
 const skip = libvirtLabUnavailable();
 if (skip) console.warn(`lab VM move skipped: ${skip}`);
@@ -36,7 +36,6 @@ describe.skipIf(skip !== undefined)('the lab: a VM moved live across nodes throu
   });
 
   it('memory on the wrong node, vCPU busy: advised, moved live (nodeset, pins, pages), "moved" logged, rolled back', async () => {
-    const started = Date.now();
     // Shell: `ram PID` prints the guest RAM's pages per node — QEMU's largest mapping in numa_maps — as
     // "<pages> N<node>=<pages> …"; `ram_on NODES SECONDS` waits until 95 % of them are on NODES (a comma list).
     // The whole process is reported too (the project's `processes`), but the shared libraries QEMU maps stay where
@@ -51,7 +50,7 @@ ram_on() {
   return 1
 }
 `;
-    const script = [
+    const r = await runVmScenario('lab VM move', LAB_4NODE_1GIB, [
       'set -u',
       libvirtPrelude(),
       VCPU_BUSY_FN,
@@ -96,14 +95,9 @@ ram_on() {
       section('after rollback', `virsh -c qemu:///system numatune ${NAME}; grep Cpus_allowed_list /proc/$PID/task/$(vcpu_tid $PID)/status`),
       section('after rollback ram', 'ram $PID'),
       `virsh -c qemu:///system destroy ${NAME} >/dev/null 2>&1`,
-      'dist/numad -i 0',
-      'echo "TIME total $(up)"',
-    ].join('\n');
-    const r = await runInGuest(LAB_4NODE_1GIB, script, 1_080_000);
-    const { sections, times } = parseSections(r.stdout);
-    console.log(`lab VM move: ${[...times].map(([k, v]) => `${k} ${v} s`).join(', ')}; guest run ${(r.elapsedMs / 1000).toFixed(0)} s, test ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    ], 1_080_000);
+    const { sections } = r;
     console.log(`lab VM move, numad.log:\n${sections.get('numad.log') ?? ''}`);
-    if (process.env.NUMADVISOR_LAB_VERBOSE) console.log(r.stdout);
     expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
 
     // Placed by numad's answer on a node other than the reserved one; its vCPU really spins (> half a CPU).

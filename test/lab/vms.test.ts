@@ -5,8 +5,8 @@
 // numad's lines, and each reservation must be bound to its domain. One guest for all of it (a boot and libvirtd cost
 // ~15 s, each domain ~20 s under TCG in TCG); the guest script prints sections the assertions read.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAB_4NODE_768MIB, labAssets, runInGuest } from './harness.js';
-import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, parseSections, section, startNumadDaemon, writeFileInGuest } from './libvirt-guest.js';
+import { LAB_4NODE_768MIB, labAssets } from './harness.js';
+import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, writeFileInGuest } from './libvirt-guest.js';
 
 const skip = libvirtLabUnavailable();
 if (skip) console.warn(`lab VMs skipped: ${skip}`);
@@ -40,8 +40,7 @@ describe.skipIf(skip !== undefined)('the lab: real VMs under libvirt on a 4-node
   });
 
   it('boot storm: four placement=auto domains started at once land on four nodes, as libvirt records and the ledger binds', async () => {
-    const started = Date.now();
-    const script = [
+    const r = await runVmScenario('lab boot storm', LAB_4NODE_768MIB, [
       'set -u',
       libvirtPrelude(),
       // numad's defaults (-i 15 is numad's idle interval); the daemon moves domains only through libvirt.
@@ -73,13 +72,8 @@ describe.skipIf(skip !== undefined)('the lab: real VMs under libvirt on a 4-node
       section('numad.log', 'cat /var/log/numad.log'),
       section('daemon', "grep -vE '\"msg\":\"(request|answered|advice)' /var/log/numadvisor.log | cut -c1-700 | tail -40"),
       ...DOMAINS.map((name) => `virsh -c qemu:///system destroy ${name} >/dev/null 2>&1`),
-      'dist/numad -i 0',
-      'echo "TIME total $(up)"',
-    ].join('\n');
-    const r = await runInGuest(LAB_4NODE_768MIB, script, 600_000);
-    const { sections, times } = parseSections(r.stdout);
-    console.log(`lab boot storm: ${[...times].map(([k, v]) => `${k} ${v} s`).join(', ')}; guest run ${(r.elapsedMs / 1000).toFixed(0)} s, test ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    if (process.env.NUMADVISOR_LAB_VERBOSE) console.log(r.stdout);
+    ], 600_000);
+    const { sections } = r;
     expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
 
     // Every create succeeded; how long each took (from its own start, all started together) is printed.
