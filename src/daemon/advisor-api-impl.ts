@@ -74,7 +74,7 @@ export function buildAdvisorApi({ service, control, rebalancer, domains }: Advis
     applyNumadOps: (ops) => control.apply(ops),
     processes: () => rebalancer.scanner.tracked,
     plan: () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }),
-    health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.freshCapacity().length, reservationCount: service.ledger.size }),
+    health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.nodeCount, reservationCount: service.ledger.size }),
     domains: domains ? domainsApi(domains, service, rebalancer) : undefined,
   };
 }

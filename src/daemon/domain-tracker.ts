@@ -177,13 +177,16 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   /**
    * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process),
    * and drop their CPU part once the guest's CPU use is measured: measured use and the reservation must not both
-   * count the same MiB or CPU.
+   * count the same MiB or CPU. Returns what it read, by domain UUID: reading numa_maps walks the guest's page tables,
+   * so the memory guard later in the same cycle uses these instead of reading them again.
    */
-  materialise(): void {
+  materialise(): Map<string, Map<number, number>> {
+    const read = new Map<string, Map<number, number>>();
     for (const d of this.domains.values()) {
       if (!d.reservationId || d.pid === undefined) continue;
       const promised = this.promised.get(d.reservationId);
       const used = readMemoryMiBByNode(this.fs, d.pid);
+      if (used !== undefined) read.set(d.uuid, used);
       if (!promised || used === undefined) continue;
       const current = this.ledger.get(d.reservationId);
       if (!current) {
@@ -196,6 +199,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
       const next = this.ledger.update(d.reservationId, { perNode });
       if (!next) d.reservationId = undefined;
     }
+    return read;
   }
 
   /** The guest's memory on each node now (its QEMU process's numa_maps), for the memory guard; undefined when unreadable. */

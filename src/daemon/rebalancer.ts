@@ -84,6 +84,8 @@ export interface RebalancerOptions {
 interface Observation {
   nowMs: number;
   input: { nodes: PlanNode[]; processes: PlanProcess[]; settings: PlanSettings } | undefined;
+  /** bound guests' memory per node read this cycle (tracker.materialise), by domain UUID */
+  guestMemory: ReadonlyMap<string, Map<number, number>>;
 }
 
 export class Rebalancer {
@@ -183,7 +185,7 @@ export class Rebalancer {
     this.cycles++;
     const observed = this.observe();
     if (!observed) return false;
-    const guardChange = this.guard(observed.nowMs, observed.input !== undefined);
+    const guardChange = this.guard(observed.nowMs, observed.input !== undefined, observed.guestMemory);
     if (guardChange) return this.actions.actOnGuard(guardChange, observed.nowMs);
     const move = this.plan(observed);
     return move ? this.actions.act(move, observed.nowMs) : false;
@@ -192,10 +194,11 @@ export class Rebalancer {
   /**
    * The memory guard's cycle: every domain bound by strict or restrictive mode is checked against its nodes' free
    * memory (balance/memory-guard.ts), short ones are logged, and the change to make (--memory-guard widen with
-   * --apply domains) is returned. Nothing is read when no domain is bound. `memoryFresh`: the cycle already re-read
+   * --apply domains) is returned. Nothing is read when no domain is bound; a guest whose memory `materialise` read this
+   * cycle (`guestMemory`) is not read again. `memoryFresh`: the cycle already re-read
    * node memory.
    */
-  private guard(nowMs: number, memoryFresh: boolean): GuardChange | undefined {
+  private guard(nowMs: number, memoryFresh: boolean, guestMemory: ReadonlyMap<string, Map<number, number>>): GuardChange | undefined {
     const settings = this.guardSettings;
     const side = this.domains;
     if (settings.mode === 'off' || !side) return undefined;
@@ -220,7 +223,7 @@ export class Rebalancer {
       mode: d.numaMode,
       nodeset: d.nodeset,
       memoryMiB: d.spec.memoryMiB,
-      touchedMiBByNode: bound.includes(d) ? side.tracker.readGuestMemory(d) : undefined,
+      touchedMiBByNode: bound.includes(d) ? (guestMemory.get(d.uuid) ?? side.tracker.readGuestMemory(d)) : undefined,
       excluded: d.excluded,
       adminNodeset: d.spec.numatune?.placement === 'static' && !ours.has(d.uuid),
     }));
@@ -284,17 +287,17 @@ export class Rebalancer {
     // Answers `numad -w` gave while we could not are capacity promised: count them within a cycle even if idle.
     service.adoptLocalAnswers();
     this.domains?.tracker.client.poke();
-    this.domains?.tracker.materialise();
+    const guestMemory: ReadonlyMap<string, Map<number, number>> = this.domains?.tracker.materialise() ?? new Map();
     // numad never examines processes on a single-node host: there is nowhere to move them.
     if (service.nodeCount < 2) return undefined;
     const s = this.o.settings();
     const nowMs = this.clock();
     const scanned = this.scanner.scan(nowMs, s);
     // Nothing big and busy: no plan to make, so no node memory to read (answers re-read it themselves when stale).
-    if (!scanned.some((p) => isCandidate(p))) return { nowMs, input: undefined };
+    if (!scanned.some((p) => isCandidate(p))) return { nowMs, input: undefined, guestMemory };
     service.refreshMemory();
     const nodes = this.planNodes();
-    return { nowMs, input: { nodes, processes: this.measureCandidates(scanned, s), settings: this.planSettings(s) } };
+    return { nowMs, input: { nodes, processes: this.measureCandidates(scanned, s), settings: this.planSettings(s) }, guestMemory };
   }
 
   /** The plan (kept for GET /v1/plan) and the move to act on, if any: the first, and a swap only once confirmed. */
