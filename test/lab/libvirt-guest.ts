@@ -34,6 +34,12 @@ const UPTIME_FN = `up() { cut -d' ' -f1 /proc/uptime; }`;
 export interface PreludeOptions {
   /** seconds to wait for `virsh version` to answer */
   libvirtdDeadlineS?: number;
+  /**
+   * The program bound over /usr/bin/numad, where libvirt runs it for placement='auto': ours (the default), the real
+   * numad (`/usr/bin/numad` itself: this machine's Debian package, left as it is), or nothing at all ('none', for
+   * domains that use no placement='auto').
+   */
+  numad?: 'ours' | 'real' | 'none';
 }
 
 /**
@@ -51,12 +57,13 @@ export interface PreludeOptions {
  */
 export function libvirtPrelude(o: PreludeOptions = {}): string {
   const deadline = o.libvirtdDeadlineS ?? 90;
+  const numad = o.numad ?? 'ours';
   return `${UPTIME_FN}
 echo "TIME userspace $(up)"
 mount -t cgroup2 none /sys/fs/cgroup || exit 21
 mount -t tmpfs tmpfs /var/cache || exit 22
 mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/lib/libvirt/images /run/libvirt /var/cache/libvirt
-mount --bind ${REPO_DIR}/dist/numad /usr/bin/numad || exit 23
+${numad === 'ours' ? `mount --bind ${REPO_DIR}/dist/numad /usr/bin/numad || exit 23` : numad === 'none' ? 'mount --bind /bin/false /usr/bin/numad || exit 23' : ': the real numad stays at /usr/bin/numad'}
 LV0=$(up)
 virtlogd -d || exit 24
 libvirtd -d || exit 25
@@ -132,15 +139,22 @@ export interface LabDomain {
   kernel?: string;
   /** `<memoryBacking><allocation mode='immediate'/>`: QEMU preallocates all guest RAM, so it exists (and has a node) from the start */
   immediate?: boolean;
+  /**
+   * An administrator's memory nodeset (`<numatune>` placement='static'); the vCPUs are then not placed at all
+   * (`<vcpu placement='static'>` without a cpuset: they may run on every CPU). Without it both are placement='auto'.
+   */
+  nodeset?: string;
+  /** `<iothreads>N</iothreads>`: IOThreads 1..N (QEMU starts them without any device using them) */
+  iothreads?: number;
 }
 
-/** A transient TCG domain with no disk and no network, vCPUs and memory placed by numad (placement='auto'). */
+/** A transient TCG domain with no disk and no network, vCPUs and memory placed by numad (placement='auto') unless `nodeset` is given. */
 export function labDomainXml(d: LabDomain): string {
   return `<domain type='qemu'>
   <name>${d.name}</name>
   <memory unit='MiB'>${d.memMiB}</memory>
-  <vcpu placement='auto'>${d.vcpus}</vcpu>
-  <numatune><memory mode='${d.mode}' placement='auto'/></numatune>
+  <vcpu placement='${d.nodeset === undefined ? 'auto' : 'static'}'>${d.vcpus}</vcpu>
+${d.iothreads ? `  <iothreads>${d.iothreads}</iothreads>\n` : ''}  <numatune><memory mode='${d.mode}' ${d.nodeset === undefined ? "placement='auto'" : `nodeset='${d.nodeset}'`}/></numatune>
 ${d.immediate ? "  <memoryBacking><allocation mode='immediate'/></memoryBacking>\n" : ''}  <os><type arch='x86_64' machine='pc'>hvm</type>${d.kernel ? `<kernel>${d.kernel}</kernel>` : ''}</os>
   <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/></devices>
 </domain>`;
@@ -163,13 +177,12 @@ const SPIN = [0xeb, 0xfe];
  * padding the file to that size makes sure every byte it looks at is ours.
  */
 const SPIN_FILE_BYTES = 8192;
+/** Where the touching kernel starts writing: above itself (loaded at 1 MiB) and below nothing QEMU put there. */
+const TOUCH_FROM = 0x200000;
+const PAGE = 4096;
 
-/**
- * A multiboot (v1) kernel of 34 meaningful bytes that spins forever on its one vCPU: QEMU (`-kernel`, libvirt's
- * `<os><kernel>`) loads it at 1 MiB and jumps to the loop in 32-bit protected mode. A busy guest without a disk
- * image or a toolchain: what the rebalancer needs to see a VM use CPU.
- */
-export function spinKernel(): Buffer {
+/** A multiboot (v1) kernel file whose code, right after the header, is `code`. */
+function multibootKernel(code: readonly number[]): Buffer {
   const b = Buffer.alloc(SPIN_FILE_BYTES);
   const entry = SPIN_LOAD_ADDR + HEADER_BYTES;
   const words = [
@@ -184,15 +197,57 @@ export function spinKernel(): Buffer {
     entry, // entry_addr: right after the header
   ];
   words.forEach((w, i) => b.writeUInt32LE(w, i * 4));
-  Buffer.from(SPIN).copy(b, HEADER_BYTES);
+  Buffer.from(code).copy(b, HEADER_BYTES);
   return b;
+}
+
+/**
+ * A multiboot (v1) kernel of 34 meaningful bytes that spins forever on its one vCPU: QEMU (`-kernel`, libvirt's
+ * `<os><kernel>`) loads it at 1 MiB and jumps to the loop in 32-bit protected mode. A busy guest without a disk
+ * image or a toolchain: what the rebalancer needs to see a VM use CPU.
+ */
+export function spinKernel(): Buffer {
+  return multibootKernel(SPIN);
+}
+
+/** `imm32` as the 4 little-endian bytes an instruction carries. */
+const le32 = (n: number): number[] => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
+
+/**
+ * A multiboot kernel that writes one word into every 4 KiB page of guest RAM from 2 MiB up to `memMiB` (paging is off:
+ * these are physical addresses), then halts with interrupts off. QEMU allocates guest RAM when the guest first
+ * touches it, so the guest's memory grows by `memMiB` − 2 MiB as fast as TCG runs the loop: a guest faulting its
+ * memory in all at once, what the memory guard is for. Halted, the guest then uses no CPU.
+ */
+export function touchKernel(memMiB: number): Buffer {
+  const end = memMiB * 1024 * 1024;
+  const code = [
+    0xbf, ...le32(TOUCH_FROM), // mov edi, TOUCH_FROM
+    0x89, 0x07, // loop: mov [edi], eax
+    0x81, 0xc7, ...le32(PAGE), // add edi, PAGE
+    0x81, 0xff, ...le32(end), // cmp edi, end
+    0x72, 0xf0, // jb loop (-16: back over these 16 bytes)
+    0xfa, // cli
+    0xf4, // halt: hlt
+    0xeb, 0xfd, // jmp halt
+  ];
+  return multibootKernel(code);
 }
 
 /** Writes the spinning kernel under the lab's cache (the project directory, which the guest shares) and returns its path. */
 export function writeSpinKernel(): string {
+  return writeLabFile('spin-multiboot.bin', spinKernel());
+}
+
+/** Writes the touching kernel for a guest of `memMiB` under the lab's cache and returns its path. */
+export function writeTouchKernel(memMiB: number): string {
+  return writeLabFile(`touch-${memMiB}mib-multiboot.bin`, touchKernel(memMiB));
+}
+
+function writeLabFile(name: string, data: Buffer): string {
   mkdirSync(LAB_DIR, { recursive: true });
-  const file = path.join(LAB_DIR, 'spin-multiboot.bin');
-  writeFileSync(file, spinKernel());
+  const file = path.join(LAB_DIR, name);
+  writeFileSync(file, data);
   return file;
 }
 

@@ -1,6 +1,8 @@
 // A VM moved live across real nodes (issue #14): a restrictive-mode domain whose memory sits on the wrong node while
-// its vCPU is busy is found by the rebalancer and moved through libvirt — nodeset changed live, vCPUs re-pinned to the
-// target's CPUs, QEMU's pages migrated — and `numadvisor rollback` puts it back. One guest for the whole scenario.
+// its vCPU is busy is found by the rebalancer and moved through libvirt — nodeset changed live, vCPU, emulator and
+// IOThread re-pinned to the target's CPUs, QEMU's pages migrated, an administrator's IOThread pin left alone — and
+// `numadvisor rollback` puts it back. Then a strict-mode domain, whose memory libvirt cannot move live, gets its CPUs
+// moved to its memory instead. One guest for both.
 //
 // How the wrong placement is made: node 3's CPU is reserved for non-numad use (`-R 3`), so numad's answer places the
 // VM on another node X (its vCPU pinned there); then `virsh numatune --nodeset 3 --live` moves its memory to node 3,
@@ -19,6 +21,20 @@ const NAME = 'nv-move';
 const MEM_MIB = 384;
 /** The node the memory is pushed to: its CPU is reserved, so it can never be the target. */
 const WRONG = 3;
+/**
+ * IOThread 1 is pinned by an administrator (to CPU WRONG, which no move targets, so a re-pin by us would show);
+ * IOThread 2 is libvirt's (placement='auto' pins it with the vCPU), so a move re-pins it.
+ */
+const ADMIN_IOTHREAD = 1;
+const OUR_IOTHREAD = 2;
+/** The strict-mode domain: memory bound to this node by an administrator, vCPUs left to run anywhere. */
+const STRICT = 'nv-strict';
+const STRICT_NODE = 1;
+
+/** `virsh iothreadinfo`'s rows: IOThread id → its CPU affinity as libvirt reads it from the thread. */
+function iothreadAffinity(text: string | undefined): Map<number, string> {
+  return new Map([...(text ?? '').matchAll(/^\s*(\d+)\s+(\S+)\s*$/gm)].map((m) => [Number(m[1]), m[2] as string]));
+}
 
 /** The share of the guest RAM's pages on `nodes`, from a `ram` line: "<pages> N<node>=<pages> …". */
 function ramShare(line: string | undefined, nodes: number[]): number {
@@ -60,12 +76,15 @@ ram_on() {
       // The memory guard would widen the domain's nodeset (a 1 GiB node never has its 1 GiB headroom free) and so
       // undo the misplacement this scenario needs: off here, as in vms.test.ts.
       startNumadDaemon(`-R ${WRONG} -u 130 -i 4:8`, { NUMADVISOR_MEMORY_GUARD: 'off' }),
-      writeFileInGuest(`/tmp/${NAME}.xml`, labDomainXml({ name: NAME, memMiB: MEM_MIB, vcpus: 1, mode: 'restrictive', kernel: '/var/lib/libvirt/images/spin.bin', immediate: true })),
+      writeFileInGuest(`/tmp/${NAME}.xml`, labDomainXml({ name: NAME, memMiB: MEM_MIB, vcpus: 1, mode: 'restrictive', kernel: '/var/lib/libvirt/images/spin.bin', immediate: true, iothreads: 2 })),
       'C0=$(up)',
       `virsh -c qemu:///system create /tmp/${NAME}.xml || exit 40`,
       'echo "TIME create $(echo "$(up) $C0" | awk \'{printf "%.1f", $1 - $2}\')"',
       `PID=$(cat /run/libvirt/qemu/${NAME}.pid)`,
       'dist/numad -x $PID || exit 41',
+      // An administrator's pin (a TUNABLE event the daemon did not announce): never changed by a move or a rollback.
+      `virsh -c qemu:///system iothreadpin ${NAME} ${ADMIN_IOTHREAD} ${WRONG} --live || exit 46`,
+      section('iothreads placed', `virsh -c qemu:///system iothreadinfo ${NAME}`),
       section('placed', `echo "pid $PID"; grep -o "<numad [^>]*>" /run/libvirt/qemu/${NAME}.xml`),
       // The spinning kernel keeps its vCPU thread busy: CPU time over 5 s.
       section('spin', 'vcpu_busy $PID 5'),
@@ -82,7 +101,10 @@ ram_on() {
       'echo "TIME rebalance $(echo "$(up) $R0" | awk \'{printf "%.1f", $1 - $2}\')"',
       section('numad.log', 'cat /var/log/numad.log'),
       section('numatune', `virsh -c qemu:///system numatune ${NAME} | tee /tmp/numatune.out`),
-      section('vcpu', 'grep Cpus_allowed_list /proc/$PID/task/$(vcpu_tid $PID)/status; grep Cpus_allowed_list /proc/$PID/status'),
+      section('vcpu', 'grep Cpus_allowed_list /proc/$PID/task/$(vcpu_tid $PID)/status'),
+      // The emulator's threads (the main thread is one) and the IOThreads, as libvirt reads them from the threads.
+      section('emulator', 'grep Cpus_allowed_list /proc/$PID/status'),
+      section('iothreads', `virsh -c qemu:///system iothreadinfo ${NAME}`),
       `ram_on "$(grep -o 'numa_nodeset *: *[0-9,-]*' /tmp/numatune.out | sed 's/.*: *//')" 60`,
       section('moved ram', 'ram $PID'),
       section('moved process', 'node dist/cli/numadvisor-entry.js processes --pid $PID'),
@@ -94,7 +116,27 @@ ram_on() {
       'echo "TIME rollback $(echo "$(up) $B0" | awk \'{printf "%.1f", $1 - $2}\')"',
       section('after rollback', `virsh -c qemu:///system numatune ${NAME}; grep Cpus_allowed_list /proc/$PID/task/$(vcpu_tid $PID)/status`),
       section('after rollback ram', 'ram $PID'),
+      section('after rollback emulator', 'grep Cpus_allowed_list /proc/$PID/status'),
+      section('after rollback iothreads', `virsh -c qemu:///system iothreadinfo ${NAME}`),
       `virsh -c qemu:///system destroy ${NAME} >/dev/null 2>&1`,
+      // Strict mode: an administrator bound the memory to node STRICT_NODE and left the busy vCPU free to run on any
+      // CPU. libvirt cannot move a strict domain's memory live, so the CPUs go to the memory.
+      writeFileInGuest(`/tmp/${STRICT}.xml`, labDomainXml({ name: STRICT, memMiB: MEM_MIB, vcpus: 1, mode: 'strict', nodeset: String(STRICT_NODE), kernel: '/var/lib/libvirt/images/spin.bin', immediate: true })),
+      'T0=$(up)',
+      `virsh -c qemu:///system create /tmp/${STRICT}.xml || exit 47`,
+      `SPID=$(cat /run/libvirt/qemu/${STRICT}.pid)`,
+      // Looked at first as the administrator left it, then handed to the rebalancer.
+      'dist/numad -x $SPID || exit 48',
+      section('strict placed', `echo "pid $SPID"; virsh -c qemu:///system numatune ${STRICT}; grep Cpus_allowed_list /proc/$SPID/task/$(vcpu_tid $SPID)/status; ram $SPID`),
+      'dist/numad -r $SPID || exit 49',
+      `i=0; until grep -q '"domain":"${STRICT}"' /var/lib/numadvisor/domain-moves.jsonl || [ $i -gt 600 ]; do i=$((i + 1)); sleep 0.5; done`,
+      'echo "TIME strict $(echo "$(up) $T0" | awk \'{printf "%.1f", $1 - $2}\')"',
+      section('strict journal', `grep '"domain":"${STRICT}"' /var/lib/numadvisor/domain-moves.jsonl`),
+      section('strict after', `virsh -c qemu:///system numatune ${STRICT}; grep Cpus_allowed_list /proc/$SPID/task/$(vcpu_tid $SPID)/status`),
+      section('strict emulator', 'grep Cpus_allowed_list /proc/$SPID/status'),
+      section('strict ram', 'ram $SPID'),
+      section('strict daemon', `grep '"domain":"${STRICT}"' /var/log/numadvisor.log | cut -c1-1500`),
+      `virsh -c qemu:///system destroy ${STRICT} >/dev/null 2>&1`,
     ], 1_080_000);
     const { sections } = r;
     console.log(`lab VM move, numad.log:\n${sections.get('numad.log') ?? ''}`);
@@ -126,10 +168,18 @@ ram_on() {
     expect(sections.get('numatune')).toMatch(new RegExp(`numa_nodeset\\s*:\\s*${advising?.[2]}\\n`));
     const vcpuCpus = /Cpus_allowed_list:\s+(\S+)/.exec(sections.get('vcpu') ?? '')?.[1];
     expect(vcpuCpus).toBe(advising?.[2]);
+    // The emulator and libvirt's IOThread re-pinned with it; the administrator's IOThread left where they put it.
+    expect(/Cpus_allowed_list:\s+(\S+)/.exec(sections.get('emulator') ?? '')?.[1], sections.get('emulator')).toBe(advising?.[2]);
+    expect(iothreadAffinity(sections.get('iothreads placed')).get(ADMIN_IOTHREAD), sections.get('iothreads placed')).toBe(String(WRONG));
+    expect(iothreadAffinity(sections.get('iothreads placed')).get(OUR_IOTHREAD), sections.get('iothreads placed')).toBe(String(home));
+    const moved = iothreadAffinity(sections.get('iothreads'));
+    expect(moved.get(OUR_IOTHREAD), sections.get('iothreads')).toBe(advising?.[2]);
+    expect(moved.get(ADMIN_IOTHREAD), sections.get('iothreads')).toBe(String(WRONG));
     expect(ramShare(sections.get('moved ram'), target), sections.get('moved ram')).toBeGreaterThanOrEqual(0.95);
     console.log(`lab VM move: the whole QEMU process after the move: ${sections.get('moved process') ?? ''}`);
-    const journal = (sections.get('journal') ?? '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; domain?: string });
+    const journal = (sections.get('journal') ?? '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; domain?: string; reason: string });
     expect(journal.map((j) => j.action)).toEqual(['apply']);
+    expect(journal[0]?.reason).toMatch(new RegExp(`left as an administrator pinned them: iothread ${ADMIN_IOTHREAD}`));
 
     // `numadvisor rollback` restores the placement from before the move: nodeset and pages back on node 3, the vCPU
     // back on its home node.
@@ -138,5 +188,28 @@ ram_on() {
     expect(after).toMatch(new RegExp(`numa_nodeset\\s*:\\s*${WRONG}\\n`));
     expect(after).toMatch(new RegExp(`Cpus_allowed_list:\\s+${home}\\n`));
     expect(ramShare(sections.get('after rollback ram'), [WRONG]), sections.get('after rollback ram')).toBeGreaterThanOrEqual(0.95);
+    expect(/Cpus_allowed_list:\s+(\S+)/.exec(sections.get('after rollback emulator') ?? '')?.[1]).toBe(String(home));
+    const rolledBack = iothreadAffinity(sections.get('after rollback iothreads'));
+    expect(rolledBack.get(OUR_IOTHREAD), sections.get('after rollback iothreads')).toBe(String(home));
+    expect(rolledBack.get(ADMIN_IOTHREAD), sections.get('after rollback iothreads')).toBe(String(WRONG));
+
+    // Strict mode: placed by the administrator (memory on STRICT_NODE, the vCPU allowed every CPU), then the CPUs are
+    // pinned to the memory's node and the memory stays; the journal says why.
+    const strictPlaced = sections.get('strict placed') ?? '';
+    expect(strictPlaced).toMatch(/numa_mode\s*:\s*strict/);
+    expect(strictPlaced).toMatch(/Cpus_allowed_list:\s+0-3\n/);
+    expect(ramShare(/^\d+( N\d+=\d+)+$/m.exec(strictPlaced)?.[0], [STRICT_NODE]), strictPlaced).toBeGreaterThanOrEqual(0.95);
+    const strictJournal = (sections.get('strict journal') ?? '').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; memoryMoved: boolean; reason: string; after: { nodeset: string; vcpuPins: number[][]; emulatorPin: number[] } });
+    expect(strictJournal.length, `${sections.get('strict daemon')}`).toBeGreaterThanOrEqual(1);
+    const strictMove = strictJournal[0];
+    console.log(`lab VM move: strict domain: ${strictMove?.reason}`);
+    expect(strictMove?.action).toBe('apply');
+    expect(strictMove?.memoryMoved).toBe(false);
+    expect(strictMove?.reason).toMatch(new RegExp(`^strict mode: memory cannot move live .*CPUs pinned to nodes ${STRICT_NODE}, which hold it`));
+    expect(strictMove?.after).toMatchObject({ nodeset: String(STRICT_NODE), vcpuPins: [[STRICT_NODE]], emulatorPin: [STRICT_NODE] });
+    expect(sections.get('strict after')).toMatch(new RegExp(`numa_nodeset\\s*:\\s*${STRICT_NODE}\\n`));
+    expect(sections.get('strict after')).toMatch(new RegExp(`Cpus_allowed_list:\\s+${STRICT_NODE}\\n`));
+    expect(/Cpus_allowed_list:\s+(\S+)/.exec(sections.get('strict emulator') ?? '')?.[1]).toBe(String(STRICT_NODE));
+    expect(ramShare(sections.get('strict ram'), [STRICT_NODE]), sections.get('strict ram')).toBeGreaterThanOrEqual(0.95);
   }, 1_140_000);
 });
