@@ -27,7 +27,9 @@ export type ErrorCode =
   | 'NUMADVISOR_ERR_INTERNAL'
   | 'NUMADVISOR_ERR_USAGE'
   | 'NUMADVISOR_ERR_ADDON'
-  | 'NUMADVISOR_ERR_DAEMON';
+  | 'NUMADVISOR_ERR_DAEMON'
+  | 'NUMADVISOR_ERR_CONFIG'
+  | 'NUMADVISOR_ERR_NOT_INSTALLED';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   NUMADVISOR_ERR_BAD_REQUEST: 400,
@@ -56,6 +58,9 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   NUMADVISOR_ERR_ADDON: 500,
   // Seen by a client of the daemon (numad -w, numadvisor status): the daemon refused or answered something unusable.
   NUMADVISOR_ERR_DAEMON: 502,
+  // Neither reaches the API (the daemon does not start; `numadvisor simulate` prints it): statuses for completeness.
+  NUMADVISOR_ERR_CONFIG: 500,
+  NUMADVISOR_ERR_NOT_INSTALLED: 501,
 };
 
 /** Every code, for tests that check the catalogue as a whole. */
@@ -137,6 +142,21 @@ export const daemonConfigNotJson = (reason: string): UsageError => new UsageErro
 /** DAEMON_CONFIG_ENV is JSON but not a configuration: `problems` lists each field's problem. */
 export const daemonConfigInvalid = (problems: string): UsageError => new UsageError(`the daemon's configuration: ${problems}`);
 
+/**
+ * The daemon's configuration file (/etc/default/numadvisor, src/config/config-file.ts): a line it cannot read or a
+ * value an option would refuse. Not a usage error: the command line was fine, so no usage is printed; the code is.
+ */
+export const configFileError = (file: string, line: number | undefined, message: string): NumadvisorError =>
+  new NumadvisorError('NUMADVISOR_ERR_CONFIG', `${file}${line === undefined ? '' : `:${line}`}: ${message}`);
+
+/** An optional npm package a command needs is not installed (the Debian package leaves out highs, for simulate). */
+export const notInstalled = (pkg: string, neededBy: string, cause?: unknown): NumadvisorError =>
+  new NumadvisorError(
+    'NUMADVISOR_ERR_NOT_INSTALLED',
+    `${neededBy} needs the npm package ${pkg}, which this installation leaves out (the daemon does not need it); run it from a source checkout (npm ci) or install ${pkg} beside numadvisor`,
+    cause === undefined ? undefined : { cause },
+  );
+
 // --- A client of the daemon (numad -w, numadvisor status/rollback) -----------------------------------------------
 
 export const daemonNotAccepting = (): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_DEADLINE', 'daemon did not accept the connection in time');
@@ -172,7 +192,7 @@ export const writeMadeNoProgress = (what: 'journal' | 'snapshot'): NumadvisorErr
 /** A positioned write that wrote less than the line (a nearly full disk). */
 export const shortWrite = (): NumadvisorError => stateError('short write');
 
-export const addonNotBuilt = (name: 'file-lock' | 'proc-scan'): NumadvisorError =>
+export const addonNotBuilt = (name: 'file-lock' | 'proc-scan' | 'sd-notify'): NumadvisorError =>
   new NumadvisorError('NUMADVISOR_ERR_ADDON', `${name}.node not built (make build compiles src/native/${name}.c)`);
 /** A file where the addon should be that lacks its functions (an older build). */
 export const addonMismatch = (file: string): NumadvisorError => new NumadvisorError('NUMADVISOR_ERR_ADDON', `${file} is not this version's addon (make build)`);

@@ -2,4 +2,6 @@
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** whether stderr is a terminal (progress is shown there by default); false when unset */
+  stderrIsTTY?: boolean;
 }

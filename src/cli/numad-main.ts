@@ -15,34 +15,52 @@ import { NUMAD_VERSION } from '../version.js';
 import type { Io } from './io.js';
 
 const OPTSTRING = 'C:dD:hH:i:K:l:m:p:r:R:S:t:u:vVw:x:';
-const LONG = { socket: true, fsroot: true, 'log-file': true, 'state-dir': true, 'pid-file': true, foreground: false };
+/**
+ * numad's options as numad 20150602's usage text lists them, one [syntax, text] pair per line: `numad -h` prints them
+ * byte for byte as numad does, and numadvisor-numad(8) is made from them (src/cli/man-pages.ts).
+ */
+export const NUMAD_USAGE_OPTIONS: readonly (readonly [string, string])[] = [
+  ['-C 1', 'to count inactive file cache as available memory (default 1)'],
+  ['-C 0', 'to count inactive file cache memory as unavailable (default 1)'],
+  ['-d', "for debug logging (same effect as '-l 7')"],
+  ['-h', 'to print this usage info'],
+  ['-H <N>', 'to set THP scan_sleep_ms (default 1000)'],
+  ['-i [<MIN>:]<MAX>', 'to specify interval seconds'],
+  ['-K 1', 'to keep interleaved memory spread across nodes (default 0)'],
+  ['-K 0', 'to merge interleaved memory to local NUMA nodes (default 0)'],
+  ['-l <N>', 'to specify logging level (usually 5, 6, or 7 -- default 5)'],
+  ['-m <N>', 'to specify memory locality target percent (default 90)'],
+  ['-p <PID>', 'to add PID to inclusion pid list'],
+  ['-r <PID>', 'to remove PID from explicit pid lists'],
+  ['-R <CPU_LIST>', 'to reserve some CPUs for non-numad use'],
+  ['-S 1', 'to scan all processes (default 1)'],
+  ['-S 0', 'to scan only explicit PID list processes (default 1)'],
+  ['-t <N>', 'to specify thread / logical CPU valuation percent (default 20)'],
+  ['-u <N>', 'to specify utilization target percent (default 85)'],
+  ['-v', "for verbose  (same effect as '-l 6')"],
+  ['-V', 'to show version info'],
+  ['-w <CPUs>[:<MBs>]', 'for NUMA node suggestions'],
+  ['-x <PID>', 'to add PID to exclusion pid list'],
+];
+
+/**
+ * Our long options (numad has none): whether each takes a value, its value's name and what it does. getopt reads
+ * `takesArg`; numadvisor-numad(8) prints the rest.
+ */
+export const NUMAD_LONG_OPTIONS = {
+  socket: { takesArg: true, arg: 'PATH', help: "the daemon's socket (NUMADVISOR_SOCKET; default /run/numadvisor/numadvisor.sock as root)" },
+  fsroot: { takesArg: true, arg: 'DIR', help: 'read /sys and /proc under DIR (NUMADVISOR_FSROOT; default /)' },
+  'log-file': { takesArg: true, arg: 'PATH', help: "numad's log (NUMADVISOR_LOG_FILE; default /var/log/numad.log as root)" },
+  'state-dir': { takesArg: true, arg: 'DIR', help: 'the daemon\'s state: reservations, lock, spool of local answers (NUMADVISOR_STATE_DIR; default /var/lib/numadvisor as root)' },
+  'pid-file': { takesArg: true, arg: 'PATH', help: 'the pid file (NUMADVISOR_PID_FILE; default /var/run/numad.pid as root)' },
+  foreground: { takesArg: false, arg: '', help: 'run the daemon in the foreground, its structured log on stdout' },
+} as const satisfies Record<string, { takesArg: boolean; arg: string; help: string }>;
+
+const LONG: Record<string, boolean> = Object.fromEntries(Object.entries(NUMAD_LONG_OPTIONS).map(([name, o]) => [name, o.takesArg]));
 
 export function numadUsage(argv0: string): string {
-  return [
-    `Usage: ${argv0} <options> ...`,
-    '-C 1  to count inactive file cache as available memory (default 1)',
-    '-C 0  to count inactive file cache memory as unavailable (default 1)',
-    "-d for debug logging (same effect as '-l 7')",
-    '-h to print this usage info',
-    '-H <N> to set THP scan_sleep_ms (default 1000)',
-    '-i [<MIN>:]<MAX> to specify interval seconds',
-    '-K 1  to keep interleaved memory spread across nodes (default 0)',
-    '-K 0  to merge interleaved memory to local NUMA nodes (default 0)',
-    '-l <N> to specify logging level (usually 5, 6, or 7 -- default 5)',
-    '-m <N> to specify memory locality target percent (default 90)',
-    '-p <PID> to add PID to inclusion pid list',
-    '-r <PID> to remove PID from explicit pid lists',
-    '-R <CPU_LIST> to reserve some CPUs for non-numad use',
-    '-S 1  to scan all processes (default 1)',
-    '-S 0  to scan only explicit PID list processes (default 1)',
-    '-t <N> to specify thread / logical CPU valuation percent (default 20)',
-    '-u <N> to specify utilization target percent (default 85)',
-    "-v for verbose  (same effect as '-l 6')",
-    '-V to show version info',
-    '-w <CPUs>[:<MBs>] for NUMA node suggestions',
-    '-x <PID> to add PID to exclusion pid list',
-    '',
-  ].join('\n');
+  // numad separates "-C 1" and its text by two blanks, other options by one.
+  return [`Usage: ${argv0} <options> ...`, ...NUMAD_USAGE_OPTIONS.map(([syntax, text]) => `${syntax}${/ \d$/.test(syntax) ? '  ' : ' '}${text}`), ''].join('\n');
 }
 
 /** What one invocation asked for, after numad's parsing rules. */

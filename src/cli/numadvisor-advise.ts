@@ -1,7 +1,7 @@
 // `numadvisor advise`: an answer computed offline from a snapshot file, through the same policies as the daemon.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { CAPACITY_FLAGS, capacityOptions, intOption } from '../config/option-values.js';
+import { capacityOptions, intOption } from '../config/option-values.js';
 import { usageError } from '../errors.js';
 import { parsePolicy } from '../config/daemon-config.js';
 import { deriveCapacity, toPolicyNode } from '../model/capacity.js';
@@ -9,25 +9,19 @@ import { HostSnapshotSchema } from '../model/snapshot.js';
 import { advise } from '../policy/registry.js';
 import { CPUS_TEXT, cpusTextToHundredths } from '../policy/request-units.js';
 import type { Io } from './io.js';
+import { ADVISE_OPTIONS, ADVISE_POLICY } from './command-options.js';
 
 export function cmdAdvise(args: string[], io: Io): number {
   const { values } = parseArgs({
     args,
     strict: true,
-    options: {
-      ...CAPACITY_FLAGS,
-      snapshot: { type: 'string' },
-      cpus: { type: 'string' },
-      mem: { type: 'string' },
-      policy: { type: 'string' },
-      'nodeset-only': { type: 'boolean' },
-    },
+    options: ADVISE_OPTIONS,
   });
   if (!values.snapshot) throw usageError('advise needs --snapshot FILE (or - for stdin)');
   if (values.cpus === undefined || !CPUS_TEXT.test(values.cpus)) {
     throw usageError('advise needs --cpus N with at most two decimals');
   }
-  const policy = parsePolicy(values.policy ?? 'numad');
+  const policy = parsePolicy(values.policy ?? ADVISE_POLICY);
   const memMiB = intOption('mem', values.mem, 0, 0, 1_073_741_824);
   const text = values.snapshot === '-' ? readFileSync(0, 'utf8') : readFileSync(values.snapshot, 'utf8');
   let parsed: unknown;

@@ -8,11 +8,13 @@ import { HostObserver } from '../observe/host-observer.js';
 import { basePageKiB, listPids, readProcess } from '../observe/processes.js';
 import { PROCESS_MIN_RSS_MIB } from '../policy/numad.js';
 import type { Io } from './io.js';
+import { PROCESSES_OPTIONS, SNAPSHOT_OPTIONS, SNAPSHOT_SAMPLE_MS } from './command-options.js';
+import { processesText } from './status-format.js';
 
 export async function cmdSnapshot(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, strict: true, options: { fsroot: { type: 'string' }, 'sample-ms': { type: 'string' } } });
+  const { values } = parseArgs({ args, strict: true, options: SNAPSHOT_OPTIONS });
   const observer = new HostObserver(new FsRoot(values.fsroot ?? defaultFsRoot()));
-  const sampleMs = intOption('sample-ms', values['sample-ms'], 200, 0, 60_000);
+  const sampleMs = intOption('sample-ms', values['sample-ms'], SNAPSHOT_SAMPLE_MS, 0, 60_000);
   if (sampleMs > 0) {
     await sleep(sampleMs);
     observer.sampleCpu();
@@ -23,11 +25,7 @@ export async function cmdSnapshot(args: string[], io: Io): Promise<number> {
 }
 
 export function cmdProcesses(args: string[], io: Io): number {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { fsroot: { type: 'string' }, pid: { type: 'string', multiple: true }, 'min-rss': { type: 'string' } },
-  });
+  const { values } = parseArgs({ args, strict: true, options: PROCESSES_OPTIONS });
   const fs = new FsRoot(values.fsroot ?? defaultFsRoot());
   const minRss = intOption('min-rss', values['min-rss'], PROCESS_MIN_RSS_MIB, 0, 1 << 30);
   const pids = (values.pid ?? []).map((p) => intOption('pid', p, 0, 1, 1 << 30));
@@ -41,7 +39,13 @@ export function cmdProcesses(args: string[], io: Io): number {
     const full = readProcess(fs, pid, { ...opts, withNumaMaps: true });
     if (full) out.push(full);
   }
-  io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+  if (values.json) {
+    io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  }
+  const nodeIds = new Set<number>();
+  for (const p of out) for (const n of p.memsAllowed) nodeIds.add(n);
+  io.stdout(processesText(out, [...nodeIds]));
   return 0;
 }
 

@@ -4,45 +4,25 @@
 import { usageError, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { Io } from './io.js';
+import { isCommandName, mainUsage } from './commands.js';
 
-const USAGE = `Usage: numadvisor <command> [options]
+/** `--help` or `-h` among a command's arguments (before a `--`): print its help instead of running it. */
+const asksHelp = (args: readonly string[]): boolean => {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+};
 
-Commands:
-  daemon     run the placement daemon (HTTP API on a unix socket)
-  snapshot   print this host's NUMA model as JSON (schemas/host-snapshot.schema.json)
-  advise     answer a request offline from a snapshot file
-  processes  list processes (RSS over 300 MiB, or --pid N) with memory per node from numa_maps
-  schemas    write (--out DIR) or verify (--check DIR) the JSON Schemas of the API
-  simulate   replay a placement scenario through every strategy and the optimum: numadvisor simulate SCENARIO|all
-  status     what the running daemon holds: reservations (and the VM each is bound to), libvirt domains
-  rollback   undo the daemon's last move of a libvirt domain: numadvisor rollback NAME|UUID
-  version    print the version
-
-numadvisor daemon [--fsroot DIR] [--socket PATH] [--socket-mode 0660] [--socket-group GROUP] [--tcp-port N] [--state-dir DIR]
-                  [--log-file PATH] [--log-level 5] [--pid-file PATH] [--pino-level info] [-C 0|1] [-t PERCENT] [-R CPULIST]
-                  [--daemon-log PATH]   (structured log to this file, reopened on SIGHUP; default stdout)
-                  [--cpu-allocation-ratio 4] [--reservation-ttl SECONDS] [--policy numadvisor|numad]
-                  [--apply none|processes|domains|processes,domains]   (default none: advise only; the numad
-                  command starts it with processes,domains)
-                  [--libvirt auto|none|URI] [--libvirt-socket PATH] [--domain-include NAME|UUID,...]
-                  [--domain-exclude NAME|UUID,...]   (auto: qemu:///system when libvirt is installed)
-                  [--memory-guard off|warn|widen] [--memory-guard-headroom-mib 1024]   (default widen with
-                  --apply domains, else warn; widen needs --apply domains)
-                  [--api-token-file PATH]   (--tcp-port is read-only without Authorization: Bearer <the token in
-                  this file>; default STATE_DIR/api-token, 0640, written anew at each start)
-numadvisor simulate dbench|two-node-start|boot-storm|dl980-mixed|memory-pressure|all [--json]
-                  [--report FILE.md --plot FILE.svg]   (make bench-quality writes docs/quality.md and docs/quality.svg)
-numadvisor status [--socket PATH] [--json]
-numadvisor rollback NAME|UUID [--socket PATH]
-numadvisor snapshot [--fsroot DIR] [--sample-ms 200]
-numadvisor advise --snapshot FILE|- --cpus N[.NN] [--mem MIB] [--policy numad|numadvisor] [-C 0|1] [-t PERCENT] [-R CPULIST]
-                  [--nodeset-only]
-numadvisor processes [--fsroot DIR] [--pid N ...] [--min-rss 300]
-`;
+async function helpFor(command: string | undefined): Promise<string> {
+  return command !== undefined && isCommandName(command) ? (await import('./command-options.js')).commandHelp(command) : mainUsage();
+}
 
 export async function numadvisorMain(args: string[], io: Io): Promise<number> {
   const [command, ...rest] = args;
   try {
+    if (command !== undefined && isCommandName(command) && asksHelp(rest)) {
+      io.stdout(await helpFor(command));
+      return 0;
+    }
     switch (command) {
       // Each command's module is loaded when it runs: `version` and `help` load none of them (no zod, no fastify).
       case 'daemon':
@@ -69,7 +49,12 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        io.stdout(USAGE);
+        // `numadvisor help status` is `numadvisor status --help`.
+        if (command === 'help' && rest[0] !== undefined && isCommandName(rest[0])) {
+          io.stdout(await helpFor(rest[0]));
+          return 0;
+        }
+        io.stdout(mainUsage());
         return command === undefined ? 2 : 0;
       default:
         throw usageError(`unknown command ${JSON.stringify(command)}`);
@@ -77,7 +62,7 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string };
     if (err instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      io.stderr(`numadvisor: ${e.message}\n\n${USAGE}`);
+      io.stderr(`numadvisor: ${e.message}\n\n${await helpFor(command)}`);
       return 2;
     }
     // The daemon client's own failures (refused, too slow) say all there is in their message, as they always have;

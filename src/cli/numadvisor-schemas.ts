@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { usageError } from '../errors.js';
 import { EXPORTED_SCHEMAS } from '../server/api-schemas.js';
 import type { Io } from './io.js';
+import { SCHEMAS_OPTIONS } from './command-options.js';
 
 export function renderSchemas(): Map<string, string> {
   const out = new Map<string, string>();
@@ -17,7 +18,7 @@ export function renderSchemas(): Map<string, string> {
 }
 
 export function cmdSchemas(args: string[], io: Io): number {
-  const { values } = parseArgs({ args, strict: true, options: { out: { type: 'string' }, check: { type: 'string' } } });
+  const { values } = parseArgs({ args, strict: true, options: SCHEMAS_OPTIONS });
   const rendered = renderSchemas();
   if (values.out) {
     mkdirSync(values.out, { recursive: true });

@@ -6,14 +6,21 @@ import { usageError } from '../errors.js';
 import { SCENARIOS } from '../sim/scenarios.js';
 import { runScenario, markdownTable, svgPlot, qualityReport } from '../sim/run.js';
 import type { Io } from './io.js';
+import { SIMULATE_OPTIONS } from './command-options.js';
+import { progressMode, progressReporter } from './progress.js';
 
 export async function cmdSimulate(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' }, report: { type: 'string' }, plot: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: SIMULATE_OPTIONS });
   const which = positionals[0] ?? '';
   const names = which === 'all' ? Object.keys(SCENARIOS) : [which];
   for (const n of names) if (!SCENARIOS[n]) throw usageError(`unknown scenario ${JSON.stringify(n)}; known: ${Object.keys(SCENARIOS).join(', ')}, all`);
+  // Progress on stderr (`simulate all` takes ~45 s): on a terminal, or with --progress; stdout gets only the results.
+  const progress = progressReporter(io, progressMode(values, io.stderrIsTTY), 'numadvisor simulate');
   const results = [];
-  for (const n of names) results.push(await runScenario(SCENARIOS[n] as NonNullable<(typeof SCENARIOS)[string]>));
+  for (const [i, n] of names.entries()) {
+    results.push(await runScenario(SCENARIOS[n] as NonNullable<(typeof SCENARIOS)[string]>, (step) => progress.step(`${i + 1}/${names.length} ${n}: ${step}`)));
+  }
+  progress.done();
   if (values.json) io.stdout(`${JSON.stringify(results.map((r) => ({ scenario: r.scenario.name, title: r.scenario.title, optimum: r.optimumStatus, results: r.results.map((x) => ({ strategy: x.strategy, movesToBalance: x.movesToBalance ?? null, ...x.metrics })) })), null, 2)}\n`);
   else for (const r of results) io.stdout(`\n${r.scenario.name}: ${r.scenario.title}\n\n${markdownTable(r)}\n`);
   if (values.report) writeFileSync(values.report, qualityReport(results, values.plot ? path.basename(values.plot) : undefined));

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { usageError } from '../errors.js';
+import { configFileError, usageError, UsageError } from '../errors.js';
 import { LOG_DEBUG } from '../log/numad-log.js';
 import type { DomainFilter } from '../model/domain-filter.js';
 import { NUMAD_DEFAULTS, type NumadSettings } from '../model/numad-settings.js';
@@ -17,7 +17,8 @@ import { DEFAULT_POLICY, POLICIES, type PolicyName } from '../policy/registry.js
 import { DEFAULT_MEMORY_GUARD_HEADROOM_MIB, MEMORY_GUARD_MODES, type MemoryGuardMode, type MemoryGuardSettings } from '../balance/memory-guard.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
 import { CAPACITY_FLAGS, capacityOptions, intOption } from './option-values.js';
-import { resolvePaths, type Paths } from './paths.js';
+import { CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENVIRONMENT_ONLY_KEYS, keyForOption, readConfigFile, type ConfigEntry, type ConfigFile } from './config-file.js';
+import { currentUid, resolvePaths, SYSTEM_PATHS, type Paths } from './paths.js';
 
 /** What the rebalancer may change: nothing (advise only), plain processes, libvirt domains, or both. */
 export const APPLY_MODES = ['none', 'processes', 'domains', 'processes,domains'] as const;
@@ -172,66 +173,134 @@ export async function libvirtConfig(
   return { uri: value, ...(socketPath ? { socketPath: path.resolve(socketPath) } : {}), filter };
 }
 
-const DAEMON_OPTIONS = {
+/**
+ * `numadvisor daemon`'s options. `arg`, `defaultText` and `help` are ignored by parseArgs; `numadvisor daemon --help`
+ * and numadvisor(8) print them (src/cli/option-help.ts). Defaults are applied below, not by parseArgs.
+ */
+export const DAEMON_OPTIONS = {
   ...CAPACITY_FLAGS,
-  fsroot: { type: 'string' },
-  socket: { type: 'string' },
-  'socket-mode': { type: 'string' },
-  'socket-group': { type: 'string' },
-  'tcp-port': { type: 'string' },
-  'api-token-file': { type: 'string' },
-  'state-dir': { type: 'string' },
-  'log-file': { type: 'string' },
-  'log-level': { type: 'string' },
-  'pid-file': { type: 'string' },
-  'daemon-log': { type: 'string' },
-  'pino-level': { type: 'string' },
-  'cpu-allocation-ratio': { type: 'string' },
-  'reservation-ttl': { type: 'string' },
-  apply: { type: 'string' },
-  libvirt: { type: 'string' },
-  'libvirt-socket': { type: 'string' },
-  'domain-include': { type: 'string' },
-  'domain-exclude': { type: 'string' },
-  'memory-guard': { type: 'string' },
-  'memory-guard-headroom-mib': { type: 'string' },
-  policy: { type: 'string' },
+  fsroot: { type: 'string', arg: 'DIR', defaultText: '/', help: 'read /sys and /proc under DIR (a recorded host; NUMADVISOR_FSROOT)' },
+  socket: { type: 'string', arg: 'PATH', defaultText: `${SYSTEM_PATHS.socket} (root), $XDG_RUNTIME_DIR/numadvisor/numadvisor.sock`, help: "the API's unix socket (NUMADVISOR_SOCKET)" },
+  'socket-mode': { type: 'string', arg: 'OCTAL', defaultText: `0${DAEMON_DEFAULTS.socketMode.toString(8)}`, help: "the socket's mode" },
+  'socket-group': { type: 'string', arg: 'GROUP', defaultText: 'the daemon\'s group', help: "the socket's group, e.g. libvirt's, whose members may then ask" },
+  'tcp-port': { type: 'string', arg: 'N', defaultText: 'none', help: 'also listen on 127.0.0.1:N; read-only without the bearer token of --api-token-file' },
+  'api-token-file': { type: 'string', arg: 'PATH', defaultText: 'STATE_DIR/api-token', help: "the TCP listener's bearer token, written anew (0640) at each start" },
+  'state-dir': { type: 'string', arg: 'DIR', defaultText: `${SYSTEM_PATHS.stateDir} (root), $XDG_STATE_HOME/numadvisor`, help: 'reservations journal, lock, run-time options (NUMADVISOR_STATE_DIR)' },
+  'log-file': { type: 'string', arg: 'PATH', defaultText: `${SYSTEM_PATHS.numadLog} (root), STATE_DIR/numad.log`, help: "numad's log (NUMADVISOR_LOG_FILE)" },
+  'log-level': { type: 'string', arg: 'N', defaultText: String(NUMAD_DEFAULTS.logLevel), help: "numad's log level (numad's -l: 5, 6 or 7)" },
+  'pid-file': { type: 'string', arg: 'PATH', defaultText: 'none', help: 'write the pid here' },
+  'daemon-log': { type: 'string', arg: 'PATH', defaultText: 'stdout', help: 'the structured log, reopened on SIGHUP' },
+  'pino-level': { type: 'string', arg: 'LEVEL', defaultText: DAEMON_DEFAULTS.logLevel, help: "the structured log's level (pino: trace, debug, info, warn, error)" },
+  'cpu-allocation-ratio': { type: 'string', arg: 'RATIO', defaultText: String(DAEMON_DEFAULTS.cpuAllocationRatio), help: 'a reserved vCPU counts as 1/RATIO of a CPU (1 to 64)' },
+  'reservation-ttl': { type: 'string', arg: 'SECONDS', defaultText: String(DAEMON_DEFAULTS.reservationTtlMs / 1000), help: "how long an answer's reservation waits for its VM" },
+  apply: { type: 'string', arg: APPLY_MODES.join('|'), defaultText: DAEMON_DEFAULTS.apply, help: 'what the rebalancer may change (none: advise only)' },
+  libvirt: { type: 'string', arg: 'auto|none|URI', defaultText: DAEMON_DEFAULTS.libvirt, help: 'libvirt connection (auto: qemu:///system when libvirt is installed)' },
+  'libvirt-socket': { type: 'string', arg: 'PATH', defaultText: "libvirt's", help: "libvirtd's (or virtqemud's) socket" },
+  'domain-include': { type: 'string', arg: 'NAME|UUID,...', defaultText: 'all', help: 'advise and move only these domains' },
+  'domain-exclude': { type: 'string', arg: 'NAME|UUID,...', defaultText: 'none', help: 'never move these domains' },
+  'memory-guard': { type: 'string', arg: MEMORY_GUARD_MODES.join('|'), defaultText: 'widen with --apply domains, else warn', help: "bound VMs short of room for their untouched memory: log them or widen their nodeset (widen needs --apply domains)" },
+  'memory-guard-headroom-mib': { type: 'string', arg: 'MIB', defaultText: String(DEFAULT_MEMORY_GUARD_HEADROOM_MIB), help: 'headroom below which a bound VM is short' },
+  policy: { type: 'string', arg: POLICIES.join('|'), defaultText: DAEMON_DEFAULTS.policy, help: 'placement policy for answers and rebalancing (docs/policy.md)' },
+  config: {
+    type: 'string',
+    arg: 'FILE|none',
+    defaultText: `${DEFAULT_CONFIG_FILE} (root, when present)`,
+    help: 'KEY=value settings: NUMADVISOR_ and an option in capitals, e.g. NUMADVISOR_SOCKET_GROUP=libvirt; options and the environment win (NUMADVISOR_CONFIG)',
+  },
 } as const;
 
-/** `numadvisor daemon [options]` (its usage is in src/cli/numadvisor-main.ts). Throws UsageError for a bad value. */
-export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
-  const { values } = parseArgs({ args, strict: true, options: DAEMON_OPTIONS });
-  const policy = parsePolicy(values.policy ?? DAEMON_DEFAULTS.policy);
-  const apply = parseApply(values.apply ?? DAEMON_DEFAULTS.apply);
-  const libvirt = await libvirtConfig(values.libvirt ?? DAEMON_DEFAULTS.libvirt, values['libvirt-socket'], values['domain-include'], values['domain-exclude']);
-  const memoryGuard = memoryGuardConfig(values['memory-guard'], values['memory-guard-headroom-mib'], apply);
+type DaemonOption = Exclude<keyof typeof DAEMON_OPTIONS, 'config'>;
+const FILE_OPTIONS = (Object.keys(DAEMON_OPTIONS) as (keyof typeof DAEMON_OPTIONS)[]).filter((o): o is DaemonOption => o !== 'config');
+/** Every key the configuration file may set: one per daemon option, and the environment-only ones. */
+export const CONFIG_FILE_KEYS: ReadonlySet<string> = new Set([...FILE_OPTIONS.map(keyForOption), ...ENVIRONMENT_ONLY_KEYS]);
+
+/**
+ * The configuration file `numadvisor daemon` reads: `--config FILE` or NUMADVISOR_CONFIG (`none`: no file), else
+ * /etc/default/numadvisor when running as root and the file exists. A user's daemon never reads the system's file.
+ */
+export function loadDaemonConfigFile(option: string | undefined, env: NodeJS.ProcessEnv, uid = currentUid()): ConfigFile | undefined {
+  const named = option ?? (env[CONFIG_FILE_ENV] || undefined);
+  if (named === 'none') return undefined;
+  if (named !== undefined) return readConfigFile(path.resolve(named), CONFIG_FILE_KEYS);
+  return uid === 0 && existsSync(DEFAULT_CONFIG_FILE) ? readConfigFile(DEFAULT_CONFIG_FILE, CONFIG_FILE_KEYS) : undefined;
+}
+
+/**
+ * `numadvisor daemon [options]` (its usage is in src/cli/numadvisor-main.ts). Each option's value comes from the
+ * command line, else from its NUMADVISOR_* variable (keyForOption), else from the configuration file
+ * (loadDaemonConfigFile). Throws UsageError for a bad value given as an option or variable, and configFileError
+ * (naming the file and line) for one from the file.
+ */
+export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEnv, uid = currentUid()): Promise<DaemonConfig> {
+  const { values: given } = parseArgs({ args, strict: true, options: DAEMON_OPTIONS });
+  const file = loadDaemonConfigFile(given.config, env, uid);
+  const values: Partial<Record<DaemonOption, string>> = {};
+  const fromFile = new Map<DaemonOption, ConfigEntry>();
+  for (const option of FILE_OPTIONS) {
+    const key = keyForOption(option);
+    const entry = file?.entries.get(key);
+    const value = given[option] ?? (env[key] || undefined) ?? (entry?.value || undefined);
+    if (value === undefined) continue;
+    values[option] = value;
+    if (given[option] === undefined && !env[key] && entry) fromFile.set(option, entry);
+  }
+  // The one environment-only key: the file's value reaches the process scan through the environment, as the unit's
+  // EnvironmentFile= would put it there.
+  const scan = file?.entries.get('NUMADVISOR_SCAN');
+  if (scan && scan.value !== '' && !env.NUMADVISOR_SCAN) {
+    if (scan.value !== 'typescript' && scan.value !== 'native') throw configFileError(file?.file ?? DEFAULT_CONFIG_FILE, scan.line, `NUMADVISOR_SCAN takes typescript or native, got ${JSON.stringify(scan.value)}`);
+    env.NUMADVISOR_SCAN = scan.value;
+  }
+  /** Runs a parser of the given options' values; a usage error about a value from the file names the file and line. */
+  const check = <T>(options: DaemonOption[], parse: () => T | Promise<T>): Promise<T> =>
+    Promise.resolve()
+      .then(parse)
+      .catch((err: unknown) => {
+        const culprit = options.find((o) => fromFile.has(o));
+        const entry = culprit === undefined ? undefined : fromFile.get(culprit);
+        if (!(err instanceof UsageError) || culprit === undefined || entry === undefined || file === undefined) throw err;
+        throw configFileError(file.file, entry.line, `${keyForOption(culprit)}=${entry.value}: ${err.message}`);
+      });
+  const policy = await check(['policy'], () => parsePolicy(values.policy ?? DAEMON_DEFAULTS.policy));
+  const apply = await check(['apply'], () => parseApply(values.apply ?? DAEMON_DEFAULTS.apply));
+  const libvirt = await check(['libvirt', 'libvirt-socket'], () => libvirtConfig(values.libvirt ?? DAEMON_DEFAULTS.libvirt, values['libvirt-socket'], values['domain-include'], values['domain-exclude']));
+  const memoryGuard = await check(['memory-guard', 'memory-guard-headroom-mib'], () => memoryGuardConfig(values['memory-guard'], values['memory-guard-headroom-mib'], apply));
   // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
-  const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] });
-  const ratio = values['cpu-allocation-ratio'] === undefined ? DAEMON_DEFAULTS.cpuAllocationRatio : Number(values['cpu-allocation-ratio']);
-  if (!Number.isFinite(ratio) || ratio < 1 || ratio > 64) throw usageError('--cpu-allocation-ratio must be a number from 1 to 64');
+  const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] }, uid);
+  const ratio = await check(['cpu-allocation-ratio'], () => {
+    const r = values['cpu-allocation-ratio'] === undefined ? DAEMON_DEFAULTS.cpuAllocationRatio : Number(values['cpu-allocation-ratio']);
+    if (!Number.isFinite(r) || r < 1 || r > 64) throw usageError('--cpu-allocation-ratio must be a number from 1 to 64');
+    return r;
+  });
   const modeText = values['socket-mode'];
-  if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) throw usageError('--socket-mode must be octal, e.g. 0660');
-  const capacity = capacityOptions(values);
+  const socketMode = await check(['socket-mode'], () => {
+    if (modeText !== undefined && !/^0?[0-7]{3}$/.test(modeText)) throw usageError('--socket-mode must be octal, e.g. 0660');
+    return modeText === undefined ? DAEMON_DEFAULTS.socketMode : Number.parseInt(modeText, 8);
+  });
+  const capacity = await check(['C', 't', 'R'], () => capacityOptions(values));
+  const numadLogLevel = await check(['log-level'], () => intOption('log-level', values['log-level'], NUMAD_DEFAULTS.logLevel, 0, LOG_DEBUG));
+  const tcpPort = await check(['tcp-port'], () => (values['tcp-port'] !== undefined ? intOption('tcp-port', values['tcp-port'], 0, 1, 65535) : undefined));
+  const ttlSeconds = await check(['reservation-ttl'], () => intOption('reservation-ttl', values['reservation-ttl'], DAEMON_DEFAULTS.reservationTtlMs / 1000, 1, 86_400));
   const numad: NumadSettings = {
     ...NUMAD_DEFAULTS,
     inactiveFileIsFree: values.C !== undefined ? capacity.inactiveFileIsFree : NUMAD_DEFAULTS.inactiveFileIsFree,
     htPercent: values.t !== undefined ? capacity.htPercent : NUMAD_DEFAULTS.htPercent,
     reservedCpus: values.R !== undefined ? [...capacity.reservedCpus] : NUMAD_DEFAULTS.reservedCpus,
-    logLevel: intOption('log-level', values['log-level'], NUMAD_DEFAULTS.logLevel, 0, LOG_DEBUG),
+    logLevel: numadLogLevel,
   };
   return {
     fsRoot: values.fsroot ?? defaultFsRoot(env),
     socketPath: path.resolve(paths.socket),
-    socketMode: modeText === undefined ? DAEMON_DEFAULTS.socketMode : Number.parseInt(modeText, 8),
+    socketMode,
     ...(values['socket-group'] !== undefined ? { socketGroup: values['socket-group'] } : {}),
-    ...(values['tcp-port'] !== undefined ? { tcpPort: intOption('tcp-port', values['tcp-port'], 0, 1, 65535) } : {}),
+    ...(tcpPort !== undefined ? { tcpPort } : {}),
     ...(values['api-token-file'] !== undefined ? { apiTokenFile: path.resolve(values['api-token-file']) } : {}),
     stateDir: path.resolve(paths.stateDir),
     numadLogPath: path.resolve(paths.numadLog),
     ...(values['pid-file'] !== undefined ? { pidFile: path.resolve(values['pid-file']) } : {}),
     numad,
     cpuAllocationRatio: ratio,
-    reservationTtlMs: intOption('reservation-ttl', values['reservation-ttl'], DAEMON_DEFAULTS.reservationTtlMs / 1000, 1, 86_400) * 1000,
+    reservationTtlMs: ttlSeconds * 1000,
     apply,
     policy,
     ...(libvirt ? { libvirt } : {}),

@@ -5,11 +5,14 @@ import { NUMAD_DEFAULT_CAPACITY_OPTIONS, type CapacityOptions } from '../model/c
 import { NUMAD_OPTION_LIMITS } from '../model/numad-settings.js';
 import { parseLooseCpuList } from '../topology/idlist.js';
 
-/** `node:util` parseArgs declarations of the capacity options. */
+/**
+ * `node:util` parseArgs declarations of the capacity options. `arg`, `defaultText` and `help` (ignored by parseArgs)
+ * are what `numadvisor <command> --help` and the man pages print (src/cli/option-help.ts).
+ */
 export const CAPACITY_FLAGS = {
-  C: { type: 'string', short: 'C' },
-  t: { type: 'string', short: 't' },
-  R: { type: 'string', short: 'R' },
+  C: { type: 'string', short: 'C', arg: '0|1', defaultText: NUMAD_DEFAULT_CAPACITY_OPTIONS.inactiveFileIsFree ? '1' : '0', help: "count inactive file cache as free memory (numad's -C)" },
+  t: { type: 'string', short: 't', arg: 'PERCENT', defaultText: String(NUMAD_DEFAULT_CAPACITY_OPTIONS.htPercent), help: "what a hyperthread sibling counts for, in percent of a core (numad's -t)" },
+  R: { type: 'string', short: 'R', arg: 'CPULIST', defaultText: 'none', help: "CPUs left out of placement (numad's -R)" },
 } as const;
 
 export function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {

@@ -34,6 +34,9 @@ export const MEMORY_SYNC_REFRESH_MS = 2_000;
  */
 export const CPU_SAMPLE_STALE_MS = 1_000;
 
+/** A scrape of GET /metrics re-reads node memory (asynchronously) when the reading is older than this. */
+export const METRICS_MEMORY_STALE_MS = 1_000;
+
 /** How long an answer waits for a client's hold on the spool of local answers before turning its client away. */
 export const SPOOL_BUSY_WAIT_MS = 250;
 
@@ -136,6 +139,11 @@ export class AdvisorService {
    */
   freshSnapshot(): HostSnapshot {
     this.freshen();
+    return this.heldSnapshot();
+  }
+
+  /** The readings the observer holds, as a snapshot rebuilt only when it has read something new; reads nothing. */
+  private heldSnapshot(): HostSnapshot {
     if (!this.snapshotCache || this.snapshotVersion !== this.observer.version) {
       this.snapshotCache = this.observer.snapshot();
       this.snapshotVersion = this.observer.version;
@@ -146,20 +154,27 @@ export class AdvisorService {
 
   /** Each node's capacity from freshSnapshot() (so it may read), derived again only when the readings changed. */
   freshCapacity(): NodeCapacity[] {
-    const snap = this.freshSnapshot();
+    this.freshen();
+    return this.heldCapacity();
+  }
+
+  private heldCapacity(): NodeCapacity[] {
+    const snap = this.heldSnapshot();
     if (!this.capacityCache) this.capacityCache = deriveCapacity(snap, this.options.capacity);
     return this.capacityCache;
   }
 
   /**
    * What GET /v1/nodes shows. Changes the ledger first: local answers are adopted and expired reservations dropped;
-   * then the readings are freshened as in freshSnapshot().
+   * then the readings are freshened as in freshSnapshot(), unless `read` is false (the readings held are used as
+   * they are: GET /metrics, which re-reads memory asynchronously itself, see viewNodesForMetrics).
    */
-  updateLedgerAndViewNodes(): NodeView[] {
+  updateLedgerAndViewNodes({ read = true }: { read?: boolean } = {}): NodeView[] {
     this.adoptLocalAnswers();
     this.ledger.expire(this.clock());
-    const snap = this.freshSnapshot();
-    return this.freshCapacity().map((cap, i) => {
+    if (read) this.freshen();
+    const snap = this.heldSnapshot();
+    return this.heldCapacity().map((cap, i) => {
       const reserved = this.ledger.reservedOn(cap.id);
       const policy = toPolicyNode(cap, reserved, this.options.cpuAllocationRatio);
       return {
@@ -171,6 +186,22 @@ export class AdvisorService {
         hugepages: snap.nodes[i]?.hugepages ?? [],
       };
     });
+  }
+
+  /**
+   * The node views for GET /metrics, without a synchronous read: node memory older than METRICS_MEMORY_STALE_MS is
+   * re-read asynchronously first (the answers' event loop keeps running meanwhile); CPU idle is the last /proc/stat
+   * sample, an answer's or the rebalancer cycle's, so a scrape never changes the window an answer sees.
+   */
+  async viewNodesForMetrics(): Promise<NodeView[]> {
+    if (this.observer.memoryAgeMs > METRICS_MEMORY_STALE_MS) {
+      try {
+        await this.observer.refreshMemoryAsync();
+      } catch (err) {
+        this.onReadError?.(err, 'node memory');
+      }
+    }
+    return this.updateLedgerAndViewNodes({ read: false });
   }
 
   /**

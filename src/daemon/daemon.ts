@@ -6,6 +6,7 @@ import { HostObserver } from '../observe/host-observer.js';
 import { ReservationLedger } from '../model/reservations.js';
 import { ReservationStore } from '../model/state-file.js';
 import { LOG_NOTICE, NumadLog } from '../log/numad-log.js';
+import { stdoutLogDestination } from '../log/journal-stream.js';
 import { ThpScanSleep } from '../apply/thp.js';
 import { formatIdList } from '../topology/idlist.js';
 import { NumadControl } from './numad-control.js';
@@ -19,6 +20,7 @@ import { checkMigratepages, ProcessMover } from '../apply/process-mover.js';
 import { stateError } from '../errors.js';
 import path from 'node:path';
 import { buildApp } from '../server/app.js';
+import { DaemonMetrics } from '../server/metrics.js';
 import { buildAdvisorApi } from './advisor-api-impl.js';
 import { API_TOKEN_FILE_NAME, writeApiToken } from './api-token.js';
 import { AdvisorService } from './advisor-service.js';
@@ -40,6 +42,10 @@ export type { DaemonConfig } from '../config/daemon-config.js';
 export interface RunningDaemon {
   domains: DomainSide | undefined;
   app: FastifyInstance;
+  /** the read-only TCP listener (--tcp-port), when there is one */
+  tcpApp: FastifyInstance | undefined;
+  /** GET /metrics of both listeners */
+  metrics: DaemonMetrics;
   service: AdvisorService;
   control: NumadControl;
   rebalancer: Rebalancer;
@@ -52,7 +58,8 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(config: DaemonConfig): Promise<RunningDaemon> {
-  const logger = config.logger ?? pino({ level: config.logLevel, base: { pid: process.pid, name: 'numadvisor' } });
+  // On stdout; under systemd each line carries its syslog priority for journald (src/log/journal-stream.ts).
+  const logger = config.logger ?? pino({ level: config.logLevel, base: { pid: process.pid, name: 'numadvisor' } }, stdoutLogDestination(pino.destination(1)));
   // Start whole or not at all: every step that can fail runs before the socket listens, and what was set up is
   // undone in reverse when a later step fails. A half-started daemon (answering and reserving without a
   // rebalancer, signal handlers or pid file) was what a failed pid file or TCP port used to leave behind.
@@ -181,17 +188,21 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     undo.push(() => removePidFile(pidFile));
   }
 
+  // One API and one set of metrics for both listeners: a scrape of either counts the advice both answered.
+  const api = buildAdvisorApi({ service, control, rebalancer, domains });
+  const metrics = new DaemonMetrics(api);
+  rebalancer.moveEvents = metrics;
   let tcpApp: FastifyInstance | undefined;
   if (config.tcpPort !== undefined) {
     // A new token each start, readable by the socket's audience: over TCP it unlocks what the socket's mode guards.
     const token = writeApiToken(config.apiTokenFile ?? path.join(config.stateDir, API_TOKEN_FILE_NAME), socketGid ?? process.getgid?.() ?? 0);
-    tcpApp = buildApp({ api: buildAdvisorApi({ service, control, rebalancer, domains }), logger, tcp: { token }, requestDeadlines: config.requestDeadlines });
+    tcpApp = buildApp({ api, logger, tcp: { token }, requestDeadlines: config.requestDeadlines, metrics });
     const t = tcpApp;
     undo.push(() => t.close());
     await tcpApp.listen({ host: '127.0.0.1', port: config.tcpPort });
   }
   // The unix socket last: once it answers, everything behind it runs.
-  const app = buildApp({ api: buildAdvisorApi({ service, control, rebalancer, domains }), logger, requestDeadlines: config.requestDeadlines });
+  const app = buildApp({ api, logger, requestDeadlines: config.requestDeadlines, metrics });
   undo.push(async () => {
     await app.close();
     removeSocket(config.socketPath);
@@ -273,5 +284,5 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
     stateLock.release();
     markStopped();
   };
-  return { app, service, control, rebalancer, numadLog, stateFile, logger, stopped, domains, close: () => close() };
+  return { app, tcpApp, metrics, service, control, rebalancer, numadLog, stateFile, logger, stopped, domains, close: () => close() };
 }

@@ -10,6 +10,7 @@ import { LOG_NOTICE, type NumadLog } from '../log/numad-log.js';
 import type { GuardAction, GuardVerdict } from '../balance/memory-guard.js';
 import type { DomainTracker } from './domain-tracker.js';
 import type { DomainMoves } from './domain-moves.js';
+import type { MoveEventKind, MoveEventResult, MoveEvents } from '../server/advisor-api.js';
 
 /** The libvirt side: which domain a QEMU pid is, and the mover that goes through libvirt. */
 export interface DomainSide {
@@ -86,6 +87,8 @@ export interface RebalanceActionsOptions {
   domains: DomainSide | undefined;
   /** a process's memory per node as the last scan measured it: where a memory step migrates pages from */
   memoryByNode(pid: number): Record<string, number> | undefined;
+  /** told of each action carried out (numadvisor_moves_total); a getter, so the daemon can connect it after start */
+  moveEvents?: (() => MoveEvents | undefined) | undefined;
 }
 
 export class RebalanceActions {
@@ -126,6 +129,10 @@ export class RebalanceActions {
     }
   }
 
+  private counted(kind: MoveEventKind, result: MoveEventResult): void {
+    this.o.moveEvents?.()?.moveCarriedOut(kind, result);
+  }
+
   private record(move: PlannedMove, phase: MoveRecord['phase'], nowMs: number): MoveRecord {
     return { pid: move.pid, comm: move.comm, from: move.from, to: move.to, phase, atMs: nowMs, cpus: move.cpus };
   }
@@ -138,6 +145,7 @@ export class RebalanceActions {
     this.advising(move);
     this.o.history.set(move.pid, this.record(move, 'advised', nowMs));
     this.o.logger.info({ move, applied: false, why }, 'advised');
+    this.counted('advise', 'advised');
     return false;
   }
 
@@ -147,6 +155,7 @@ export class RebalanceActions {
     this.o.history.set(move.pid, this.record(move, 'advised', nowMs));
     this.o.history.set(other.pid, this.record(other, 'advised', nowMs));
     this.o.logger.info({ move, applied: false, why }, 'swap advised');
+    this.counted('advise', 'advised');
     return false;
   }
 
@@ -156,6 +165,7 @@ export class RebalanceActions {
     const out = await mover.move(move.pid, move.cpus);
     this.o.logger.info({ move, outcome: out }, 'probation: CPU affinity set');
     this.o.history.set(move.pid, this.record(move, out.ok ? 'cpu' : 'done', nowMs));
+    this.counted('cpu_step', out.ok ? 'ok' : 'failed');
     return out.ok;
   }
 
@@ -169,6 +179,7 @@ export class RebalanceActions {
     if (out.ok) this.o.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
     // Where it came from is where it was before the CPU step.
     this.o.history.set(move.pid, { ...this.record(move, 'done', nowMs), from: prior?.from ?? move.from });
+    this.counted('memory_step', out.ok ? 'ok' : 'failed');
     return true;
   }
 
@@ -176,6 +187,7 @@ export class RebalanceActions {
     const out = await mover.move(move.pid, move.cpus);
     this.o.logger.info({ move, outcome: out }, 'probation failed: affinity restored');
     this.o.history.set(move.pid, this.record(move, 'done', nowMs));
+    this.counted('revert', out.ok ? 'ok' : 'failed');
     return true;
   }
 
@@ -192,6 +204,7 @@ export class RebalanceActions {
       if (out.ok) this.o.numadLog.log(LOG_NOTICE, movedLine(m.pid, m.toNodeset, out.elapsedMs));
       this.o.history.set(m.pid, this.record(m, 'done', nowMs));
     }
+    this.counted('swap', a.ok && b.ok ? 'ok' : 'failed');
     return true;
   }
 
@@ -203,6 +216,7 @@ export class RebalanceActions {
     this.o.history.set(move.pid, record);
     if (!domain) {
       this.o.logger.warn({ move }, 'QEMU process of an unknown domain (libvirt not connected?): advised only');
+      this.counted('advise', 'advised');
       return false;
     }
     try {
@@ -211,8 +225,10 @@ export class RebalanceActions {
       if (out.ok && out.memoryMoved) this.o.numadLog.log(LOG_NOTICE, movedLine(move.pid, move.toNodeset, out.elapsedMs));
       // The pins we set are ours; the planner must not take them for an administrator's.
       this.o.history.set(move.pid, { ...record, cpus: [...new Set(out.after.vcpuPins.flat())].sort((a, b) => a - b) });
+      this.counted('domain_move', out.ok ? 'ok' : 'failed');
     } catch (err) {
       this.o.logger.error({ err, move, domain: domain.name }, 'domain move through libvirt failed');
+      this.counted('domain_move', 'failed');
     }
     return true;
   }
@@ -239,6 +255,7 @@ export class RebalanceActions {
           // A widening of a widening keeps the original nodes as where to narrow back to.
           this.o.guardWidenings?.widened(domain.uuid, change.widened?.from ?? beforeNodes, change.action.to, nowMs);
         }
+        this.counted('guard_widen', out.ok ? 'ok' : 'failed');
         return true;
       }
       const last = domains.mover.lastChanges().get(domain.uuid);
@@ -249,8 +266,10 @@ export class RebalanceActions {
         this.o.numadLog.log(LOG_NOTICE, `Memory guard: narrowed ${who} from nodes (${from}) back to nodes (${to})`);
         this.o.guardWidenings?.narrowed(domain.uuid);
       }
+      this.counted('guard_narrow', out.ok ? 'ok' : 'failed');
     } catch (err) {
       this.o.logger.error({ err, domain: domain.name, verdict: change }, `memory guard: ${change.action.kind} through libvirt failed`);
+      this.counted(change.action.kind === 'widen' ? 'guard_widen' : 'guard_narrow', 'failed');
     }
     return true;
   }

@@ -15,6 +15,7 @@ import type { ApplyMode } from '../config/daemon-config.js';
 import { evaluateMemoryGuard, nextGuardChange, NARROW_DWELL_MS, type GuardDomain, type GuardNode, type GuardVerdict, type MemoryGuardSettings, type Widening } from '../balance/memory-guard.js';
 import { formatIdList, parseIdList } from '../topology/idlist.js';
 import type { TrackedDomain } from '../libvirt/tracked-domain.js';
+import type { MoveEvents } from '../server/advisor-api.js';
 import { MEMORY_GUARD_WIDEN_REASON, RebalanceActions, type DomainSide, type GuardChange, type ProcessMoves } from './rebalance-actions.js';
 
 export type { DomainSide } from './rebalance-actions.js';
@@ -110,6 +111,13 @@ export class Rebalancer {
   readonly guardSettings: MemoryGuardSettings;
   lastGuard: MemoryGuardReport;
   cycles = 0;
+  /** told of each action carried out (the server's numadvisor_moves_total); set by the daemon */
+  moveEvents: MoveEvents | undefined;
+  /**
+   * Each running domain's guest memory per node (MiB) as a cycle last read it (bound guests' numa_maps, read for their
+   * reservations and the memory guard), by UUID; a domain that stops is dropped. GET /metrics reports these.
+   */
+  readonly guestMemory = new Map<string, ReadonlyMap<number, number>>();
 
   constructor(private readonly o: RebalancerOptions) {
     this.scanner = o.scanner;
@@ -130,6 +138,7 @@ export class Rebalancer {
       processMover: o.processMover,
       domains: o.domains,
       memoryByNode: (pid) => o.scanner.tracked.find((p) => p.pid === pid)?.memoryMiBByNode,
+      moveEvents: () => this.moveEvents,
     });
   }
 
@@ -185,6 +194,7 @@ export class Rebalancer {
     this.cycles++;
     const observed = this.observe();
     if (!observed) return false;
+    this.noteGuestMemory(observed.guestMemory);
     const guardChange = this.guard(observed.nowMs, observed.input !== undefined, observed.guestMemory);
     if (guardChange) return this.actions.actOnGuard(guardChange, observed.nowMs);
     const move = this.plan(observed);
@@ -228,10 +238,18 @@ export class Rebalancer {
       adminNodeset: d.spec.numatune?.placement === 'static' && !ours.has(d.uuid),
     }));
     const mode = settings.mode === 'widen' && side.apply ? 'widen' : 'warn';
+    this.noteGuestMemory(new Map(domains.flatMap((d) => (d.touchedMiBByNode ? [[d.uuid, d.touchedMiBByNode] as const] : []))));
     const verdicts = evaluateMemoryGuard({ nodes: this.o.service.freshMemoryGuardNodes(), domains, thresholdMiB: settings.headroomMiB, mode, widenings: this.guardWidenings, nowMs });
     this.lastGuard = { settings, atMs: nowMs, verdicts };
     this.logGuard(verdicts, nowMs);
     return mode === 'widen' ? nextGuardChange(verdicts) : undefined;
+  }
+
+  /** Keep the guest memory read this cycle; forget domains no longer running. */
+  private noteGuestMemory(read: ReadonlyMap<string, ReadonlyMap<number, number>>): void {
+    for (const [uuid, byNode] of read) this.guestMemory.set(uuid, byNode);
+    const running = this.domains?.tracker.domains;
+    for (const uuid of [...this.guestMemory.keys()]) if (!running?.has(uuid)) this.guestMemory.delete(uuid);
   }
 
   /**

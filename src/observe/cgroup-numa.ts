@@ -52,6 +52,21 @@ export function readOwnCgroupNuma(fs: FsRoot, pid: number, pageKiB = 4): Map<num
   }
 }
 
+/** readOwnCgroupNuma without blocking: GET /metrics reads every running guest's cgroup this way. */
+export async function readOwnCgroupNumaAsync(fs: FsRoot, pid: number, pageKiB = 4): Promise<Map<number, number> | undefined> {
+  try {
+    const cg = parseProcCgroup(await fs.readTextAsync(`/proc/${pid}/cgroup`));
+    const dir = cg.v2 !== undefined && cg.v2 !== '/' ? `/sys/fs/cgroup${cg.v2}` : cg.v1Memory && cg.v1Memory !== '/' ? `/sys/fs/cgroup/memory${cg.v1Memory}` : undefined;
+    if (!dir) return undefined;
+    const [procsText, statText] = await Promise.all([fs.readTextAsync(`${dir}/cgroup.procs`), fs.readTextAsync(`${dir}/memory.numa_stat`)]);
+    const procs = procsText.split('\n').filter(Boolean);
+    if (procs.length !== 1 || Number(procs[0]) !== pid) return undefined;
+    return parseNumaStat(statText, pageKiB);
+  } catch {
+    return undefined;
+  }
+}
+
 /** libvirt puts every QEMU domain under machine.slice (systemd) or /machine (no systemd). */
 export function isLibvirtDomainCgroup(cgroupText: string): boolean {
   return /(^|\/)machine(\.slice)?\//m.test(cgroupText) && /qemu|libvirt/m.test(cgroupText);

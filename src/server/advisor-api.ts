@@ -128,6 +128,44 @@ export interface DomainsApi {
   memoryGuard(): MemoryGuardView;
 }
 
+/** A running domain as GET /metrics reports it: its name (libvirt's, never a client's), memory and locality. */
+export interface DomainMetricsView {
+  name: string;
+  /** the guest's memory per node id, in MiB, as last read; undefined when the daemon has no reading of it */
+  memoryMiBByNode: ReadonlyMap<number, number> | undefined;
+  /**
+   * the share (0 to 1) of that memory on the domain's home nodes: those its vCPUs may run on when its affinity is
+   * narrower than the host, else its NUMA nodeset, else the one node holding most of it; undefined without a reading
+   */
+  localityRatio: number | undefined;
+}
+
+/** What GET /metrics reports (the gauges; the counters are the server's own, server/metrics.ts). */
+export interface MetricsView {
+  /** each node as GET /v1/nodes shows it, from the readings the daemon holds (see AdvisorApi.metrics) */
+  nodes: NodeView[];
+  /** --cpu-allocation-ratio: a reserved vCPU holds 1/ratio of a core against what is available */
+  cpuAllocationRatio: number;
+  /** live reservations: held for a VM about to start (unbound) or taken over by a running domain (bound) */
+  reservations: { unbound: number; bound: number };
+  /** moves in the rebalancer's last plan (0 before its first plan) */
+  planMoves: number;
+  /** undefined when the daemon runs without libvirt */
+  libvirtConnected: boolean | undefined;
+  /** the running domains (empty without libvirt) */
+  domains: DomainMetricsView[];
+}
+
+/** Labels of numadvisor_moves_total: what the rebalancer carried out, and how it ended. */
+export type MoveEventKind = 'advise' | 'cpu_step' | 'memory_step' | 'revert' | 'swap' | 'domain_move' | 'guard_widen' | 'guard_narrow';
+/** ok: done and verified; failed: tried, not done or not verified; advised: logged only, nothing changed */
+export type MoveEventResult = 'ok' | 'failed' | 'advised';
+
+/** The rebalancer reports each action it carries out here (the server's metrics count them). */
+export interface MoveEvents {
+  moveCarriedOut(kind: MoveEventKind, result: MoveEventResult): void;
+}
+
 export interface AdvisorApi {
   /**
    * An answer is about to be given, so a VM is probably about to start (libvirt asks before it starts one): the
@@ -149,6 +187,12 @@ export interface AdvisorApi {
   /** what the rebalancer would do now */
   plan(): PlanResult;
   health(): HealthView;
+  /**
+   * GET /metrics. Never reads the host synchronously (a scrape must not hold up an answer): node memory older than a
+   * second is re-read asynchronously first, CPU idle is the last sample (an answer's or the rebalancer cycle's); local
+   * answers are adopted and expired reservations dropped, as for GET /v1/nodes.
+   */
+  metrics(): Promise<MetricsView>;
   /** undefined when the daemon runs without libvirt (--libvirt none) */
   readonly domains: DomainsApi | undefined;
 }

@@ -11,6 +11,7 @@ import type { AdvisorApi, DomainsApi, MemoryGuardVerdictView } from './advisor-a
 import { DEFAULT_REQUEST_DEADLINES, enforceRequestDeadlines, type RequestDeadlines } from './deadlines.js';
 import { clientErrorHandler, errorBody, fromFrameworkError, installProtocolRefusals, pathOf, RouteTable } from './http-errors.js';
 import { tcpGuard, type TcpAccess } from './tcp-guard.js';
+import { adviceFailure, DaemonMetrics } from './metrics.js';
 import {
   AdviceBodySchema,
   AdviceQuerySchema,
@@ -92,9 +93,15 @@ export interface AppOptions {
   tcp?: TcpAccess | undefined;
   /** per-connection header and request deadlines; DEFAULT_REQUEST_DEADLINES when unset */
   requestDeadlines?: RequestDeadlines | undefined;
+  /**
+   * GET /metrics and the counters the routes keep: the daemon passes one to both its listeners, so each reports the
+   * other's advice too; when unset the app makes its own.
+   */
+  metrics?: DaemonMetrics | undefined;
 }
 
-export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): FastifyInstance {
+export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMetrics }: AppOptions): FastifyInstance {
+  const metrics = sharedMetrics ?? new DaemonMetrics(api);
   const LIMITS = { bodyLimit: BODY_LIMIT_BYTES, maxParamLength: MAX_PARAM_LENGTH };
   const app = Fastify({
     loggerInstance: logger,
@@ -211,6 +218,21 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
     return { ...detail, reservation: reservation ?? null };
   };
   const yes = (v: string): boolean => v === 'true' || v === '1';
+  /** numadvisor_advice_requests_total and numadvisor_advice_duration_seconds: timed from the request's arrival */
+  const counted = async (req: FastifyRequest, run: () => Promise<AdviceResponse>): Promise<AdviceResponse> => {
+    const seconds = (): number => {
+      const t0 = startedAt.get(req);
+      return t0 === undefined ? 0 : Number(process.hrtime.bigint() - t0) / 1e9;
+    };
+    try {
+      const a = await run();
+      metrics.adviceAnswered(a.fits ? 'fit' : 'no_fit', seconds());
+      return a;
+    } catch (err) {
+      metrics.adviceAnswered(adviceFailure(err), seconds());
+      throw err;
+    }
+  };
 
   // fastify compiles a serializer from the response's JSON Schema (fast-json-stringify): several times faster
   // than JSON.stringify for the 64-node answers, and it drops any field the contract does not list.
@@ -218,22 +240,32 @@ export function buildApp({ api, logger, tcp, requestDeadlines }: AppOptions): Fa
 
   // No automatic HEAD (issue #12 F14): fastify would run this handler for it, and a HEAD must never reserve.
   app.get('/v1/advice', { ...adviceRoute, exposeHeadRoute: false }, async (req, reply) => {
-    const q = parseInput(AdviceQuerySchema, req.query);
-    const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
-    const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
-    if (q.format === 'nodeset') {
-      // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
-      const a = await answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: false, deadlineMs });
-      return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
-    }
-    return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: yes(q.explain), deadlineMs });
+    let nodeset = false;
+    const a = await counted(req, async () => {
+      const q = parseInput(AdviceQuerySchema, req.query);
+      const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
+      const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
+      nodeset = q.format === 'nodeset';
+      return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: !nodeset && yes(q.explain), deadlineMs });
+    });
+    // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
+    if (nodeset) return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
+    return a;
   });
 
-  app.post('/v1/advice', adviceRoute, async (req, reply) => {
-    const b = parseInput(AdviceBodySchema, req.body);
-    const hundredths = Math.round(b.cpus * 100);
-    if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
-    return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
+  app.post('/v1/advice', adviceRoute, async (req, reply) =>
+    counted(req, async () => {
+      const b = parseInput(AdviceBodySchema, req.body);
+      const hundredths = Math.round(b.cpus * 100);
+      if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
+      return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
+    }),
+  );
+
+  // Prometheus's text format; read-only, so open over TCP without the token (tcp-guard.ts, docs/metrics.md).
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).serializer((x: unknown) => String(x)).send(text);
   });
 
   app.get('/v1/options', async () => ({ settings: api.numadSettings() }));

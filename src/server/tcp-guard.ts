@@ -14,7 +14,7 @@ export interface TcpAccess {
 
 /** Routes that change nothing (`method url` as registered); a route added later is closed until listed here. */
 const READ_ONLY_ROUTES = new Set(
-  ['/v1/nodes', '/v1/reservations', '/v1/options', '/v1/processes', '/v1/plan', '/v1/domains', '/healthz'].flatMap((url) => [`GET ${url}`, `HEAD ${url}`]),
+  ['/v1/nodes', '/v1/reservations', '/v1/options', '/v1/processes', '/v1/plan', '/v1/domains', '/healthz', '/metrics'].flatMap((url) => [`GET ${url}`, `HEAD ${url}`]),
 );
 /** Advice is read-only only when it reserves nothing (reserve defaults to true, as `numad -w` needs). */
 const ADVICE_ROUTE = 'GET /v1/advice';

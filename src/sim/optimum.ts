@@ -2,8 +2,7 @@
 // package). Each VM goes to one node when it fits one, else to one of the SLIT-nearest node sets of the size it needs;
 // memory and vCPU capacity (4 per core) hold on every node. Objective: first locality (every option is local, vCPUs
 // and memory together), then the memory-weighted SLIT distance of spanning VMs, then the busiest node's load.
-import * as highsModule from 'highs';
-import { optimumFailed } from '../errors.js';
+import { isErrno, notInstalled, optimumFailed } from '../errors.js';
 import { minNodesFor, VCPUS_PER_CORE, type Scenario } from './model.js';
 import type { Placed } from './metrics.js';
 
@@ -39,7 +38,21 @@ export interface Optimum {
   solveMs: number;
 }
 
+/**
+ * HiGHS, loaded when an optimum is asked for: it is 3.9 MB of WebAssembly that only `numadvisor simulate` uses, and
+ * the Debian package leaves it out (docs/install.md); without it the command fails with NUMADVISOR_ERR_NOT_INSTALLED.
+ */
+async function importHighs(): Promise<unknown> {
+  try {
+    return await import('highs');
+  } catch (err) {
+    if (isErrno(err, 'ERR_MODULE_NOT_FOUND')) throw notInstalled('highs', 'numadvisor simulate', err);
+    throw err;
+  }
+}
+
 export async function solveOptimum(scenario: Scenario, timeLimitS = 30): Promise<Optimum> {
+  const highsModule = await importHighs();
   // The package ships an ES module build whose default export is the loader; its typings describe it as CommonJS.
   const load = (highsModule as unknown as { default: () => Promise<{ solve: (lp: string, o?: Record<string, unknown>) => HighsResult }> }).default;
   const highs = await load();

@@ -27,8 +27,10 @@ export interface ScenarioResult {
   optimumSolveMs: number;
 }
 
-export async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
+/** `onStep` is told before each strategy runs and before the optimum is solved (the CLI's progress on stderr). */
+export async function runScenario(scenario: Scenario, onStep: (step: StrategyName | 'optimum') => void = () => undefined): Promise<ScenarioResult> {
   const results: StrategyResult[] = STRATEGIES.map((strategy) => {
+    onStep(strategy);
     const sim = new Simulator(scenario, strategy).run();
     const placed = sim.vms.map((v) => ({ vcpus: v.spec.vcpus, memMiB: v.spec.memMiB, load: v.spec.load, cpuShare: v.cpuShare, memOn: v.memOn }));
     const metrics = measure(scenario, placed, {
@@ -38,6 +40,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
     });
     return { strategy, metrics, movesToBalance: sim.balancedAtMoves, series: sim.series };
   });
+  onStep('optimum');
   const opt = await solveOptimum(scenario);
   results.push({ strategy: 'optimum', metrics: measure(scenario, opt.placed, { moves: 0, migratedMiB: 0, oomRiskVms: 0 }), movesToBalance: 0, series: [] });
   return { scenario, results, optimumStatus: opt.status, optimumSolveMs: opt.solveMs };

@@ -22,6 +22,8 @@ export interface DaemonProcessOptions {
    * daemon's first syscall; `resume()` lets it go.
    */
   startStopped?: boolean;
+  /** added to the daemon's environment */
+  env?: Record<string, string>;
 }
 
 export interface DaemonProcess {
@@ -52,9 +54,10 @@ export function spawnDaemon(o: DaemonProcessOptions): DaemonProcess {
     '--log-file', o.logFile,
     ...(o.args ?? ['--libvirt', 'none']),
   ];
+  const spawnOptions = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...o.env } };
   const child = o.startStopped
-    ? spawn('sh', ['-c', 'kill -STOP $$; exec "$@"', 'sh', process.execPath, ...daemonArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, daemonArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('sh', ['-c', 'kill -STOP $$; exec "$@"', 'sh', process.execPath, ...daemonArgs], spawnOptions)
+    : spawn(process.execPath, daemonArgs, spawnOptions);
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => {

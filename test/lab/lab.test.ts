@@ -123,9 +123,9 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       'for i in $(seq 1 120); do grep -q ready /tmp/ready 2>/dev/null && break; sleep 1; done',
       'echo "$pid"',
       `echo ${SEP}`,
-      'node dist/cli/numadvisor-entry.js processes --pid "$pid"',
+      'node dist/cli/numadvisor-entry.js processes --json --pid "$pid"',
       `echo ${SEP}`,
-      'node dist/cli/numadvisor-entry.js processes --min-rss 150',
+      'node dist/cli/numadvisor-entry.js processes --json --min-rss 150',
       'kill $pid',
     ].join('\n');
     const r = await runInGuest(LAB_4NODE, script);
@@ -166,7 +166,7 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       'sleep 4',
       'echo "$P $Q $R"',
       `echo ${SEP}`,
-      'node dist/cli/numadvisor-entry.js processes --pid $P --pid $Q --pid $R',
+      'node dist/cli/numadvisor-entry.js processes --json --pid $P --pid $Q --pid $R',
       `echo ${SEP}`,
       'cat /var/log/numad.log',
       `echo ${SEP}`,

@@ -19,7 +19,7 @@ export async function resolve(specifier, context, nextResolve) {
   return result;
 }`;
 const REGISTER = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`;
-const HEAVY = /\/node_modules\/(zod|fastify|pino|highs)\//;
+const HEAVY = /\/node_modules\/(zod|fastify|pino|highs|prom-client)\//;
 
 const t = tempDir('numadvisor-imports-');
 afterAll(t.cleanup);
@@ -50,6 +50,13 @@ describe('what each command path loads', () => {
     const r = modulesLoadedBy('src/cli/numadvisor-entry.ts', [command]);
     expect(r.code).toBe(0);
     expect(r.modules.some((m) => m.endsWith('/src/cli/numadvisor-main.ts'))).toBe(true);
+    expect(heavy(r.modules)).toEqual([]);
+  });
+
+  it.each([['daemon'], ['status'], ['simulate'], ['schemas']])('numadvisor %s --help loads no zod, fastify, pino, highs or server module', (command) => {
+    const r = modulesLoadedBy('src/cli/numadvisor-entry.ts', [command, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.modules.some((m) => m.endsWith('/src/cli/command-options.ts'))).toBe(true);
     expect(heavy(r.modules)).toEqual([]);
   });
 

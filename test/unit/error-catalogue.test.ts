@@ -102,6 +102,12 @@ describe('the catalogue', () => {
     daemonTooSlow: { args: [], code: 'NUMADVISOR_ERR_DEADLINE', message: 'daemon did not answer in time' },
     daemonRefused: { args: [404, `{"error":1}${'x'.repeat(300)}`], code: 'NUMADVISOR_ERR_DAEMON', message: `daemon answered HTTP 404: {"error":1}${'x'.repeat(189)}` },
     daemonAnswerNotNodeset: { args: [], code: 'NUMADVISOR_ERR_DAEMON', message: 'daemon answer is not a canonical nodeset' },
+    configFileError: { args: ['/etc/default/numadvisor', 12, 'unknown key X'], code: 'NUMADVISOR_ERR_CONFIG', message: '/etc/default/numadvisor:12: unknown key X' },
+    notInstalled: {
+      args: ['highs', 'numadvisor simulate'],
+      code: 'NUMADVISOR_ERR_NOT_INSTALLED',
+      message: 'numadvisor simulate needs the npm package highs, which this installation leaves out (the daemon does not need it); run it from a source checkout (npm ci) or install highs beside numadvisor',
+    },
     missingMeminfoField: { args: ['node 0 meminfo', 'MemFree'], code: 'NUMADVISOR_ERR_TOPOLOGY', message: 'node 0 meminfo: no MemFree line' },
     noPolicyNodes: { args: [], code: 'NUMADVISOR_ERR_INTERNAL', message: 'policy needs at least one node' },
     noMemoryNode: { args: [], code: 'NUMADVISOR_ERR_TOPOLOGY', message: 'host has no node with memory' },

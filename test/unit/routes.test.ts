@@ -78,6 +78,7 @@ function fakeApi(overrides: Partial<AdvisorApi> = {}): { api: AdvisorApi; calls:
     processes: () => [PROCESS],
     plan: () => PLAN,
     health: () => ({ startedAtMs: Date.now() - 5_000, nodeCount: 2, reservationCount: ledger.size }),
+    metrics: async () => ({ nodes, cpuAllocationRatio: 4, reservations: { unbound: ledger.size, bound: 0 }, planMoves: 0, libvirtConnected: undefined, domains: [] }),
     domains: undefined,
     ...overrides,
   };

@@ -1,0 +1,158 @@
+// numadvisor(8) and numadvisor-numad(8), made from one source: the prose in man/*.8.md (a small markdown subset) and
+// the option tables the commands parse with (src/cli/command-options.ts, src/config/daemon-config.ts,
+// src/cli/numad-main.ts), inserted where the prose says {{…}}. `npx tsx scripts/gen-man.mts` writes man/*.8;
+// test/unit/man-pages.test.ts checks they are up to date and that groff renders them without a warning.
+//
+// The markdown subset: `# SECTION` (.SH), `## Subsection` (.SS), paragraphs, `- ` bullets, definition lists (a term
+// line, then lines starting `: `), fenced code blocks, and inline `code`, **bold**, *italic*. Placeholders, each alone
+// on its line: {{commands}} (every command with its options), {{numad-options}}, {{numad-long-options}}.
+import { VERSION } from '../version.js';
+import { COMMAND_OPTIONS, OPERAND_HELP } from './command-options.js';
+import { COMMANDS, type CommandName } from './commands.js';
+import { NUMAD_LONG_OPTIONS, NUMAD_USAGE_OPTIONS } from './numad-main.js';
+import { HELP_OPTION, optionSyntax, type OptionTable } from './option-help.js';
+
+/** The pages: file name, title line and prose source (man/<file>.md). */
+export const MAN_PAGES = [
+  { file: 'numadvisor.8', title: 'NUMADVISOR' },
+  { file: 'numadvisor-numad.8', title: 'NUMADVISOR-NUMAD' },
+] as const;
+
+/**
+ * Text for roff: backslashes escaped, hyphens as minus signs (options and paths are typed as written), anything
+ * outside ASCII as a groff Unicode escape (groff reads its input as Latin-1).
+ */
+function escapeText(text: string): string {
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+/** Inline markup: `code` and **bold** in bold, *italic* in italic; everything else escaped. */
+export function inline(text: string): string {
+  let out = '';
+  const re = /`([^`]+)`|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*/g;
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    out += escapeText(text.slice(last, m.index));
+    // \% before a command, option or path: never hyphenated.
+    if (m[1] !== undefined || m[2] !== undefined) out += `\\fB\\%${escapeText(m[1] ?? m[2] ?? '')}\\fR`;
+    else out += `\\fI${escapeText(m[3] ?? '')}\\fR`;
+    last = m.index + m[0].length;
+  }
+  return out + escapeText(text.slice(last));
+}
+
+/** A text line must not start with a control character ('.' or "'"): guard it with a zero-width \&. */
+const textLine = (line: string): string => (/^[.']/.test(line) ? `\\&${line}` : line);
+
+/** An option's syntax in bold with its value's name in italic: `\fB\-\-socket\fR \fIPATH\fR`. */
+function syntaxRoff(syntax: string): string {
+  const space = syntax.indexOf(' ', syntax.startsWith('-') && syntax.includes(', --') ? syntax.indexOf(', --') + 2 : 0);
+  if (space === -1) return `\\fB${escapeText(syntax)}\\fR`;
+  return `\\fB${escapeText(syntax.slice(0, space))}\\fR \\fI${escapeText(syntax.slice(space + 1))}\\fR`;
+}
+
+/** One `.TP` entry per option, its default after its text. */
+function optionEntries(table: OptionTable): string[] {
+  return Object.entries({ ...table, help: HELP_OPTION }).flatMap(([name, o]) => [
+    '.TP',
+    syntaxRoff(optionSyntax(name, o)),
+    textLine(`${inline(sentence(o.help))}${o.multiple ? ' May be given more than once.' : ''}${o.defaultText === undefined ? '' : ` Default: ${inline(o.defaultText)}.`}`),
+  ]);
+}
+
+/** A sentence as --help's lower-case fragments are written, with its full stop. */
+const sentence = (s: string): string => `${s}${s.endsWith('.') ? '' : '.'}`;
+
+function commandsSection(): string[] {
+  return (Object.keys(COMMANDS) as CommandName[]).flatMap((name) => {
+    const c = COMMANDS[name];
+    const operands = OPERAND_HELP[name];
+    return [
+      `.SS numadvisor ${name}${c.operands ? ` ${escapeText(c.operands)}` : ''}`,
+      textLine(inline(sentence(c.summary))),
+      ...(operands === undefined ? [] : ['.PP', textLine(`\\fI${escapeText(c.operands)}\\fR: ${inline(operands)}.`)]),
+      ...optionEntries(COMMAND_OPTIONS[name] ?? {}),
+    ];
+  });
+}
+
+function numadOptionsSection(): string[] {
+  return NUMAD_USAGE_OPTIONS.flatMap(([syntax, text]) => ['.TP', syntaxRoff(syntax.replace(/[<>]/g, '')), textLine(inline(sentence(text.replace(/^to /, '').replace(/^for /, ''))))]);
+}
+
+function numadLongOptionsSection(): string[] {
+  return Object.entries(NUMAD_LONG_OPTIONS).flatMap(([name, o]) => ['.TP', syntaxRoff(o.takesArg ? `--${name} ${o.arg}` : `--${name}`), textLine(inline(sentence(o.help)))]);
+}
+
+const PLACEHOLDERS: Record<string, () => string[]> = {
+  '{{commands}}': commandsSection,
+  '{{numad-options}}': numadOptionsSection,
+  '{{numad-long-options}}': numadLongOptionsSection,
+};
+
+/** The roff page for `source` (the markdown subset above). */
+export function renderManPage(title: string, source: string): string {
+  const out = [
+    `.\\" Generated by scripts/gen-man.mts from man/${title.toLowerCase()}.8.md and the option tables in src/; do not edit.`,
+    `.TH ${title} 8 "" "numadvisor ${VERSION}" "System Administration"`,
+  ];
+  const lines = source.split('\n');
+  let paragraph: string[] = [];
+  let inList = false;
+  const flush = (): void => {
+    if (paragraph.length > 0) out.push(...(inList ? [] : ['.PP']), ...paragraph.map((l) => textLine(inline(l))));
+    paragraph = [];
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const placeholder = PLACEHOLDERS[line.trim()];
+    if (placeholder) {
+      flush();
+      inList = false;
+      out.push(...placeholder());
+    } else if (line.startsWith('```')) {
+      flush();
+      inList = false;
+      out.push('.PP', '.RS 4', '.nf');
+      for (i++; i < lines.length && !(lines[i] as string).startsWith('```'); i++) out.push(textLine(escapeText(lines[i] as string)));
+      out.push('.fi', '.RE');
+    } else if (line.startsWith('## ')) {
+      flush();
+      inList = false;
+      out.push(`.SS ${escapeText(line.slice(3))}`);
+    } else if (line.startsWith('# ')) {
+      flush();
+      inList = false;
+      out.push(`.SH ${escapeText(line.slice(2))}`);
+    } else if (line.startsWith('- ')) {
+      flush();
+      inList = true;
+      out.push('.IP \\(bu 2');
+      paragraph.push(line.slice(2));
+    } else if (line.startsWith(': ')) {
+      // A definition: the previous paragraph line is its term.
+      const term = paragraph.pop() ?? '';
+      flush();
+      inList = true;
+      out.push('.TP', textLine(inline(term)));
+      paragraph.push(line.slice(2));
+    } else if (line.trim() === '') {
+      flush();
+      inList = false;
+    } else {
+      paragraph.push(line.trim());
+    }
+  }
+  flush();
+  return `${out.join('\n')}\n`;
+}
+
+export type ManPageFile = (typeof MAN_PAGES)[number]['file'];
+
+/** Every page, from its prose source (read by the caller: `sources['numadvisor.8']` is man/numadvisor.8.md). */
+export function renderManPages(sources: Readonly<Record<ManPageFile, string>>): Map<ManPageFile, string> {
+  return new Map(MAN_PAGES.map((p) => [p.file, renderManPage(p.title, sources[p.file])]));
+}
