@@ -50,6 +50,10 @@ export interface StatusDomain {
   pid?: number | null;
   excluded: boolean;
   memoryGuard?: { state: string; headroomMiB: number; widenedFrom: string | null } | null;
+  /** the daemon's reading of the guest's memory per node (cgroup memory.numa_stat, or numa_maps), MiB */
+  memoryMiBByNode?: Record<string, number> | null;
+  /** its share on the domain's home nodes (where its vCPUs may run, else its nodeset, else its largest node) */
+  localityPercent?: number | null;
 }
 
 /** GET /v1/processes: memory per node only for processes the rebalancer measured (its candidates). */
@@ -147,6 +151,14 @@ export function domainMemoryLines(domains: readonly StatusDomain[], processes: r
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((d) => {
       const p = d.pid === null || d.pid === undefined ? undefined : byPid.get(d.pid);
+      if (d.memoryMiBByNode) {
+        // The daemon's own reading of the domain (GET /v1/domains): its cgroup's counters, read on request.
+        sources.add('the domain\'s cgroup (memory.numa_stat) or numa_maps');
+        const m = byNodeMap(d.memoryMiBByNode);
+        const total = [...m.values()].reduce((a, b) => a + b, 0);
+        const local = d.localityPercent ?? localityPercent(m, d.nodeset ? parseIdList(d.nodeset) : []);
+        return { label: d.name, cells: [...nodeIds.map((n) => String(m.get(n) ?? 0)), String(total), local === undefined ? '-' : `${local}%`, d.nodeset || '-'] };
+      }
       if (!p?.memoryMiBByNode) {
         unmeasured++;
         return { label: d.name, cells: [...nodeIds.map(() => '-'), p ? `${p.rssMiB}` : '-', '-', '-'] };
@@ -158,7 +170,7 @@ export function domainMemoryLines(domains: readonly StatusDomain[], processes: r
       return { label: d.name, cells: [...nodeIds.map((n) => String(m.get(n) ?? 0)), String(total), local === undefined ? '-' : `${local}%`, d.nodeset || '-'] };
     });
   const notes = [
-    `Local: the share on the domain's nodeset (numatune), or on its largest node when it has none${sources.size > 0 ? `; read from ${[...sources].sort().join(' and ')}` : ''}.`,
+    `Local: the share on the domain's home nodes (those its vCPUs may run on, else its nodeset, else its largest node)${sources.size > 0 ? `; read from ${[...sources].sort().join(' and ')}` : ''}.`,
   ];
   if (unmeasured > 0) notes.push(`-: not measured yet (the rebalancer measures a VM's memory per node when it is busy enough to be a candidate; Total then shows its RSS).`);
   return ['Per-domain memory (in MiBs):', ...numastatTable([...nodeIds.map((n) => `Node ${n}`), 'Total', 'Local', 'Nodeset'], rows), ...notes];

@@ -46,6 +46,7 @@ function domainsApi(side: DomainSide, service: AdvisorService, rebalancer: Rebal
           memoryGuard: rebalancer.lastGuard.verdicts.find((v) => v.uuid === x.uuid) ?? null,
         }),
       ),
+    memory: () => domainMetrics(side, service, rebalancer),
     count: () => tracker.domains.size,
     rollback: async (key) => {
       const dom = tracker.byNameOrUuid(key);

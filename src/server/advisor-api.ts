@@ -121,6 +121,8 @@ export interface DomainsApi {
   setFilter(filter: DomainFilterView): void;
   /** the running domains */
   list(): DomainView[];
+  /** each running domain's memory per node and locality, read now (cgroup memory.numa_stat) or as last measured */
+  memory(): Promise<DomainMetricsView[]>;
   count(): number;
   /** undo the last move of a running domain (by name or UUID); undefined: no such running domain */
   rollback(key: string): Promise<DomainMoveOutcomeView | undefined>;

@@ -313,12 +313,23 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
 
   app.get('/v1/domains', async () => {
     const d = needLibvirt();
+    const memory = new Map((await d.memory()).map((m) => [m.name, m]));
     return {
       libvirt: d.connection(),
       apply: d.movesDomains(),
       filter: d.filter(),
-      // nodeset as text; overriding the spread key keeps its place, so the keys keep their order
-      domains: d.list().map((x) => ({ ...x, nodeset: formatIdList(x.nodeset), memoryGuard: x.memoryGuard ? memoryGuardJson(x.memoryGuard) : null })),
+      // nodeset as text; overriding the spread key keeps its place, so the keys keep their order. memoryMiBByNode
+      // and localityPercent (what numadvisor status shows per VM): null when the daemon has no reading of it.
+      domains: d.list().map((x) => {
+        const m = memory.get(x.name);
+        return {
+          ...x,
+          nodeset: formatIdList(x.nodeset),
+          memoryGuard: x.memoryGuard ? memoryGuardJson(x.memoryGuard) : null,
+          memoryMiBByNode: m?.memoryMiBByNode ? Object.fromEntries([...m.memoryMiBByNode].map(([n, mib]) => [String(n), Math.round(mib)])) : null,
+          localityPercent: m?.localityRatio === undefined ? null : Math.floor(m.localityRatio * 100),
+        };
+      }),
     };
   });
 

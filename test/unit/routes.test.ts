@@ -170,6 +170,8 @@ function fakeDomains(calls: Calls): DomainsApi {
       filter = f;
     },
     list: () => [{ ...DOMAIN, memoryGuard: GUARD_VERDICT }],
+    // The guest's memory as the daemon read it: 1.4 MiB rounds to 1, locality 0.756 floors to 75 %.
+    memory: async () => [{ name: DOMAIN.name, memoryMiBByNode: new Map([[0, 3071.6], [1, 1.4]]), localityRatio: 0.756 }],
     count: () => 1,
     memoryGuard: () => ({ settings: { mode: 'widen', headroomMiB: 1024 }, acts: false, evaluatedAtMs: T0, verdicts: [GUARD_VERDICT] }),
     rollback: async (key) => {
@@ -437,7 +439,7 @@ describe('domains', () => {
     expectError(r, 'NUMADVISOR_ERR_LIBVIRT_UNAVAILABLE', /--libvirt none/);
   });
 
-  it('GET /v1/domains: connection, apply, filter, and each domain with its nodeset as text, keys in order', async () => {
+  it('GET /v1/domains: connection, apply, filter, and each domain with its nodeset as text, its memory per node and locality, keys in order', async () => {
     const calls = fakeApi().calls;
     const { api } = fakeApi({ domains: fakeDomains(calls) });
     const r = await appFor(api).inject({ method: 'GET', url: '/v1/domains' });
@@ -447,10 +449,10 @@ describe('domains', () => {
       libvirt: { uri: 'qemu:///system', connected: true, connects: 1, lastError: null },
       apply: false,
       filter: { include: [], exclude: [] },
-      domains: [{ ...DOMAIN, nodeset: '0-1', memoryGuard: GUARD_JSON }],
+      domains: [{ ...DOMAIN, nodeset: '0-1', memoryGuard: GUARD_JSON, memoryMiBByNode: { '0': 3072, '1': 1 }, localityPercent: 75 }],
     });
     expect(Object.keys(body)).toEqual(['libvirt', 'apply', 'filter', 'domains']);
-    expect(Object.keys(body.domains[0]!)).toEqual(Object.keys(DOMAIN));
+    expect(Object.keys(body.domains[0]!)).toEqual([...Object.keys(DOMAIN), 'memoryMiBByNode', 'localityPercent']);
   });
 
   it('PUT /v1/domains/filter sets it and answers the filter in force; a bad body is 400', async () => {

@@ -121,6 +121,14 @@ describe('domains × nodes', () => {
     expect(lines[7]).toMatch(/^-: not measured yet/);
   });
 
+  it("the daemon's own reading of a domain (GET /v1/domains: memoryMiBByNode, localityPercent) comes first, measured or not by the rebalancer", () => {
+    const idle = { ...(DOMAINS[2] as StatusDomain), memoryMiBByNode: { '0': 12, '1': 288 }, localityPercent: 96 };
+    const lines = domainMemoryLines([idle], PROCESSES, [0, 1]);
+    expect(lines[3]).toBe('idle                          12             288             300             96%               -');
+    expect(lines.join('\n')).not.toMatch(/not measured yet/);
+    expect(lines.at(-1)).toMatch(/read from the domain's cgroup \(memory\.numa_stat\) or numa_maps\.$/);
+  });
+
   it('prints nothing without domains', () => {
     expect(domainMemoryLines([], PROCESSES, [0, 1])).toEqual([]);
   });
