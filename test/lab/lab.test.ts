@@ -162,7 +162,9 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       `numactl --interleave=0,3 ${hog(310)} > /tmp/p.out &`,
       'P=$!',
       'for i in $(seq 1 240); do [ "$(cat /tmp/p.out /tmp/q.out /tmp/r.out 2>/dev/null | grep -c ready)" = 3 ] && break; sleep 1; done',
-      'for i in $(seq 1 240); do grep -q "moved to node" /var/log/numad.log && break; sleep 1; done',
+      // Up to three attempts: a CPU step whose probation fails (the advice's third node flips between two equally
+      // near ones as TCG's idle CPU wobbles; seen twice in a row in one CI run) is retried after numad's 300 s.
+      'for i in $(seq 1 660); do grep -q "moved to node" /var/log/numad.log && break; sleep 1; done',
       'sleep 4',
       'echo "$P $Q $R"',
       `echo ${SEP}`,
@@ -174,7 +176,7 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
       'kill $P $Q $R',
       'dist/numad -i 0',
     ].join('\n');
-    const r = await runInGuest(LAB_4NODE_1GIB, script, 840_000);
+    const r = await runInGuest(LAB_4NODE_1GIB, script, 1_260_000);
     expect(r.code, r.stderr).toBe(0);
     const [pids, procsText, log, daemonLog] = r.stdout.split(`${SEP}\n`) as [string, string, string, string];
     const [p, q, rr] = pids.trim().split(' ').map(Number) as [number, number, number];
@@ -215,5 +217,5 @@ for i in 1 2 3 4 5 6 7 8; do echo "${tag} $(cat /tmp/${tag}.rc.$i) $(cat /tmp/${
     expect(target.length).toBeLessThan(4);
     expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":\d+/);
     if (!(target.includes(0) && target.includes(3))) expect(daemonLog).toMatch(/"kind":"memory","migrateMiB":[1-9]\d\d/);
-  }, 900_000);
+  }, 1_320_000);
 });
