@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 export interface HttpResult {
   status: number;
@@ -37,4 +38,13 @@ export function request(socketPath: string, method: string, path: string, body?:
     if (payload !== undefined) req.write(payload);
     req.end();
   });
+}
+
+/** A port nobody listens on right now (the daemon binds it a moment later). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((res) => s.close(() => res()));
+  return port;
 }

@@ -11,7 +11,7 @@ import { httpStatusOf, type ErrorCode } from '../../src/errors.js';
 import { numadMain } from '../../src/cli/numad-main.js';
 import { buildApp } from '../../src/server/app.js';
 import { buildAdvisorApi } from '../../src/daemon/advisor-api-impl.js';
-import { request } from '../helpers/http.js';
+import { freePort, request } from '../helpers/http.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { bytewise, parseRawResponse, rawExchange, type RawResponse, type Target } from '../helpers/raw-http.js';
@@ -39,15 +39,6 @@ function expectErrorShape(r: RawResponse, status: number, code: ErrorCode): Erro
   expect(httpStatusOf(body.error.code)).toBe(r.status);
   expect(body.error.message.length).toBeGreaterThan(0);
   return body;
-}
-
-/** A port nobody listens on right now (the daemon binds it a moment later). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((res) => s.close(() => res()));
-  return port;
 }
 
 const CLOSE = 'Connection: close\r\n';

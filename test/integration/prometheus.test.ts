@@ -4,7 +4,6 @@
 // port with a temporary config and storage directory, and is stopped by its pid.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningDaemon } from '../../src/daemon/daemon.js';
 import { startTestDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { request } from '../helpers/http.js';
+import { freePort, request } from '../helpers/http.js';
 
 const execFileP = promisify(execFile);
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -24,14 +23,6 @@ if (!installed && !isRoot) console.warn('prometheus.test.ts skipped: Debian pack
 
 const MIB = 1024 * 1024;
 const SCRAPE_DEADLINE_MS = 30_000;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((res) => s.close(() => res()));
-  return port;
-}
 
 interface Sample {
   metric: Record<string, string>;
