@@ -137,6 +137,8 @@ export class UsageError extends NumadvisorError {
   }
 }
 export const usageError = (message: string): UsageError => new UsageError(message);
+/** `numadvisor advise --domain-xml FILE`: FILE is not a domain XML a guest layout can be made for. */
+export const domainXmlUnusable = (reason: string): UsageError => new UsageError(`domain XML: ${reason}`);
 /** DAEMON_CONFIG_ENV (the configuration numad hands the daemon it starts) is not JSON. */
 export const daemonConfigNotJson = (reason: string): UsageError => new UsageError(`the daemon's configuration is not JSON: ${reason}`);
 /** DAEMON_CONFIG_ENV is JSON but not a configuration: `problems` lists each field's problem. */
@@ -241,6 +243,11 @@ export class LibvirtError extends NumadvisorError {
 export const libvirtCallFailed = (remote: LibvirtRemoteError, procedure: number): LibvirtError => new LibvirtError(remote, procedure);
 
 export const notAUuid = (text: string): NumadvisorError => badRequest(`not a UUID: ${text}`);
+/** An advice request for hugepages of a size no node has a pool of (the message names the sizes there are). */
+export const noHugepagePool = (sizeKiB: number, sizesKiB: readonly number[]): NumadvisorError =>
+  badRequest(`hugepages: this host has no ${sizeKiB} kB pool; its pools: ${sizesKiB.length > 0 ? sizesKiB.map((k) => `${k} kB`).join(', ') : 'none'}`);
+export const notWholeHugepages = (memMiB: number, sizeKiB: number): NumadvisorError =>
+  badRequest(`mem: ${memMiB} MiB is not a whole number of ${sizeKiB} kB hugepages`);
 
 // --- Domain moves and the simulator --------------------------------------------------------------------------------
 

@@ -33,11 +33,14 @@ export const ADVISE_POLICY: PolicyName = 'numad';
 
 export const ADVISE_OPTIONS = {
   ...CAPACITY_FLAGS,
-  snapshot: { type: 'string', arg: 'FILE|-', help: 'the host snapshot to answer from (numadvisor snapshot; - for stdin); required' },
-  cpus: { type: 'string', arg: 'N[.NN]', help: 'CPUs asked for, at most two decimals; required' },
+  snapshot: { type: 'string', arg: 'FILE|-', help: "the host snapshot to answer from (numadvisor snapshot; - for stdin); required, except with --domain-xml (then the running daemon answers)" },
+  cpus: { type: 'string', arg: 'N[.NN]', help: 'CPUs asked for, at most two decimals; required, except with --domain-xml' },
   mem: { type: 'string', arg: 'MIB', defaultText: '0', help: 'memory asked for, in MiB' },
   policy: { type: 'string', arg: POLICIES.join('|'), defaultText: ADVISE_POLICY, help: 'placement policy' },
   'nodeset-only': { type: 'boolean', help: 'print only the nodeset, as numad -w does' },
+  'domain-xml': { type: 'string', arg: 'FILE|-', help: "a libvirt domain XML: ask for its vCPUs and memory, print it with the answer merged in (a guest NUMA layout when it spans nodes) for virsh define" },
+  fragment: { type: 'boolean', help: 'with --domain-xml: print only the pieces to paste (<numa>, <numatune>, <cputune> pins)' },
+  socket: { ...socket, help: "with --domain-xml and no --snapshot: the daemon's socket (NUMADVISOR_SOCKET); nothing is reserved" },
 } as const;
 
 export const PROCESSES_OPTIONS = {

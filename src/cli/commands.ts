@@ -6,7 +6,7 @@ export const COMMANDS = {
   status: { operands: '', summary: "what the running daemon holds: capacity per node, each libvirt domain's memory per node, reservations, domains" },
   processes: { operands: '', summary: 'list processes (RSS over 300 MiB, or --pid N) with their memory per node from numa_maps' },
   snapshot: { operands: '', summary: "print this host's NUMA model as JSON (schemas/host-snapshot.schema.json)" },
-  advise: { operands: '', summary: 'answer a placement request offline from a snapshot file' },
+  advise: { operands: '', summary: 'answer a placement request offline from a snapshot file, or lay a libvirt domain XML out on the host (--domain-xml)' },
   simulate: { operands: 'SCENARIO|all', summary: 'replay a placement scenario through every strategy and the optimum' },
   rollback: { operands: 'NAME|UUID', summary: "undo the daemon's last move of a libvirt domain" },
   schemas: { operands: '', summary: 'write (--out DIR) or verify (--check DIR) the JSON Schemas of the API' },

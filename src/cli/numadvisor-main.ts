@@ -30,7 +30,7 @@ export async function numadvisorMain(args: string[], io: Io): Promise<number> {
       case 'snapshot':
         return await (await import('./numadvisor-host.js')).cmdSnapshot(rest, io);
       case 'advise':
-        return (await import('./numadvisor-advise.js')).cmdAdvise(rest, io);
+        return await (await import('./numadvisor-advise.js')).cmdAdvise(rest, io);
       case 'processes':
         return (await import('./numadvisor-host.js')).cmdProcesses(rest, io);
       case 'schemas':

@@ -35,6 +35,7 @@ const DaemonConfigSchema = z.strictObject({
     })
     .optional(),
   memoryGuard: z.strictObject({ mode: z.enum(MEMORY_GUARD_MODES), headroomMiB: z.number().int().min(0).max(1_048_576) }).optional(),
+  pinWholeCores: z.boolean().optional(),
   logLevel: z.string(),
   daemonLogPath: absolutePath.optional(),
 }) satisfies z.ZodType<Omit<DaemonConfig, 'logger'>>;

@@ -16,7 +16,7 @@ import { RESERVATION_TTL_MS } from '../model/reservations.js';
 import { DEFAULT_POLICY, POLICIES, type PolicyName } from '../policy/registry.js';
 import { DEFAULT_MEMORY_GUARD_HEADROOM_MIB, MEMORY_GUARD_MODES, type MemoryGuardMode, type MemoryGuardSettings } from '../balance/memory-guard.js';
 import { defaultFsRoot } from '../topology/fsroot.js';
-import { CAPACITY_FLAGS, capacityOptions, intOption } from './option-values.js';
+import { CAPACITY_FLAGS, capacityOptions, intOption, switchOption } from './option-values.js';
 import { CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENVIRONMENT_ONLY_KEYS, keyForOption, readConfigFile, type ConfigEntry, type ConfigFile } from './config-file.js';
 import { currentUid, resolvePaths, SYSTEM_PATHS, type Paths } from './paths.js';
 
@@ -78,6 +78,11 @@ export interface DaemonConfig {
    * MiB below which a bound domain is short. defaultMemoryGuard(apply) when unset.
    */
   memoryGuard?: MemoryGuardSettings;
+  /**
+   * A moved domain's vCPUs each get one hardware thread, filling the sibling threads of whole cores no other guest
+   * uses (docs/libvirt.md, "Moving VMs"); off (each vCPU gets all threads of one core) when unset.
+   */
+  pinWholeCores?: boolean;
   /** pino's level for the structured log */
   logLevel: string;
   /**
@@ -200,6 +205,7 @@ export const DAEMON_OPTIONS = {
   'domain-exclude': { type: 'string', arg: 'NAME|UUID,...', defaultText: 'none', help: 'never move these domains' },
   'memory-guard': { type: 'string', arg: MEMORY_GUARD_MODES.join('|'), defaultText: 'widen with --apply domains, else warn', help: "bound VMs short of room for their untouched memory: log them or widen their nodeset (widen needs --apply domains)" },
   'memory-guard-headroom-mib': { type: 'string', arg: 'MIB', defaultText: String(DEFAULT_MEMORY_GUARD_HEADROOM_MIB), help: 'headroom below which a bound VM is short' },
+  'pin-whole-cores': { type: 'boolean', help: "a moved VM's vCPUs each get one hardware thread, on whole cores no other VM uses" },
   policy: { type: 'string', arg: POLICIES.join('|'), defaultText: DAEMON_DEFAULTS.policy, help: 'placement policy for answers and rebalancing (docs/policy.md)' },
   config: {
     type: 'string',
@@ -239,10 +245,12 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
   for (const option of FILE_OPTIONS) {
     const key = keyForOption(option);
     const entry = file?.entries.get(key);
-    const value = given[option] ?? (env[key] || undefined) ?? (entry?.value || undefined);
+    // A switch given on the command line is on: the same as `yes` in the environment or the file.
+    const cli = given[option];
+    const value = (cli === true ? 'yes' : cli === false ? undefined : cli) ?? (env[key] || undefined) ?? (entry?.value || undefined);
     if (value === undefined) continue;
     values[option] = value;
-    if (given[option] === undefined && !env[key] && entry) fromFile.set(option, entry);
+    if (cli === undefined && !env[key] && entry) fromFile.set(option, entry);
   }
   // The one environment-only key: the file's value reaches the process scan through the environment, as the unit's
   // EnvironmentFile= would put it there.
@@ -265,6 +273,7 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
   const apply = await check(['apply'], () => parseApply(values.apply ?? DAEMON_DEFAULTS.apply));
   const libvirt = await check(['libvirt', 'libvirt-socket'], () => libvirtConfig(values.libvirt ?? DAEMON_DEFAULTS.libvirt, values['libvirt-socket'], values['domain-include'], values['domain-exclude']));
   const memoryGuard = await check(['memory-guard', 'memory-guard-headroom-mib'], () => memoryGuardConfig(values['memory-guard'], values['memory-guard-headroom-mib'], apply));
+  const pinWholeCores = await check(['pin-whole-cores'], () => switchOption('--pin-whole-cores', values['pin-whole-cores'], false));
   // Options first: a non-root user without XDG_RUNTIME_DIR may still run a daemon on a socket named here.
   const paths = resolvePaths(env, { socket: values.socket, stateDir: values['state-dir'], numadLog: values['log-file'] }, uid);
   const ratio = await check(['cpu-allocation-ratio'], () => {
@@ -305,6 +314,7 @@ export async function daemonConfigFromArgs(args: string[], env: NodeJS.ProcessEn
     policy,
     ...(libvirt ? { libvirt } : {}),
     memoryGuard,
+    ...(pinWholeCores ? { pinWholeCores } : {}),
     logLevel: values['pino-level'] ?? DAEMON_DEFAULTS.logLevel,
     ...(values['daemon-log'] !== undefined ? { daemonLogPath: path.resolve(values['daemon-log']) } : {}),
   };
@@ -324,7 +334,8 @@ export interface NumadDaemonRequest {
  * The daemon `numad` runs (in the foreground with --foreground, otherwise in the background): numad's paths, pid
  * file and settings; it moves processes and domains, as numad does. NUMADVISOR_LIBVIRT (auto, none or a URI) and
  * NUMADVISOR_LIBVIRT_SOCKET stand for `numadvisor daemon --libvirt` and `--libvirt-socket`; NUMADVISOR_MEMORY_GUARD
- * and NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB for `--memory-guard` and `--memory-guard-headroom-mib`.
+ * and NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB for `--memory-guard` and `--memory-guard-headroom-mib`;
+ * NUMADVISOR_PIN_WHOLE_CORES for `--pin-whole-cores`.
  */
 export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS.ProcessEnv): Promise<DaemonConfig> {
   const libvirt = await libvirtConfig(env.NUMADVISOR_LIBVIRT ?? DAEMON_DEFAULTS.libvirt, env.NUMADVISOR_LIBVIRT_SOCKET || undefined, undefined, undefined);
@@ -332,6 +343,7 @@ export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS
     mode: 'NUMADVISOR_MEMORY_GUARD',
     headroom: 'NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB',
   });
+  const pinWholeCores = switchOption('NUMADVISOR_PIN_WHOLE_CORES', env.NUMADVISOR_PIN_WHOLE_CORES || undefined, false);
   return {
     fsRoot: path.resolve(request.fsRoot),
     socketPath: path.resolve(request.paths.socket),
@@ -346,6 +358,7 @@ export async function numadDaemonConfig(request: NumadDaemonRequest, env: NodeJS
     apply: DAEMON_DEFAULTS.numadApply,
     ...(libvirt ? { libvirt } : {}),
     memoryGuard,
+    ...(pinWholeCores ? { pinWholeCores } : {}),
     logLevel: DAEMON_DEFAULTS.logLevel,
     ...(request.background ? { daemonLogPath: path.resolve(request.paths.daemonLog) } : {}),
   };

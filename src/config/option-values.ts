@@ -23,6 +23,15 @@ export function intOption(name: string, text: string | undefined, fallback: numb
   return v;
 }
 
+/** A switch's value from the environment or the configuration file (yes/no, true/false, on/off, 1/0); `label` names it. */
+export function switchOption(label: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  const t = text.trim().toLowerCase();
+  if (['1', 'yes', 'true', 'on'].includes(t)) return true;
+  if (['0', 'no', 'false', 'off'].includes(t)) return false;
+  throw usageError(`${label} takes yes or no (1/0, true/false, on/off), got ${JSON.stringify(text)}`);
+}
+
 export function capacityOptions(values: { C?: string; t?: string; R?: string }): CapacityOptions {
   const o: CapacityOptions = { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: new Set() };
   if (values.C !== undefined) {

@@ -3,7 +3,7 @@
 // server knows none of them.
 import type { NodeShape } from '../topology/sysfs.js';
 import { readOwnCgroupNumaAsync } from '../observe/cgroup-numa.js';
-import type { AdvisorApi, DomainMetricsView, DomainsApi, DomainView, MetricsView } from '../server/advisor-api.js';
+import type { AdvisorApi, DomainMetricsView, DomainsApi, DomainView, MetricsView, NodesView } from '../server/advisor-api.js';
 import type { AdvisorService } from './advisor-service.js';
 import type { NumadControl } from './numad-control.js';
 import type { DomainSide, Rebalancer } from './rebalancer.js';
@@ -115,7 +115,13 @@ export function buildAdvisorApi({ service, control, rebalancer, domains }: Advis
       const nodes = service.updateLedgerAndViewNodes();
       const snap = service.freshSnapshot();
       const o = service.options;
-      return { takenAt: snap.takenAt, cpuSampleWindowMs: snap.cpuSampleWindowMs, capacity: o.capacity, cpuAllocationRatio: o.cpuAllocationRatio, reservationTtlMs: o.reservationTtlMs, nodes };
+      const view: NodesView = { takenAt: snap.takenAt, cpuSampleWindowMs: snap.cpuSampleWindowMs, capacity: o.capacity, cpuAllocationRatio: o.cpuAllocationRatio, reservationTtlMs: o.reservationTtlMs, nodes };
+      // Today's hardware, host-wide: only where the host exports it.
+      if (snap.memoryTiers !== undefined) view.memoryTiers = snap.memoryTiers;
+      if (snap.numaBalancing !== undefined) view.numaBalancing = snap.numaBalancing;
+      if (snap.demotionEnabled !== undefined) view.demotionEnabled = snap.demotionEnabled;
+      if (snap.hugepageReserved !== undefined) view.hugepageReserved = snap.hugepageReserved;
+      return view;
     },
     reservations: () => service.updateLedgerAndListReservations(),
     numadSettings: () => control.settings,

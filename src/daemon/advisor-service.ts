@@ -2,16 +2,18 @@
 // The API (advisor-api-impl.ts, for the routes) and the rebalancer call this; it is the only code that combines
 // measurement with reservations. It answers in the API's own types (server/advisor-api.ts), defined once there.
 import type { HostObserver } from '../observe/host-observer.js';
-import { deriveCapacity, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
-import type { HostSnapshot } from '../model/snapshot.js';
+import { deriveCapacity, hugepageCapacity, hugepagePoolSizes, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
+import { nodeHardwareFacts, type HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { DEFAULT_POLICY, policyNamed, type PolicyName } from '../policy/registry.js';
 import type { PlacementRequest, Policy, PolicyNode } from '../policy/types.js';
+import { NODE_MEMORY_MARGIN_MIB } from '../policy/numad.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
-import { ledgerBusy, stateError } from '../errors.js';
+import { ledgerBusy, noHugepagePool, notWholeHugepages, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AdviseOptions, AdviseResult, NodeView } from '../server/advisor-api.js';
 import type { GuardNode } from '../balance/memory-guard.js';
+import { guestLayout } from '../balance/guest-layout.js';
 
 /**
  * While answering, memory counters older than this are re-read in the background (numad re-reads per query, but on
@@ -39,6 +41,19 @@ export const METRICS_MEMORY_STALE_MS = 1_000;
 
 /** How long an answer waits for a client's hold on the spool of local answers before turning its client away. */
 export const SPOOL_BUSY_WAIT_MS = 250;
+
+/** The client name `numad -w` gives when it asks the daemon (cli/numad-main.ts, cli/numad-fast.c). */
+export const NUMAD_W_CLIENT = 'numad -w';
+
+/**
+ * A domain libvirt has defined that may be the one a `numad -w` is asked for: not running, placement='auto', of the
+ * request's vCPUs and MiB (DomainTracker.startingCandidates, from its cache: never a libvirt call on this path).
+ */
+export interface StartingDomain {
+  name: string;
+  /** <memoryBacking><hugepages>: its page sizes in KiB, [] for the host's default size; undefined: ordinary memory */
+  hugepageSizesKiB: number[] | undefined;
+}
 
 export interface AdvisorOptions {
   capacity: CapacityOptions;
@@ -92,6 +107,8 @@ export class AdvisorService {
   durability: LedgerDurability | undefined;
   /** Set by the daemon: local answers to adopt before answering. */
   localAnswers: LocalAnswers | undefined;
+  /** Set by the daemon when it tracks libvirt: the defined domains a `numad -w` of this size may be starting. */
+  startingDomains: ((vcpus: number, memMiB: number) => StartingDomain[]) | undefined;
   /** how many times local answers were adopted (the spool is emptied once the journal holds all of them) */
   private ingests = 0;
   private truncating = false;
@@ -184,6 +201,7 @@ export class AdvisorService {
         availableCpuHundredths: policy.cpuFreeHundredths,
         availableMemMiB: policy.memFreeMiB,
         hugepages: snap.nodes[i]?.hugepages ?? [],
+        ...nodeHardwareFacts(snap, cap.id),
       };
     });
   }
@@ -211,7 +229,8 @@ export class AdvisorService {
    */
   freshMemoryGuardNodes(): GuardNode[] {
     const unbound = new Map<number, number>();
-    for (const r of this.ledger.list()) if (!r.domain) for (const p of r.perNode) unbound.set(p.node, (unbound.get(p.node) ?? 0) + p.memMiB);
+    // Hugepage reservations hold pool pages, which MemFree never counted.
+    for (const r of this.ledger.list()) if (!r.domain && r.hugepageSizeKiB === undefined) for (const p of r.perNode) unbound.set(p.node, (unbound.get(p.node) ?? 0) + p.memMiB);
     return this.freshCapacity().map((cap) => ({ id: cap.id, hasMemory: cap.hasMemory, memFreeMiB: Math.max(0, cap.memFreeMiB - (unbound.get(cap.id) ?? 0)), memTotalMiB: cap.memTotalMiB, distances: cap.distances }));
   }
 
@@ -305,13 +324,74 @@ export class AdvisorService {
     return this.ledger.list();
   }
 
-  /** Whether any node of this reservation is now promised more memory than it has free. */
+  /** Whether any node of this reservation is now promised more memory than it has free (in its pool, for hugepages). */
   private overPromised(r: Reservation): boolean {
-    const caps = new Map(this.freshCapacity().map((c) => [c.id, c]));
+    const size = r.hugepageSizeKiB;
+    const fresh = this.freshCapacity();
+    const caps = new Map((size === undefined ? fresh : hugepageCapacity(fresh, this.heldSnapshot(), size).caps).map((c) => [c.id, c]));
+    const held = (node: number): number => (size === undefined ? this.ledger.reservedOn(node).memMiB : this.ledger.reservedHugepagesOn(node, size));
     return r.perNode.some((p) => {
       const cap = caps.get(p.node);
-      return cap !== undefined && p.memMiB > 0 && cap.memFreeMiB - this.ledger.reservedOn(p.node).memMiB < 0;
+      return cap !== undefined && p.memMiB > 0 && cap.memFreeMiB - held(p.node) < 0;
     });
+  }
+
+  /**
+   * The policy's view for a request backed by hugepages of `sizeKiB`: each node's pool of that size (model/capacity.ts
+   * hugepageCapacity) less earlier hugepage answers of the same size; CPU less every reservation, as always.
+   */
+  private freshHugepagePolicyNodes(sizeKiB: number): { nodes: PolicyNode[]; reasons: string[] } {
+    const { caps, pools } = hugepageCapacity(this.freshCapacity(), this.heldSnapshot(), sizeKiB);
+    const available = caps.map((cap) =>
+      toPolicyNode(cap, { cpuHundredths: this.ledger.reservedOn(cap.id).cpuHundredths, memMiB: this.ledger.reservedHugepagesOn(cap.id, sizeKiB) }, this.options.cpuAllocationRatio),
+    );
+    // The walk leaves numad's 100 MiB on every node it takes from, for the kernel's own allocations out of MemFree. A
+    // pool serves nothing else and can be used to its last page (pools are often sized to their guests exactly), so the
+    // margin is given back here: the walk then takes at most what the pool has.
+    const nodes = available.map((n) => (n.memFreeMiB > 0 ? { ...n, memFreeMiB: n.memFreeMiB + NODE_MEMORY_MARGIN_MIB } : n));
+    const reasons = pools.map((p, i) => {
+      const held = this.ledger.reservedHugepagesOn(p.node, sizeKiB);
+      const notes = [
+        ...(p.kernelReservedPages > 0 ? [`${p.kernelReservedPages} of them reserved by the kernel for mappings not yet faulted in`] : []),
+        ...(held > 0 ? [`${held} MiB held by earlier answers`] : []),
+      ];
+      return `hugepages ${sizeKiB} kB: node ${p.node} has ${p.freePages} free${notes.length > 0 ? ` (${notes.join(', ')})` : ''}, ${available[i]?.memFreeMiB ?? 0} MiB available`;
+    });
+    return { nodes, reasons };
+  }
+
+  /**
+   * Whether this request's memory is hugepages, and of which size: the size asked for (a size the host has no pool of,
+   * or memory that is not a whole number of pages, is the caller's mistake), else for `numad -w`, which carries no page
+   * size, the size of the one defined domain it can be starting. sizeKiB undefined: ordinary memory (the reasons say
+   * why when a hugepage-backed domain was in question).
+   */
+  private hugepageChoice(request: PlacementRequest, opts: AdviseOptions): { sizeKiB: number | undefined; reasons: string[] } {
+    const ordinary = (reason?: string): { sizeKiB: undefined; reasons: string[] } => ({ sizeKiB: undefined, reasons: reason === undefined ? [] : [reason] });
+    const snap = this.heldSnapshot();
+    const sizes = hugepagePoolSizes(snap);
+    if (opts.hugepageSizeKiB !== undefined) {
+      if (!sizes.includes(opts.hugepageSizeKiB)) throw noHugepagePool(opts.hugepageSizeKiB, sizes);
+      if ((request.memMiB * 1024) % opts.hugepageSizeKiB !== 0) throw notWholeHugepages(request.memMiB, opts.hugepageSizeKiB);
+      return { sizeKiB: opts.hugepageSizeKiB, reasons: [] };
+    }
+    if (opts.client !== NUMAD_W_CLIENT || !this.startingDomains || request.cpuHundredths % 100 !== 0) return ordinary();
+    const candidates = this.startingDomains(request.cpuHundredths / 100, request.memMiB);
+    // Only a single defined domain of this size is known to be the one starting; with several (or a transient domain,
+    // defined nowhere) it is not, and counting an ordinary guest against a pool would be as wrong as the reverse.
+    if (candidates.length !== 1) {
+      if (!candidates.some((c) => c.hugepageSizesKiB !== undefined)) return ordinary();
+      return ordinary(`hugepages: ${candidates.length} defined domains of this size could be starting (${candidates.map((c) => c.name).join(', ')}); counted as ordinary memory`);
+    }
+    const only = candidates[0] as StartingDomain;
+    if (only.hugepageSizesKiB === undefined) return ordinary();
+    const distinct = [...new Set(only.hugepageSizesKiB.length > 0 ? only.hugepageSizesKiB : [snap.meminfo.hugepageSizeKiB])];
+    const sizeKiB = distinct[0] as number;
+    const refuse = (why: string): { sizeKiB: undefined; reasons: string[] } => ordinary(`hugepages: domain ${only.name} is starting ${why}; counted as ordinary memory`);
+    if (distinct.length !== 1) return refuse(`with pages of ${distinct.map((k) => `${k} kB`).join(' and ')}`);
+    if (!sizes.includes(sizeKiB)) return refuse(`with ${sizeKiB} kB pages, a size this host has no pool of`);
+    if ((request.memMiB * 1024) % sizeKiB !== 0) return refuse(`but ${request.memMiB} MiB is not a whole number of its ${sizeKiB} kB pages`);
+    return { sizeKiB, reasons: [`hugepages: ${sizeKiB} kB pages, as defined for domain ${only.name}, the only defined domain of this size`] };
   }
 
   /** Release a reservation and return once the release is durable (undefined: no such reservation). */
@@ -331,12 +411,23 @@ export class AdvisorService {
   advise(request: PlacementRequest, opts: AdviseOptions): AdviseResult {
     const now = this.clock();
     this.ledger.expire(now);
-    const advice = this.policy.advise(this.freshPolicyNodes(), request);
+    const { sizeKiB: hugepageSizeKiB, reasons } = this.hugepageChoice(request, opts);
+    const pools = hugepageSizeKiB === undefined ? undefined : this.freshHugepagePolicyNodes(hugepageSizeKiB);
+    const advice = this.policy.advise(pools?.nodes ?? this.freshPolicyNodes(), request);
+    advice.reasons.unshift(...reasons, ...(pools?.reasons ?? []));
     const reservation = opts.reserve
-      ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client })
+      ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client, hugepageSizeKiB })
       : undefined;
     if (reservation) advice.reasons.push(`reserved as ${reservation.id} until ${reservation.expiresAt}`);
     this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(this.freshCapacity()), advice.nodeset));
-    return { advice, reservation };
+    if (!opts.layout) return { advice, reservation };
+    // The API knows CPUs, not vCPUs: a guest asking for 1.5 CPUs has 2 vCPUs. Pins avoid the CPUs -R keeps for the host.
+    const usable = new Set(this.heldCapacity().flatMap((c) => c.cpus));
+    const layout = guestLayout(
+      { vcpus: Math.ceil(request.cpuHundredths / 100), memKiB: request.memMiB * 1024, hugepageKiB: hugepageSizeKiB },
+      advice,
+      this.heldSnapshot().cpus.filter((c) => usable.has(c.id)),
+    );
+    return { advice, reservation, layout };
   }
 }

@@ -33,7 +33,7 @@ import { reservationCheck } from '../model/reservation-check.js';
 import { LibvirtClient } from '../libvirt/client.js';
 import { DomainTracker } from './domain-tracker.js';
 import { DomainMover } from '../apply/domain-mover.js';
-import { DomainMoves } from './domain-moves.js';
+import { DomainMoves, hostPinning } from './domain-moves.js';
 import { defaultMemoryGuard, type DaemonConfig } from '../config/daemon-config.js';
 
 // The configuration's shape, defaults and parsing live in config/ (one module for both commands that start a daemon).
@@ -172,10 +172,11 @@ async function startSteps(config: DaemonConfig, logger: Logger, undo: (() => voi
   if (config.libvirt) {
     libvirt = new LibvirtClient({ uri: config.libvirt.uri, ...(config.libvirt.socketPath ? { socketPath: config.libvirt.socketPath } : {}), events: true });
     const tracker = new DomainTracker(libvirt, ledger, fs, logger, config.libvirt.filter, config.reservationTtlMs);
-    const domainMover = new DomainMoves(new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl')), () => observer.shape().cpus);
+    const domainMover = new DomainMoves(new DomainMover(libvirt, tracker, path.join(config.stateDir, 'domain-moves.jsonl')), () => hostPinning(observer.snapshot(), config.pinWholeCores));
     domains = { tracker, mover: domainMover, apply: config.apply.includes('domains') };
     if (runtime.domainFilter) tracker.setFilter(runtime.domainFilter);
     tracker.onFilterChange = persistOverrides;
+    service.startingDomains = (vcpus, memMiB) => tracker.startingCandidates(vcpus, memMiB);
   }
   // The planner rebalances by the policy the answers use (--policy).
   const memoryGuard = config.memoryGuard ?? defaultMemoryGuard(config.apply);

@@ -3,7 +3,7 @@
 // recorded in the tracked domain here.
 import { noCpusToPin } from '../errors.js';
 import { formatIdList } from '../topology/idlist.js';
-import { planDomainMove, type CoreCpu } from '../balance/vcpu-assignment.js';
+import { planDomainMove, type CoreCpu, type PinOptions } from '../balance/vcpu-assignment.js';
 import type { DomainMover, DomainMoveOutcome, DomainMoveResult } from '../apply/domain-mover.js';
 import type { TrackedDomain } from '../libvirt/tracked-domain.js';
 
@@ -13,17 +13,35 @@ export type DomainMechanism = Pick<DomainMover, 'placement' | 'apply' | 'rollbac
 /** A journaled change with the time the journal line carries (DomainMover writes `at` beside the outcome). */
 export type JournaledChange = DomainMoveOutcome & { at?: string };
 
+/**
+ * The pinning facts of a host snapshot: its CPUs (with their L3 ids) and the CPUs kept from us, isolcpus= and
+ * nohz_full= alike (a nohz_full CPU is isolated for the one task its administrator puts there); `wholeCores` is the
+ * daemon's --pin-whole-cores.
+ */
+export function hostPinning(
+  snapshot: { cpus: readonly CoreCpu[]; isolatedCpus?: readonly number[]; nohzFullCpus?: readonly number[] },
+  wholeCores = false,
+): { cpus: CoreCpu[]; options: PinOptions } {
+  const isolatedCpus = new Set([...(snapshot.isolatedCpus ?? []), ...(snapshot.nohzFullCpus ?? [])]);
+  return { cpus: [...snapshot.cpus], options: { isolatedCpus, wholeCores } };
+}
+
 export class DomainMoves {
   constructor(
     private readonly mover: DomainMechanism,
-    private readonly hostCpus: () => CoreCpu[],
+    /** the host's CPUs; with `options`, how vCPUs are pinned on them (read at each move: CPUs come and go) */
+    private readonly host: () => CoreCpu[] | { cpus: CoreCpu[]; options: PinOptions },
   ) {}
 
   /** Move domain `d` towards `targetNodes`. */
   async apply(d: TrackedDomain, targetNodes: number[]): Promise<DomainMoveOutcome> {
     const before = await this.mover.placement(d);
-    const now = { mode: before.mode, nodeset: before.nodeset, vcpus: d.spec.vcpus, iothreadIds: before.iothreadPins.map((io) => io.id) };
-    const plan = planDomainMove(now, targetNodes, this.hostCpus(), this.mover.readOtherGuestsVcpuCpus(d.uuid));
+    // An administrator's vCPU pins as libvirt has them now: planDomainMove keeps an isolated guest where it was put.
+    const adminVcpuPins = d.adminPins.vcpus.map((v) => before.vcpuPins[v]).filter((cpus): cpus is number[] => cpus !== undefined);
+    const now = { mode: before.mode, nodeset: before.nodeset, vcpus: d.spec.vcpus, iothreadIds: before.iothreadPins.map((io) => io.id), adminVcpuPins };
+    const host = this.host();
+    const { cpus, options } = Array.isArray(host) ? { cpus: host, options: {} } : host;
+    const plan = planDomainMove(now, targetNodes, cpus, this.mover.readOtherGuestsVcpuCpus(d.uuid), options);
     if (plan.emulator.length === 0) throw noCpusToPin(formatIdList(plan.cpuNodes));
     return recorded(d, await this.mover.apply(d, plan, before));
   }

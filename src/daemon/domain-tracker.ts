@@ -9,11 +9,25 @@ import type { FsRoot } from '../topology/fsroot.js';
 import { parseIdList } from '../topology/idlist.js';
 import type { Reservation, ReservationLedger } from '../model/reservations.js';
 import { domainSelected, type DomainFilter } from '../model/domain-filter.js';
-import { pickAnswer, RESYNC_BIND_WINDOW_MS, sameHolding, shrinkBoundReservation } from '../model/reservation-binding.js';
+import { askedNumad, pickAnswer, RESYNC_BIND_WINDOW_MS, sameHolding, shrinkBoundReservation } from '../model/reservation-binding.js';
 import { readMemoryMiBByNode, readProcessStartMs, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
 import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from '../libvirt/client.js';
 import { parseDomainXml, parseStatusXml } from '../libvirt/domain-xml.js';
 import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
+import type { StartingDomain } from './advisor-service.js';
+
+/** virDomainGetXMLDesc's VIR_DOMAIN_XML_INACTIVE: the persistent definition, what the next start will use. */
+const VIR_DOMAIN_XML_INACTIVE = 2;
+
+/** What a `numad -w` needs of a defined domain to tell whether it is the one starting (startingCandidates). */
+interface DefinedDomain {
+  name: string;
+  vcpus: number;
+  memoryMiB: number;
+  /** placement='auto' of its vCPUs or memory: libvirt asks numad -w before starting it */
+  asksNumad: boolean;
+  hugepageSizesKiB: number[] | undefined;
+}
 
 export interface TrackerEvents {
   bound: [TrackedDomain, Reservation];
@@ -22,6 +36,11 @@ export interface TrackerEvents {
 
 export class DomainTracker extends EventEmitter<TrackerEvents> implements TunableAnnouncer {
   readonly domains = new Map<string, TrackedDomain>();
+  /**
+   * libvirt's persistent domains by UUID, running or not, from their inactive XML: read at connect and on DEFINED
+   * events, dropped on UNDEFINED, so a `numad -w` is matched to its domain without a libvirt call on its path.
+   */
+  readonly defined = new Map<string, DefinedDomain>();
   /** what each bound reservation held when bound, per node, so shrinking is relative to the promise */
   private readonly promised = new Map<string, Reservation['perNode']>();
   /** pins we are about to make: their TUNABLE events are not an administrator's */
@@ -41,6 +60,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
     this.filter = filter;
     client.on('connected', () => {
       this.resync().catch((err: unknown) => this.logger.error({ err }, 'libvirt: cannot list domains'));
+      this.loadDefined().catch((err: unknown) => this.logger.error({ err }, 'libvirt: cannot list defined domains'));
     });
     client.on('lifecycle', (e) => {
       this.onLifecycle(e).catch((err: unknown) => this.logger.error({ err, domain: e.domain.name }, 'libvirt: lifecycle event not handled'));
@@ -65,6 +85,40 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   byNameOrUuid(key: string): TrackedDomain | undefined {
     for (const d of this.domains.values()) if (d.name === key || d.uuid === key) return d;
     return undefined;
+  }
+
+  /**
+   * The defined domains `numad -w` may be asked for now (never a libvirt call: the cache of `defined`): those not
+   * running, with placement='auto', of these vCPUs and MiB (as libvirt passes them to numad -w).
+   */
+  startingCandidates(vcpus: number, memMiB: number): StartingDomain[] {
+    const out: StartingDomain[] = [];
+    for (const [uuid, d] of this.defined) {
+      if (d.asksNumad && d.vcpus === vcpus && d.memoryMiB === memMiB && !this.domains.has(uuid)) out.push({ name: d.name, hugepageSizesKiB: d.hugepageSizesKiB });
+    }
+    return out;
+  }
+
+  /** All domains' persistent definitions, replacing the cache (after (re)connecting: events were missed meanwhile). */
+  async loadDefined(): Promise<void> {
+    const all = await this.client.listDomains(false);
+    const seen = new Set<string>();
+    for (const d of all) {
+      seen.add(d.uuid);
+      await this.loadDefinition(d);
+    }
+    for (const uuid of [...this.defined.keys()]) if (!seen.has(uuid)) this.defined.delete(uuid);
+  }
+
+  private async loadDefinition(d: Domain): Promise<void> {
+    try {
+      const spec = parseDomainXml(await this.client.xml(d, VIR_DOMAIN_XML_INACTIVE));
+      this.defined.set(d.uuid, { name: d.name, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, asksNumad: askedNumad(spec), hugepageSizesKiB: spec.hugepageSizesKiB });
+    } catch (err) {
+      // Gone meanwhile, or a definition we cannot read: a numad -w for it is then answered as ordinary memory.
+      this.defined.delete(d.uuid);
+      this.logger.debug({ err, domain: d.name }, 'libvirt: cannot read a defined domain');
+    }
   }
 
   /** After (re)connecting: the running domains now; bound reservations of domains that are gone are released. */
@@ -131,7 +185,9 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   }
 
   private async onLifecycle(e: LifecycleEvent): Promise<void> {
-    if (e.event === LIFECYCLE.STARTED) {
+    if (e.event === LIFECYCLE.DEFINED) await this.loadDefinition(e.domain);
+    else if (e.event === LIFECYCLE.UNDEFINED) this.defined.delete(e.domain.uuid);
+    else if (e.event === LIFECYCLE.STARTED) {
       const d = await this.load(e.domain);
       this.bind(d, d.pid === undefined ? {} : { startedMs: readProcessStartMs(this.fs, d.pid, this.clock()) });
     } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {

@@ -20,6 +20,11 @@ export interface DomainSpec {
   emulatorPin: number[] | undefined;
   iothreadPins: Map<number, number[]>;
   iothreadIds: number[];
+  /**
+   * <memoryBacking><hugepages>: the sizes (KiB) of its <page> elements, [] for the host's default size (no <page>);
+   * undefined when the guest's memory is not hugepages
+   */
+  hugepageSizesKiB?: number[] | undefined;
 }
 
 export interface DomainStatus {
@@ -74,6 +79,15 @@ function pinsOf(entries: Node[], key: string): Map<number, number[]> {
   return out;
 }
 
+/** <memoryBacking><hugepages><page size unit/>: sizes in KiB; a page this cannot read is left out. */
+function hugepageSizesOf(domain: Node): number[] | undefined {
+  const backing = obj(domain.memoryBacking);
+  if (backing?.hugepages === undefined) return undefined;
+  return list(obj(backing.hugepages)?.page)
+    .map((p) => Number(attr(p, 'size')) * (UNIT_KIB[(attr(p, 'unit') ?? 'KiB').toLowerCase()] ?? Number.NaN))
+    .filter((k) => Number.isSafeInteger(k) && k > 0);
+}
+
 function specOf(domain: Node): DomainSpec {
   const vcpu = list(domain.vcpu)[0];
   const maxVcpus = Number(text(vcpu) ?? 1);
@@ -98,6 +112,7 @@ function specOf(domain: Node): DomainSpec {
     emulatorPin: attr(cputune?.emulatorpin, 'cpuset') ? parseIdList(attr(cputune?.emulatorpin, 'cpuset') as string) : undefined,
     iothreadPins: pinsOf(list(cputune?.iothreadpin), 'iothread'),
     iothreadIds: iothreadIds.length > 0 ? iothreadIds : Array.from({ length: iothreadCount }, (_, i) => i + 1),
+    hugepageSizesKiB: hugepageSizesOf(domain),
   };
 }
 

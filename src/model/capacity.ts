@@ -31,6 +31,9 @@ export interface NodeCapacity {
   memTotalMiB: number;
   memFreeMiB: number;
   distances: number[];
+  /** kernel memory tier and HMAT access0 initiators, for policy/memory-tiers.ts (absent where the host has none) */
+  memoryTier?: number;
+  initiators?: number[];
 }
 
 const kibToMiB = (kib: number): number => Math.floor(kib / 1024);
@@ -76,6 +79,8 @@ export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions)
       memTotalMiB,
       memFreeMiB: node.hasMemory ? Math.min(memTotalMiB, freeMiB) : 0,
       distances: node.distances,
+      ...(node.memoryTier !== undefined ? { memoryTier: node.memoryTier } : {}),
+      ...(node.hmat?.access0 !== undefined ? { initiators: node.hmat.access0.initiators } : {}),
     };
   });
 }
@@ -96,5 +101,65 @@ export function toPolicyNode(cap: NodeCapacity, reserved: { cpuHundredths: numbe
     cpuFreeHundredths: Math.max(0, Math.floor(cap.cpuFreeHundredths - reserved.cpuHundredths / ratio)),
     memFreeMiB: Math.max(0, cap.memFreeMiB - reserved.memMiB),
     distances: cap.distances,
+    ...(cap.memoryTier !== undefined ? { memoryTier: cap.memoryTier } : {}),
+    ...(cap.initiators !== undefined ? { initiators: cap.initiators } : {}),
   };
+}
+
+/** The page sizes (KiB) the host has hugepage pools of, on any node, ascending. */
+export function hugepagePoolSizes(snapshot: HostSnapshot): number[] {
+  return [...new Set(snapshot.nodes.flatMap((n) => n.hugepages.map((p) => p.sizeKiB)))].sort((a, b) => a - b);
+}
+
+/** One node's pool of one page size, as a hugepage-backed request sees it (for the answer's reasons). */
+export interface HugepagePoolView {
+  node: number;
+  /** free_hugepages of the node's pool (0 when the node has no such pool) */
+  freePages: number;
+  /** this node's share of the kernel's global resv_hugepages, not counted as free (see hugepageCapacity) */
+  kernelReservedPages: number;
+  /** what is left, in MiB: (freePages - kernelReservedPages) pages of the size */
+  freeMiB: number;
+}
+
+/**
+ * Capacity for a request backed by hugepages of `sizeKiB`: each node's memory is its pool of that size (free pages
+ * times the size, in MiB, floored), not MemFree, which hugepages are already outside of; CPU is as in `caps`.
+ *
+ * resv_hugepages (global per size, no per-node count exists) are pages promised to mappings at mmap() time and not yet
+ * faulted in: they are still in every node's free_hugepages, and the kernel lets only their owners take them (the
+ * pages "generally available" are free - resv, Documentation/mm/hugetlbfs_reserv.rst). Which node they will be faulted
+ * from depends on the owner's memory policy at fault time, which nothing exported tells. They are therefore taken out
+ * of the nodes in proportion to each node's free pages, rounded up per node: host-wide at least all of them are
+ * counted out, so no answer promises a page the kernel has promised already, while a node is not emptied by pages
+ * that are more likely to come from the others. Taking the whole count from every node instead would, on a host
+ * with one large unfaulted mapping, refuse every node for pages that can only be faulted once. (A guest libvirt
+ * starts preallocates its hugepages, so its own pages are faulted, not reserved, by the time it is bound.)
+ * Surplus pages (overcommitted beyond nr_hugepages) are in use by definition, a freed one goes back to the buddy
+ * allocator, so free_hugepages alone is what can be had; the persistent pool (total - surplus) is the node's size.
+ */
+export function hugepageCapacity(caps: readonly NodeCapacity[], snapshot: HostSnapshot, sizeKiB: number): { caps: NodeCapacity[]; pools: HugepagePoolView[] } {
+  const poolOf = new Map(snapshot.nodes.map((n) => [n.id, n.hugepages.find((p) => p.sizeKiB === sizeKiB)]));
+  const reserved = snapshot.hugepageReserved?.find((r) => r.sizeKiB === sizeKiB)?.reserved ?? 0;
+  const freeSum = [...poolOf.values()].reduce((a, p) => a + (p?.free ?? 0), 0);
+  const pagesToMiB = (pages: number): number => Math.floor((pages * sizeKiB) / 1024);
+  const anyPages = [...poolOf.values()].some((p) => (p?.total ?? 0) > 0);
+  const pools: HugepagePoolView[] = [];
+  const out = caps.map((cap) => {
+    const pool = poolOf.get(cap.id);
+    const free = pool?.free ?? 0;
+    const share = freeSum > 0 && reserved > 0 ? Math.min(free, Math.ceil((reserved * free) / freeSum)) : 0;
+    const persistent = Math.max(0, (pool?.total ?? 0) - (pool?.surplus ?? 0));
+    const freeMiB = pagesToMiB(free - share);
+    pools.push({ node: cap.id, freePages: free, kernelReservedPages: share, freeMiB });
+    return {
+      ...cap,
+      // A node with no pages of the size holds none of the request's memory. When no node has any, the memory nodes
+      // stay what they are, so the answer is "does not fit" over them rather than a host without memory nodes.
+      hasMemory: anyPages ? cap.hasMemory && persistent > 0 : cap.hasMemory,
+      memTotalMiB: pagesToMiB(persistent),
+      memFreeMiB: freeMiB,
+    };
+  });
+  return { caps: out, pools };
 }

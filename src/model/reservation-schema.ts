@@ -18,6 +18,8 @@ export const ReservationSchema = z.object({
       memMiB: z.number().int().nonnegative(),
     }),
   ),
+  /** hugepage memory of this page size (KiB), held against that pool rather than MemFree; absent: ordinary memory */
+  hugepageSizeKiB: z.number().int().positive().optional(),
   /** the libvirt domain that took this answer over (bound on its STARTED event) */
   domain: z.object({ name: z.string(), uuid: z.string(), boundAt: z.string() }).optional(),
 });

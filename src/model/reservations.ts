@@ -29,6 +29,11 @@ export interface Reservation {
   nodeset: string;
   nodes: number[];
   perNode: { node: number; cpuHundredths: number; memMiB: number }[];
+  /**
+   * Set when the memory is hugepages of this size (KiB): perNode's memMiB is then held against that pool of each node,
+   * not against MemFree (hugepages are outside MemFree). Absent in ordinary reservations and in ledgers written before.
+   */
+  hugepageSizeKiB?: number;
   /** the libvirt domain that took this answer over (bound on its STARTED event) */
   domain?: { name: string; uuid: string; boundAt: string };
 }
@@ -61,6 +66,10 @@ export function parseReservation(x: unknown): Reservation | string {
     nodes: [...(x.nodes as number[])],
     perNode,
   };
+  if (x.hugepageSizeKiB !== undefined) {
+    if (!isCount(x.hugepageSizeKiB) || x.hugepageSizeKiB === 0) return 'hugepageSizeKiB: not a page size in KiB';
+    r.hugepageSizeKiB = x.hugepageSizeKiB;
+  }
   if (x.domain !== undefined) {
     const d = x.domain;
     if (!isObject(d) || typeof d.name !== 'string' || typeof d.uuid !== 'string' || typeof d.boundAt !== 'string') return 'domain: not {name, uuid, boundAt}';
@@ -71,6 +80,7 @@ export function parseReservation(x: unknown): Reservation | string {
 
 export type LedgerChange = { kind: 'put' | 'del'; reservation: Reservation };
 
+/** What reservations hold on one node: CPU, and ordinary memory (held against MemFree; hugepages are apart). */
 export interface NodeReservedTotals {
   cpuHundredths: number;
   memMiB: number;
@@ -134,6 +144,8 @@ export class ReservationLedger {
   private readonly byId = new Map<string, Reservation>();
   private readonly expiresAtMs = new Map<string, number>();
   private readonly totals = new Map<number, NodeReservedTotals>();
+  /** hugepage memory held, by node then page size (KiB), in MiB: kept apart from `totals`, which MemFree is reduced by */
+  private readonly hugeTotals = new Map<number, Map<number, number>>();
   /** May hold ids already released; they are skipped when popped. */
   private readonly expiry = new ExpiryHeap();
   private readonly listeners: ((change: LedgerChange) => void)[] = [];
@@ -148,10 +160,20 @@ export class ReservationLedger {
   }
 
   private account(r: Reservation, sign: 1 | -1): void {
+    const size = r.hugepageSizeKiB;
     for (const p of r.perNode) {
       const t = this.totals.get(p.node) ?? { cpuHundredths: 0, memMiB: 0 };
       t.cpuHundredths += sign * p.cpuHundredths;
-      t.memMiB += sign * p.memMiB;
+      // Hugepage memory comes out of its pool, not MemFree: counting it in memMiB would take it from both.
+      if (size === undefined) t.memMiB += sign * p.memMiB;
+      else if (p.memMiB !== 0) {
+        const pools = this.hugeTotals.get(p.node) ?? new Map<number, number>();
+        const held = (pools.get(size) ?? 0) + sign * p.memMiB;
+        if (held === 0) pools.delete(size);
+        else pools.set(size, held);
+        if (pools.size === 0) this.hugeTotals.delete(p.node);
+        else this.hugeTotals.set(p.node, pools);
+      }
       if (t.cpuHundredths === 0 && t.memMiB === 0) this.totals.delete(p.node);
       else this.totals.set(p.node, t);
     }
@@ -164,7 +186,8 @@ export class ReservationLedger {
     this.expiry.push(expiresAtMs, r.id);
   }
 
-  reserve(advice: Advice, opts: { nowMs: number; ttlMs: number; client: string }): Reservation {
+  /** `hugepageSizeKiB`: the answer placed hugepage memory of this size (its memory is held against that pool). */
+  reserve(advice: Advice, opts: { nowMs: number; ttlMs: number; client: string; hugepageSizeKiB?: number | undefined }): Reservation {
     // Hold at most what the request needs (issue #12 F4). An answer that could not cover a dimension took every
     // node's free amount of it down to the margin, and holding that for the TTL sent every later VM to every node.
     // Such a VM is not confined (the answer is every memory node) and what it really uses shows in the next
@@ -190,6 +213,7 @@ export class ReservationLedger {
       nodeset: advice.nodeset,
       nodes: [...advice.nodes],
       perNode,
+      ...(opts.hugepageSizeKiB !== undefined ? { hugepageSizeKiB: opts.hugepageSizeKiB } : {}),
     };
     this.insert(r, expiresAtMs);
     this.changed({ kind: 'put', reservation: r });
@@ -277,8 +301,14 @@ export class ReservationLedger {
     return this.byId.get(id);
   }
 
+  /** CPU and ordinary memory held on a node; hugepage memory is in reservedHugepagesOn. */
   reservedOn(node: number): NodeReservedTotals {
     return this.totals.get(node) ?? { cpuHundredths: 0, memMiB: 0 };
+  }
+
+  /** MiB of hugepages of this size (KiB) held on a node. */
+  reservedHugepagesOn(node: number, sizeKiB: number): number {
+    return this.hugeTotals.get(node)?.get(sizeKiB) ?? 0;
   }
 
   /** Load persisted reservations, dropping those already expired. */

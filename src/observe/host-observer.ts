@@ -5,11 +5,14 @@
 import type { FsRoot } from '../topology/fsroot.js';
 import {
   readHostShape,
+  readHugepageReserved,
+  readHugepageReservedAsync,
   readNodeMemory,
   readNodeMemoryAsync,
   readProcMeminfo,
   readProcMeminfoAsync,
   type HostShape,
+  type HugepageReserved,
   type NodeMemory,
   type ProcMeminfo,
 } from '../topology/sysfs.js';
@@ -32,6 +35,8 @@ export class HostObserver {
   private latest: ProcStatSample;
   private memory: Map<number, NodeMemory>;
   private procMeminfo: ProcMeminfo;
+  /** host-wide resv_hugepages per size, read with node memory (it changes as guests map hugepages) */
+  private hugepageReserved: HugepageReserved[] | undefined;
   private memoryReadAtMs: number;
   /** Bumped on every new reading, so callers can cache what they derive from a snapshot. */
   version = 0;
@@ -46,6 +51,7 @@ export class HostObserver {
     this.latest = readProcStat(fs, now);
     this.memory = new Map(this.hostShape.nodes.map((n) => [n.id, readNodeMemory(fs, n.id)]));
     this.procMeminfo = readProcMeminfo(fs);
+    this.hugepageReserved = readHugepageReserved(fs);
     this.memoryReadAtMs = now;
   }
 
@@ -76,17 +82,23 @@ export class HostObserver {
   refreshMemory(): void {
     this.memory = new Map(this.hostShape.nodes.map((n) => [n.id, readNodeMemory(this.fs, n.id)]));
     this.procMeminfo = readProcMeminfo(this.fs);
+    this.hugepageReserved = readHugepageReserved(this.fs);
     this.memoryReadAtMs = this.clock();
     this.version++;
   }
 
   async refreshMemoryAsync(): Promise<void> {
     const nodes = this.hostShape.nodes;
-    const [readings, procMeminfo] = await Promise.all([Promise.all(nodes.map((n) => readNodeMemoryAsync(this.fs, n.id))), readProcMeminfoAsync(this.fs)]);
+    const [readings, procMeminfo, hugepageReserved] = await Promise.all([
+      Promise.all(nodes.map((n) => readNodeMemoryAsync(this.fs, n.id))),
+      readProcMeminfoAsync(this.fs),
+      readHugepageReservedAsync(this.fs),
+    ]);
     // The shape may have been refreshed meanwhile; keep readings only for nodes that still exist.
     if (nodes !== this.hostShape.nodes) return;
     this.memory = new Map(nodes.map((n, i) => [n.id, readings[i] as NodeMemory]));
     this.procMeminfo = procMeminfo;
+    this.hugepageReserved = hugepageReserved;
     this.memoryReadAtMs = this.clock();
     this.version++;
   }
@@ -116,7 +128,7 @@ export class HostObserver {
     const idle = idleTicks(this.latest, this.previous);
     const nodes = this.hostShape.nodes.map((shape) => {
       const mem = this.memory.get(shape.id) ?? readNodeMemory(this.fs, shape.id);
-      return {
+      const node: HostSnapshot['nodes'][number] = {
         id: shape.id,
         cpus: shape.cpus,
         hasCpu: shape.hasCpu,
@@ -128,8 +140,13 @@ export class HostObserver {
         hugepages: mem.hugepages,
         distances: shape.distances,
       };
+      // Today's hardware only where the kernel exports it: an old host's snapshot has exactly the keys it had.
+      if (shape.hasNormalMemory !== undefined) node.hasNormalMemory = shape.hasNormalMemory;
+      if (shape.memoryTier !== undefined) node.memoryTier = shape.memoryTier;
+      if (shape.hmat !== undefined) node.hmat = shape.hmat;
+      return node;
     });
-    return {
+    const snap: HostSnapshot = {
       schemaVersion: 1,
       takenAt: new Date(this.memoryReadAtMs).toISOString(),
       cpuSampleWindowMs: this.cpuWindowMs,
@@ -142,5 +159,13 @@ export class HostObserver {
       }),
       meminfo: { ...this.procMeminfo, hugepageSizeKiB: this.procMeminfo.hugepageSizeKiB || this.hostShape.hugepageSizeKiB },
     };
+    const host = this.hostShape;
+    if (host.memoryTiers !== undefined) snap.memoryTiers = host.memoryTiers;
+    if (host.numaBalancing !== undefined) snap.numaBalancing = host.numaBalancing;
+    if (host.demotionEnabled !== undefined) snap.demotionEnabled = host.demotionEnabled;
+    if (host.isolatedCpus !== undefined) snap.isolatedCpus = host.isolatedCpus;
+    if (host.nohzFullCpus !== undefined) snap.nohzFullCpus = host.nohzFullCpus;
+    if (this.hugepageReserved !== undefined) snap.hugepageReserved = this.hugepageReserved;
+    return snap;
   }
 }

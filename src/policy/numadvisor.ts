@@ -1,18 +1,71 @@
-// numadvisor's policy: numad's (policy/numad.ts) with one change, for a host short of idle CPU everywhere.
-// numad spreads a VM over more nodes until their idle CPU adds up to its vCPU count. On a busy host that adds no CPU
-// (every node is short; the VM competes for CPU wherever it runs) but it makes most of the VM's memory remote and
-// binds it strictly to several nodes. So when the VM's memory fits one node, and its vCPU count fits one node's
-// CPUs, the answer is the single node the walk values most (numad's magnitude), not the spread. Spreading remains
-// the answer for VMs larger than a node in memory or in CPUs. Measured in the simulator (docs/quality.md).
+// numadvisor's policy: numad's (policy/numad.ts) with three changes.
+// 1. A host short of idle CPU everywhere. numad spreads a VM over more nodes until their idle CPU adds up to its vCPU
+//    count. On a busy host that adds no CPU (every node is short; the VM competes for CPU wherever it runs) but it
+//    makes most of the VM's memory remote and binds it strictly to several nodes. So when the VM's memory fits one
+//    node, and its vCPU count fits one node's CPUs, the answer is the single node the walk values most (numad's
+//    magnitude), not the spread. Measured in the simulator (docs/quality.md).
+// 2. VMs larger than a node: the node set is also chosen by distance (policy/node-set.ts, O(n³)), and answers when it
+//    is tighter than numad's walk (a smaller sum of pairwise distances); otherwise the walk's answer stands.
+// 3. Hosts with CPU-less memory nodes (CXL, GPU memory): the VM's memory goes to the fastest tier that holds it, and a
+//    memory-only node is never the whole answer (policy/memory-tiers.ts, docs/policy.md "Memory tiers").
+// Hosts without CPU-less memory nodes are answered exactly as by 1 and 2 alone.
 import { formatIdList } from '../topology/idlist.js';
-import { adviseNumad, NODE_MEMORY_MARGIN_MIB } from './numad.js';
-import type { Advice, PlacementRequest, Policy, PolicyNode } from './types.js';
+import { adviseNumad, NODE_MEMORY_MARGIN_MIB, nodeMagnitude } from './numad.js';
+import { describeSlowNode, splitTiers, subsetNodes, type TierSplit } from './memory-tiers.js';
+import { chooseNodeSet, pairwiseDistanceSum, usableMemMiB } from './node-set.js';
+import type { Advice, NodeScore, PlacementRequest, Policy, PolicyNode } from './types.js';
 
-export function adviseNumadvisor(nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
+/** Positions of the given ids in the node list. */
+function positionsOf(nodes: readonly PolicyNode[], ids: readonly number[]): number[] {
+  const want = new Set(ids);
+  const out: number[] = [];
+  nodes.forEach((n, i) => {
+    if (want.has(n.id)) out.push(i);
+  });
+  return out;
+}
+
+/**
+ * For a VM larger than a node, numad's walk fits: the distance-chosen set instead when it is strictly tighter (or
+ * as tight with fewer nodes). Equal sets keep the walk's answer, whose ties follow free capacity.
+ */
+function tighterSet(nodes: readonly PolicyNode[], req: PlacementRequest, spread: Advice): Advice | undefined {
+  if (!spread.fits) return undefined;
+  const choice = chooseNodeSet(nodes, req);
+  if (choice === undefined) return undefined;
+  const walked = positionsOf(nodes, spread.nodes);
+  const walkCost = pairwiseDistanceSum(nodes, walked);
+  if (!(choice.pairwiseDistance < walkCost || (choice.pairwiseDistance === walkCost && choice.nodes.length < walked.length))) return undefined;
+  const ids = choice.nodes.map((i) => (nodes[i] as PolicyNode).id);
+  const chosen = new Set(choice.nodes);
+  return {
+    ...spread,
+    policy: 'numadvisor',
+    nodes: ids,
+    nodeset: formatIdList(ids),
+    fits: true,
+    unmet: { cpuHundredths: 0, memMiB: 0 },
+    centre: (nodes[choice.seed] as PolicyNode).id,
+    perNode: spread.perNode.map((p, i) => ({
+      ...p,
+      chosen: chosen.has(i),
+      takenCpuHundredths: choice.takenCpuHundredths[i] ?? 0,
+      takenMemMiB: choice.takenMemMiB[i] ?? 0,
+    })),
+    reasons: [
+      `node set ${formatIdList(ids)} by distance: grown from node ${(nodes[choice.seed] as PolicyNode).id} by the node adding the least distance, ` +
+        `pairwise distance ${choice.pairwiseDistance}; numad's walk answers ${spread.nodeset} (pairwise distance ${walkCost})`,
+      ...spread.reasons.map((r) => `numad's walk: ${r}`),
+    ],
+  };
+}
+
+/** The policy on a host whose nodes are all one tier (what numadvisor answered before memory tiers). */
+function adviseOneTier(nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
   const spread = adviseNumad(nodes, req);
   if (spread.nodes.length <= 1) return { ...spread, policy: 'numadvisor' };
   const candidates = nodes.filter((n) => n.hasMemory && n.hasCpu && n.memFreeMiB >= req.memMiB + NODE_MEMORY_MARGIN_MIB && n.cpuTotalHundredths >= req.cpuHundredths);
-  if (candidates.length === 0) return { ...spread, policy: 'numadvisor' };
+  if (candidates.length === 0) return tighterSet(nodes, req, spread) ?? { ...spread, policy: 'numadvisor' };
   const score = new Map(spread.perNode.map((p) => [p.node, p.magnitude]));
   const fitsWhole = (n: PolicyNode): number => (n.cpuFreeHundredths >= req.cpuHundredths ? 1 : 0);
   const best = [...candidates].sort((a, b) => fitsWhole(b) - fitsWhole(a) || (score.get(b.id) ?? 0) - (score.get(a.id) ?? 0) || a.id - b.id)[0] as PolicyNode;
@@ -39,6 +92,131 @@ export function adviseNumadvisor(nodes: readonly PolicyNode[], req: PlacementReq
       ...spread.reasons.map((r) => `numad's walk: ${r}`),
     ],
   };
+}
+
+/** A node the sub-answer did not consider, as perNode lists it: not chosen, nothing taken. */
+function leftOut(node: PolicyNode, req: PlacementRequest): NodeScore {
+  const cpuFree = Math.max(node.cpuFreeHundredths, 1);
+  const memFree = node.hasMemory ? Math.max(node.memFreeMiB, 0) : 0;
+  return { node: node.id, cpuFreeHundredths: cpuFree, memFreeMiB: memFree, magnitude: nodeMagnitude(memFree, cpuFree, req), takenCpuHundredths: 0, takenMemMiB: 0, chosen: false };
+}
+
+/** An answer over the fast nodes only, with every node of the host in perNode. */
+function fastAnswer(nodes: readonly PolicyNode[], req: PlacementRequest, split: TierSplit, sub: Advice): Advice {
+  const scored = new Map(sub.perNode.map((p) => [p.node, p]));
+  const slowNames = split.slow.map((s) => describeSlowNode(nodes, s, split.tiered)).join(', ');
+  const lead = sub.fits
+    ? `memory tiers: the CPU nodes' own memory (the fastest tier) holds it; slower memory left out: ${slowNames}`
+    : `memory tiers: the CPU nodes lack ${sub.unmet.cpuHundredths} idle CPU hundredths, which slower memory cannot add; left out: ${slowNames}`;
+  return {
+    ...sub,
+    request: { ...req },
+    perNode: nodes.map((n) => scored.get(n.id) ?? leftOut(n, req)),
+    reasons: [lead, ...sub.reasons],
+  };
+}
+
+/**
+ * The answer with slower memory: each CPU node stands for itself plus the CPU-less nodes attached to it, the
+ * one-tier policy picks among those groups (so a VM can stay on one CPU node with its CXL memory rather than spread
+ * over sockets), and the memory goes to the chosen CPU nodes' own memory first, then to their slower nodes.
+ */
+function spillAnswer(nodes: readonly PolicyNode[], req: PlacementRequest, split: TierSplit, why: string): Advice {
+  const members = (ci: number) => split.slow.filter((s) => s.cpuIndex === ci);
+  const groups: PolicyNode[] = split.fast.map((ci) => {
+    const c = nodes[ci] as PolicyNode;
+    const slow = members(ci).map((s) => nodes[s.index] as PolicyNode);
+    const hasMemory = c.hasMemory || slow.length > 0;
+    const usable = usableMemMiB(c) + slow.reduce((a, s) => a + usableMemMiB(s), 0);
+    return {
+      id: c.id,
+      hasCpu: true,
+      hasMemory,
+      cpuTotalHundredths: c.cpuTotalHundredths,
+      cpuFreeHundredths: c.cpuFreeHundredths,
+      memTotalMiB: c.memTotalMiB + slow.reduce((a, s) => a + s.memTotalMiB, 0),
+      // one margin for the group, which the walk subtracts again: each member keeps its own 100 MiB
+      memFreeMiB: hasMemory ? usable + NODE_MEMORY_MARGIN_MIB : 0,
+      distances: split.fast.map((j) => c.distances[j] ?? Number.MAX_SAFE_INTEGER),
+    };
+  });
+  const sub = adviseOneTier(groups, req);
+  const groupScore = new Map(sub.perNode.map((p) => [p.node, p]));
+  const taken = new Map<number, number>();
+  const chosen = new Set<number>();
+  // the memory the walk covered is placed fastest first: every chosen CPU node's own memory, then the slower nodes
+  // attached to them in spill order (faster tier, then nearest), until it is placed
+  let rest = 0;
+  for (const ci of split.fast) {
+    const g = groupScore.get((nodes[ci] as PolicyNode).id);
+    if (g === undefined || !g.chosen) continue;
+    chosen.add(ci);
+    rest += g.takenMemMiB;
+  }
+  let fastMiB = 0;
+  for (const ci of split.fast) {
+    if (!chosen.has(ci)) continue;
+    const own = Math.min(rest, usableMemMiB(nodes[ci] as PolicyNode));
+    taken.set(ci, own);
+    fastMiB += own;
+    rest -= own;
+  }
+  const slowParts: string[] = [];
+  for (const s of split.slow) {
+    if (!chosen.has(s.cpuIndex)) continue;
+    const part = Math.min(rest, usableMemMiB(nodes[s.index] as PolicyNode));
+    // a request the walk could not cover hands out every memory node of its groups, as numad's answer does
+    if (part > 0 || !sub.fits) chosen.add(s.index);
+    if (part <= 0) continue;
+    taken.set(s.index, part);
+    rest -= part;
+    slowParts.push(`${part} MiB on ${describeSlowNode(nodes, s, split.tiered)}`);
+  }
+  // an answer always holds memory (a cpuset's mems cannot be empty): a memoryless CPU node that took nothing still
+  // brings the nearest memory attached to it
+  let memoryFor = '';
+  if (![...chosen].some((i) => (nodes[i] as PolicyNode).hasMemory)) {
+    const first = split.slow.find((s) => chosen.has(s.cpuIndex));
+    if (first !== undefined) {
+      chosen.add(first.index);
+      memoryFor = `; ${describeSlowNode(nodes, first, split.tiered)} added so that the answer holds memory`;
+    }
+  }
+  const ids = [...chosen].sort((a, b) => a - b).map((i) => (nodes[i] as PolicyNode).id);
+  const cpuIds = ids.filter((id) => groupScore.has(id));
+  const placed =
+    slowParts.length > 0
+      ? `${fastMiB} MiB on the CPU nodes' own memory (${formatIdList(cpuIds)}), ${slowParts.join(', ')}`
+      : `all ${fastMiB} MiB on the CPU nodes' own memory (${formatIdList(cpuIds)}); no slower memory needed`;
+  // a CPU node's magnitude and free CPU are its group's (what the walk compared); its free memory is its own
+  const perNode: NodeScore[] = nodes.map((n, i) => {
+    const g = groupScore.get(n.id);
+    const base = g !== undefined && split.fast.includes(i) ? { ...g, memFreeMiB: n.hasMemory ? Math.max(n.memFreeMiB, 0) : 0 } : leftOut(n, req);
+    return { ...base, chosen: chosen.has(i), takenMemMiB: taken.get(i) ?? 0, takenCpuHundredths: chosen.has(i) && g !== undefined ? g.takenCpuHundredths : 0 };
+  });
+  return {
+    ...sub,
+    request: { ...req },
+    nodes: ids,
+    nodeset: formatIdList(ids),
+    perNode,
+    reasons: [
+      `memory tiers: ${why}; ${placed}${memoryFor}`,
+      ...sub.reasons.map((r) => `over CPU nodes with their attached memory: ${r}`),
+    ],
+  };
+}
+
+export function adviseNumadvisor(nodes: readonly PolicyNode[], req: PlacementRequest): Advice {
+  const split = splitTiers(nodes);
+  if (split === undefined) return adviseOneTier(nodes, req);
+  if (req.allowSlowTier === true) return spillAnswer(nodes, req, split, 'the request allows a slower tier');
+  const fastNodes = subsetNodes(nodes, split.fast);
+  const fast = fastNodes.some((n) => n.hasMemory) ? adviseOneTier(fastNodes, req) : undefined;
+  if (fast === undefined) return spillAnswer(nodes, req, split, 'no node with CPUs has memory of its own');
+  // memory the fast tier holds stays there; slower memory cannot cover a shortage of idle CPU
+  if (fast.fits || fast.unmet.memMiB <= 0) return fastAnswer(nodes, req, split, fast);
+  return spillAnswer(nodes, req, split, `the CPU nodes' own memory is ${fast.unmet.memMiB} MiB short of it`);
 }
 
 /**

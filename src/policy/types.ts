@@ -11,11 +11,23 @@ export interface PolicyNode {
   memFreeMiB: number;
   /** SLIT row aligned with the node list the policy receives (numeric id order). */
   distances: number[];
+  /**
+   * N of the kernel's memory_tierN that lists this node (smaller = faster); absent on kernels without memory tiering
+   * and on nodes without memory. policy/memory-tiers.ts uses it to order CPU-less memory nodes.
+   */
+  memoryTier?: number;
+  /** HMAT access0 initiators of this node's memory: the CPU nodes nearest to it (policy/memory-tiers.ts attaches a CPU-less node to the lowest of them). */
+  initiators?: number[];
 }
 
 export interface PlacementRequest {
   cpuHundredths: number;
   memMiB: number;
+  /**
+   * May the answer put memory on a slower tier (a CPU-less CXL/GPU memory node) although the CPU nodes' own memory
+   * would hold it? Without it, slower memory is used only when nothing else fits (docs/policy.md).
+   */
+  allowSlowTier?: boolean;
 }
 
 export interface NodeScore {

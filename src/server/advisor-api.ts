@@ -6,6 +6,7 @@
 import type { DomainMoveOutcome } from '../apply/domain-mover.js';
 import type { Plan } from '../balance/plan.js';
 import type { GuardVerdict, MemoryGuardSettings } from '../balance/memory-guard.js';
+import type { GuestLayout } from '../balance/guest-layout.js';
 import type { CapacityOptions, NodeCapacity } from '../model/capacity.js';
 import type { DomainFilter } from '../model/domain-filter.js';
 import type { NumadOp, NumadSettings } from '../model/numad-settings.js';
@@ -22,12 +23,18 @@ export interface AdviseOptions {
   ttlMs?: number;
   /** who asked, recorded with the reservation */
   client: string;
+  /** the memory is hugepages of this size (KiB): placed and reserved against each node's pool of it, not MemFree */
+  hugepageSizeKiB?: number | undefined;
+  /** also make a guest NUMA layout (balance/guest-layout.ts) for an answer over several nodes */
+  layout?: boolean | undefined;
 }
 
 export interface AdviseResult {
   advice: Advice;
   /** undefined when nothing was reserved */
   reservation: Reservation | undefined;
+  /** asked for with `layout`: the guest layout, undefined when the answer is one node or none can be made */
+  layout?: GuestLayout | undefined;
 }
 
 /** A node as an answer sees it: measured capacity, less what is reserved on it. */
@@ -38,11 +45,23 @@ export interface NodeView extends NodeCapacity {
   availableCpuHundredths: number;
   availableMemMiB: number;
   hugepages: HostSnapshot['nodes'][number]['hugepages'];
+  /** today's hardware, each absent where the host does not export it */
+  memoryTier?: number;
+  hmat?: HostSnapshot['nodes'][number]['hmat'];
+  /** the node's CPUs grouped by the L3 they share */
+  l3Groups?: { id: number; cpus: number[] }[];
+  /** the node's CPUs that are isolated or nohz_full */
+  isolatedCpus?: number[];
 }
 
 export interface NodesView {
   takenAt: string;
   cpuSampleWindowMs: number;
+  /** host-wide facts of today's hardware, as in the snapshot; absent where the host does not export them */
+  memoryTiers?: HostSnapshot['memoryTiers'];
+  numaBalancing?: number;
+  demotionEnabled?: boolean;
+  hugepageReserved?: HostSnapshot['hugepageReserved'];
   capacity: CapacityOptions;
   cpuAllocationRatio: number;
   reservationTtlMs: number;

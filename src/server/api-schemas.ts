@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { MAX_RESERVATION_TTL_MS } from '../model/reservations.js';
 import { ReservationSchema } from '../model/reservation-schema.js';
-import { HostSnapshotSchema, HugepagePoolSchema } from '../model/snapshot.js';
+import { HostSnapshotSchema, HugepagePoolSchema, HugepageReservedSchema, MemoryTierSchema, NodeHmatSchema } from '../model/snapshot.js';
 import { NumadOpSchema, NumadSettingsSchema } from '../model/numad-settings-schema.js';
 
 /** Beyond any host Linux runs on (libvirt's own vCPU limit is 16384 on x86), so larger is a caller's bug. */
@@ -18,11 +18,18 @@ export const AdviceQuerySchema = z
   .object({
     cpus: z.string().regex(CPUS_TEXT, 'cpus must be a number of CPUs with at most two decimals, e.g. 2 or 1.5'),
     mem: z.string().regex(UINT_TEXT, 'mem must be a whole number of MiB').default('0'),
+    /**
+     * The memory is hugepages of this size in KiB (e.g. 2048, 1048576): placed on and reserved against each node's
+     * pool of that size instead of MemFree; mem must then be a whole number of pages.
+     */
+    hugepages: z.string().regex(/^[1-9]\d{0,9}$/, 'hugepages must be a page size in KiB, e.g. 2048').optional(),
     reserve: z.enum(['true', 'false', '1', '0']).default('true'),
     ttl: z.string().regex(UINT_TEXT, 'ttl must be a whole number of seconds').optional(),
     client: z.string().max(64).optional(),
     /** true: the score of every node and every centre; false (default): only the chosen nodes'. */
     explain: z.enum(['true', 'false', '1', '0']).default('false'),
+    /** true: add `layout`, a guest NUMA layout for an answer over several nodes (null for one node). */
+    layout: z.enum(['true', 'false', '1', '0']).default('false'),
     /**
      * When the client gives up (Unix time in ms): past it the daemon reserves nothing and answers 503
      * NUMADVISOR_ERR_DEADLINE, because the client has answered itself (`numad -w` sends it).
@@ -37,10 +44,14 @@ export const AdviceBodySchema = z
   .object({
     cpus: z.number().min(0),
     mem: z.number().int().min(0).default(0),
+    /** as the query's hugepages: the page size in KiB of hugepage-backed memory */
+    hugepagesKiB: z.number().int().positive().max(9_999_999_999).optional(),
     reserve: z.boolean().default(true),
     ttlSeconds: z.number().int().positive().optional(),
     client: z.string().max(64).optional(),
     explain: z.boolean().default(false),
+    /** as the query's layout */
+    layout: z.boolean().default(false),
   })
   .strict();
 
@@ -62,6 +73,21 @@ export const ReservationIdParamsSchema = z
 
 export const ErrorResponseSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
+});
+
+export const GuestLayoutSchema = z.object({
+  cells: z.array(
+    z.object({
+      id: z.number().int(),
+      hostNode: z.number().int(),
+      vcpus: z.array(z.number().int()),
+      memKiB: z.number().int(),
+      vcpuPins: z.array(z.object({ vcpu: z.number().int(), cpus: z.array(z.number().int()) })),
+    }),
+  ),
+  memKiB: z.number().int(),
+  alignKiB: z.number().int(),
+  reasons: z.array(z.string()),
 });
 
 const PlacementRequestSchema = z.object({
@@ -94,6 +120,12 @@ export const AdviceResponseSchema = z.object({
     }),
   ),
   reservation: ReservationSchema.nullable(),
+  /**
+   * Only when the request asked for it (layout=true): the guest NUMA cells for an answer over several nodes (one
+   * cell per host node that gives memory or CPU; libvirt's <cpu><numa>, <numatune><memnode>, <vcpupin>), null when
+   * the answer is one node. vCPUs are ceil(cpus); docs/policy.md "Guest NUMA layouts".
+   */
+  layout: GuestLayoutSchema.nullable().optional(),
 });
 
 export const NodeViewSchema = z.object({
@@ -111,6 +143,15 @@ export const NodeViewSchema = z.object({
   availableCpuHundredths: z.number(),
   availableMemMiB: z.number(),
   hugepages: z.array(HugepagePoolSchema),
+  // Today's hardware: optional, a host may lack each (no memory tiering, no HMAT, no cache/ in sysfs).
+  /** N of the memory_tierN that lists this node (smaller = faster) */
+  memoryTier: z.number().int().optional(),
+  /** HMAT figures for this node's memory, as in the snapshot */
+  hmat: NodeHmatSchema.optional(),
+  /** the node's CPUs grouped by the L3 they share (one group per CCX, SNC domain or socket) */
+  l3Groups: z.array(z.object({ id: z.number().int(), cpus: z.array(z.number().int()) })).optional(),
+  /** the node's CPUs that are isolated or nohz_full */
+  isolatedCpus: z.array(z.number().int()).optional(),
 });
 
 export const NodesResponseSchema = z.object({
@@ -124,6 +165,14 @@ export const NodesResponseSchema = z.object({
     reservationTtlSeconds: z.number(),
   }),
   nodes: z.array(NodeViewSchema),
+  /** memory tiers, fastest first; absent without memory tiering (before Linux 6.1) */
+  memoryTiers: z.array(MemoryTierSchema).optional(),
+  /** /proc/sys/kernel/numa_balancing: 0 off, bit 0 NUMA balancing, bit 1 memory tiering */
+  numaBalancing: z.number().int().optional(),
+  /** /sys/kernel/mm/numa/demotion_enabled */
+  demotionEnabled: z.boolean().optional(),
+  /** host-wide resv_hugepages per page size (per-node free_hugepages still counts these) */
+  hugepageReserved: z.array(HugepageReservedSchema).optional(),
 });
 
 export const ReservationsResponseSchema = z.object({ reservations: z.array(ReservationSchema) });

@@ -191,7 +191,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
     reply: FastifyReply,
     cpuHundredths: number,
     memMiB: number,
-    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined },
+    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined; hugepageSizeKiB?: number | undefined; layout?: boolean },
   ): Promise<AdviceResponse> => {
     checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
     api.beforeAdvice();
@@ -199,9 +199,9 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
     // itself: a reservation for it would hold capacity for an answer nobody received.
     const gone = (): boolean => req.raw.socket.destroyed || (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs);
     if (o.reserve && gone()) throw deadlinePassed('the client gave up before it could be answered; nothing was reserved');
-    const { advice, reservation } = await api.advise(
+    const { advice, reservation, layout } = await api.advise(
       { cpuHundredths, memMiB },
-      { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}) },
+      { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}), ...(o.hugepageSizeKiB !== undefined ? { hugepageSizeKiB: o.hugepageSizeKiB } : {}), ...(o.layout ? { layout: true } : {}) },
     );
     if (reservation) {
       if (gone()) {
@@ -215,7 +215,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
     }
     // The full breakdown is 64 entries twice on a 64-node host; callers that want it ask for it.
     const detail = o.explain ? advice : { ...advice, perNode: advice.perNode.filter((p) => p.chosen), centres: [] };
-    return { ...detail, reservation: reservation ?? null };
+    return { ...detail, reservation: reservation ?? null, ...(o.layout ? { layout: layout ?? null } : {}) };
   };
   const yes = (v: string): boolean => v === 'true' || v === '1';
   /** numadvisor_advice_requests_total and numadvisor_advice_duration_seconds: timed from the request's arrival */
@@ -246,7 +246,8 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
       const ttl = q.ttl === undefined ? undefined : Number(q.ttl);
       const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
       nodeset = q.format === 'nodeset';
-      return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: !nodeset && yes(q.explain), deadlineMs });
+      const hugepageSizeKiB = q.hugepages === undefined ? undefined : Number(q.hugepages);
+      return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: !nodeset && yes(q.explain), deadlineMs, hugepageSizeKiB, layout: !nodeset && yes(q.layout) });
     });
     // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
     if (nodeset) return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
@@ -258,7 +259,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
       const b = parseInput(AdviceBodySchema, req.body);
       const hundredths = Math.round(b.cpus * 100);
       if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
-      return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain });
+      return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain, hugepageSizeKiB: b.hugepagesKiB, layout: b.layout });
     }),
   );
 
@@ -292,6 +293,11 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
         reservationTtlSeconds: v.reservationTtlMs / 1000,
       },
       nodes: v.nodes,
+      // Today's hardware, host-wide; undefined ones are left out of the JSON.
+      memoryTiers: v.memoryTiers,
+      numaBalancing: v.numaBalancing,
+      demotionEnabled: v.demotionEnabled,
+      hugepageReserved: v.hugepageReserved,
     };
   });
 

@@ -3,16 +3,24 @@
 // numadvisor), reservations from model/reservations (ReservationLedger, toPolicyNode) and model/reservation-binding
 // (how a bound reservation shrinks), and rebalancing decisions from balance/plan (planMoves, planSwap). Only the host
 // is simulated: the kernel's default scheduling (vCPUs of an unbound VM wander to the least-loaded node), first-touch
-// memory, lazy guest memory, and moves that cost MiB.
-import { policyNamed } from '../policy/registry.js';
+// memory, lazy guest memory, and moves that cost MiB. The numadvisor-layout strategy also gives a VM that the answer
+// spreads over several nodes a guest NUMA layout (balance/guest-layout): one guest cell per host node, each cell's vCPUs
+// pinned to its node and its memory bound to it, so a NUMA-aware guest keeps each vCPU's memory in its own cell.
+import { policyNamed, type PolicyName } from '../policy/registry.js';
 import type { PolicyNode } from '../policy/types.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { toPolicyNode } from '../model/capacity.js';
 import { shrinkBoundReservation } from '../model/reservation-binding.js';
 import { planMoves, type MoveRecord, type PlanNode, type PlanProcess, type PlannedMove } from '../balance/plan.js';
+import { guestLayout } from '../balance/guest-layout.js';
+import type { CoreCpu } from '../balance/vcpu-assignment.js';
 import { VCPUS_PER_CORE, type Scenario, type VmSpec, type VmState } from './model.js';
 
-export type StrategyName = 'none' | 'numad' | 'numadvisor';
+/** numadvisor-layout: the daemon as numadvisor, plus a guest NUMA layout for every VM its answer spreads over nodes. */
+export type StrategyName = 'none' | 'numad' | 'numadvisor' | 'numadvisor-layout';
+
+/** The placement policy a strategy answers and rebalances with (none: no advisor, the kernel alone). */
+const POLICY_OF: Record<Exclude<StrategyName, 'none'>, PolicyName> = { numad: 'numad', numadvisor: 'numadvisor', 'numadvisor-layout': 'numadvisor' };
 
 /** numad's defaults: -u 85, -m 90, -i 5:15. */
 const SETTINGS = { utilizationTargetPercent: 85, memLocalityTargetPercent: 90 };
@@ -82,6 +90,15 @@ export class Simulator {
 
   private get nodes() {
     return this.scenario.host.nodes;
+  }
+
+  /** The daemon's strategies: reservations, the numadvisor policy and our rebalancer's rules. */
+  private get ours(): boolean {
+    return this.strategy === 'numadvisor' || this.strategy === 'numadvisor-layout';
+  }
+
+  private get policyName(): PolicyName {
+    return POLICY_OF[this.strategy === 'none' ? 'numad' : this.strategy];
   }
 
   /** CPU demand per node position, hundredths (may exceed the cores: that is overload). */
@@ -160,8 +177,8 @@ export class Simulator {
       return;
     }
     const request = { cpuHundredths: spec.vcpus * 100, memMiB: spec.memMiB };
-    const advice = policyNamed(this.strategy).advise(this.policyNodes(this.strategy === 'numadvisor'), request);
-    if (this.strategy === 'numadvisor') {
+    const advice = policyNamed(this.policyName).advise(this.policyNodes(this.ours), request);
+    if (this.ours) {
       const r = this.ledger.reserve(advice, { nowMs: this.nowS * 1000, ttlMs: RESERVATION_TTL_MS, client: spec.name });
       this.reservationOf.set(v.index, r.id);
       this.promised.set(v.index, r.perNode);
@@ -169,6 +186,20 @@ export class Simulator {
     this.bind(v, advice.nodes);
     // libvirt's default for placement='auto': <memory mode='strict'> on the advised nodes.
     v.memBound = advice.nodes;
+    if (this.strategy === 'numadvisor-layout' && advice.nodes.length > 1) this.layOut(v, advice);
+  }
+
+  /**
+   * The guest layout the daemon would give (balance/guest-layout, from what the answer took per node): each cell's
+   * vCPUs pinned to its host node, its memory strictly bound there (<numatune><memnode>). The VM's CPU share per node
+   * is then its cells' vCPU counts, not the nodes' core counts.
+   */
+  private layOut(v: VmState, advice: Parameters<typeof guestLayout>[1]): void {
+    const hostCpus: CoreCpu[] = this.nodes.flatMap((n, p) => Array.from({ length: n.cores }, (_, c) => ({ id: p * CPU_ID_STRIDE + c, node: n.id, packageId: n.id, coreId: c })));
+    const layout = guestLayout({ vcpus: v.spec.vcpus, memKiB: v.spec.memMiB * 1024 }, advice, hostCpus);
+    if (!layout) return;
+    v.cells = layout.cells.map((c) => ({ id: c.id, pos: this.pos(c.hostNode), vcpus: c.vcpus.length, memMiB: c.memKiB / 1024, touchedMiB: 0 }));
+    v.cpuShare = v.cpuShare.map((_, i) => (v.cells ?? []).filter((c) => c.pos === i).reduce((a, c) => a + c.vcpus, 0) / v.spec.vcpus);
   }
 
   /** The kernel's default for unbound VMs: each vCPU now and then goes to the least-loaded node, or just wanders. */
@@ -189,6 +220,10 @@ export class Simulator {
     const used = this.memUsed();
     for (const v of this.vms) {
       if (!v.running || v.touchedMiB >= v.spec.memMiB) continue;
+      if (v.cells) {
+        this.touchCells(v, used);
+        continue;
+      }
       const want = Math.min(this.scenario.touchMiBPerS, v.spec.memMiB - v.touchedMiB);
       let left = want;
       const strict = v.memBound;
@@ -221,6 +256,19 @@ export class Simulator {
     }
   }
 
+  /** A guest with cells touches each cell's memory in proportion to its size, on the cell's node only (strict). */
+  private touchCells(v: VmState, used: number[]): void {
+    for (const c of v.cells ?? []) {
+      const want = Math.min(Math.ceil((this.scenario.touchMiBPerS * c.memMiB) / v.spec.memMiB), c.memMiB - c.touchedMiB);
+      const put = Math.max(0, Math.min(want, (this.nodes[c.pos]?.memMiB ?? 0) - (used[c.pos] as number)));
+      v.memOn[c.pos] = (v.memOn[c.pos] as number) + put;
+      used[c.pos] = (used[c.pos] as number) + put;
+      c.touchedMiB += put;
+      v.touchedMiB += put;
+      if (put < want) v.oomRisk = true;
+    }
+  }
+
   /**
    * Bound reservations shrink by what their guest has materialised, by the daemon's own rule. The simulated answer is
    * bound the moment it is given (the VM's start), so the time since the start is the time since binding.
@@ -237,7 +285,7 @@ export class Simulator {
   }
 
   private planNodes(): PlanNode[] {
-    return this.policyNodes(this.strategy === 'numadvisor').map((n, p) => ({ ...n, cpus: this.cpusOf([this.nodes[p]?.id ?? 0]) }));
+    return this.policyNodes(this.ours).map((n, p) => ({ ...n, cpus: this.cpusOf([this.nodes[p]?.id ?? 0]) }));
   }
 
   private cpusOf(ids: number[]): number[] {
@@ -260,7 +308,9 @@ export class Simulator {
         cpusAllowed: v.bound ? this.cpusOf(v.bound) : all,
         memoryMiBByNode: Object.fromEntries(this.nodes.map((n, i) => [String(n.id), Math.round(v.memOn[i] as number)])),
         isLibvirtDomain: false,
-        excluded: false,
+        // A guest with cells has a pin and a memory binding per cell; the planner moves a process to one nodeset and
+        // has no move that keeps cells whole, so the simulator leaves such a guest where its layout put it.
+        excluded: v.cells !== undefined,
         // Placed by libvirt's auto placement (the advisor's answer) or started there: the rebalancer may move it.
         placementOwned: true,
       }));
@@ -289,7 +339,7 @@ export class Simulator {
   private cycle(): boolean {
     if (this.strategy === 'none') return false;
     const nowMs = this.nowS * 1000;
-    const plan = planMoves(this.planNodes(), this.planProcesses(), { ...SETTINGS, policy: policyNamed(this.strategy) }, this.history, nowMs);
+    const plan = planMoves(this.planNodes(), this.planProcesses(), { ...SETTINGS, policy: policyNamed(this.policyName) }, this.history, nowMs);
     const vmOf = (m: { pid: number }): VmState => this.vms[m.pid - 1] as VmState;
     const record = (m: PlannedMove, phase: MoveRecord['phase']): void => {
       this.history.set(m.pid, { pid: m.pid, comm: m.comm, from: m.from, to: m.to, phase, atMs: nowMs, cpus: m.cpus });
@@ -388,7 +438,7 @@ export class Simulator {
       for (const v of byStart.get(this.nowS) ?? []) this.start(v);
       this.schedule();
       this.touch();
-      if (this.strategy === 'numadvisor') this.shrinkReservations();
+      if (this.ours) this.shrinkReservations();
       if (this.nowS >= this.nextCycleS) {
         const acted = this.cycle();
         this.nextCycleS = this.nowS + (acted ? CYCLE_AFTER_ACTION_S : CYCLE_IDLE_S);

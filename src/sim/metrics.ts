@@ -30,6 +30,23 @@ export interface Metrics {
   oomRiskVms: number;
 }
 
+/**
+ * A placement as a guest with one NUMA cell per host node it spans sees it: each cell's vCPUs on its node (the node's
+ * share of the guest's vCPUs) and that node's memory as the cell's. A guest on one node stays as it is.
+ */
+export function asCells(p: Placed): Placed[] {
+  const spanned = p.cpuShare.map((_, i) => i).filter((i) => (p.cpuShare[i] as number) > 0 || (p.memOn[i] as number) > 0);
+  if (spanned.length <= 1) return [p];
+  const oneHot = (i: number, x: number): number[] => p.memOn.map((_, j) => (j === i ? x : 0));
+  return spanned.map((i) => ({ vcpus: p.vcpus * (p.cpuShare[i] as number), memMiB: p.memOn[i] as number, load: p.load, cpuShare: oneHot(i, 1), memOn: oneHot(i, p.memOn[i] as number) }));
+}
+
+/** Per vCPU, the share of the guest's (or cell's) memory on the node it runs on, percent. */
+export function placedLocality(p: Placed): number {
+  const total = p.memOn.reduce((a, b) => a + b, 0);
+  return total > 0 ? (100 * p.memOn.reduce((a, m, i) => a + (p.cpuShare[i] as number) * m, 0)) / total : 100;
+}
+
 const maxOverMean = (xs: number[]): number => {
   const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   return mean > 0 ? Math.max(...xs) / mean : 1;

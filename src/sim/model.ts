@@ -60,6 +60,19 @@ export interface VmState {
   moves: number;
   /** a touch a strict binding could not satisfy: the guest would be OOM-killed */
   oomRisk: boolean;
+  /** the guest NUMA layout it was given (numadvisor-layout): memOn and cpuShare are then its cells' sums */
+  cells?: SimCell[];
+}
+
+/** One guest cell: its vCPUs run on one host node, its memory is bound there. */
+export interface SimCell {
+  /** the guest's cell id */
+  id: number;
+  /** node position of its host node */
+  pos: number;
+  vcpus: number;
+  memMiB: number;
+  touchedMiB: number;
 }
 
 export function minNodesFor(host: SimHost, vm: { vcpus: number; memMiB: number }): number {

@@ -55,6 +55,20 @@ export const SCENARIOS: Record<string, Scenario> = {
     touchMiBPerS: 1024,
     reference: { vcpus: 4, memMiB: 8 * GiB },
   },
+  'big-vms': {
+    name: 'big-vms',
+    title:
+      'VMs larger than a node on the DL980: four of 16 vCPUs and 96 GiB (each needs two nodes by memory and, at a whole CPU ' +
+      'per vCPU, by CPU), started one by one, then 12 small VMs (84 % of memory)',
+    host: DL980_HOST,
+    vms: [
+      ...vms(4, (i) => ({ vcpus: 16, memMiB: 96 * GiB, load: 0.3, startS: i * 100 }), 'big'),
+      ...vms(12, (i) => ({ vcpus: 2, memMiB: 4 * GiB, load: 0.3, startS: 420 + i * 10 }), 'small'),
+    ],
+    durationS: 1200,
+    touchMiBPerS: 1024,
+    reference: { vcpus: 2, memMiB: 4 * GiB },
+  },
   'memory-pressure': {
     name: 'memory-pressure',
     title: 'Memory pressure: 12 VMs × 10 GiB on 4 × 32 GiB (94 % of the host), started 2 s apart',

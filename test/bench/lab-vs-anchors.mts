@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LAB_4NODE_1GIB, LAB_DIR, labAssets, runInGuest, type Topology } from '../lab/harness.js';
-import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, parseSections, section, spinKernel, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest } from '../lab/libvirt-guest.js';
+import { labDomainXml, RAM_FN, libvirtLabUnavailable, libvirtPrelude, parseSections, section, spinKernel, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest } from '../lab/libvirt-guest.js';
 
 type Anchor = 'ours' | 'numad' | 'autonuma' | 'none';
 type Scenario = 'storm' | 'misplaced' | 'processes';
@@ -159,7 +159,7 @@ const VMSTAT_KEYS = ['pgmigrate_success', 'pgmigrate_fail', 'numa_pages_migrated
  * cpu being field 39 (processor: the CPU TID last ran on) of /proc/PID/task/TID/stat.
  */
 const SHELL_FNS = `
-ram() { awk '{t=0; delete s; for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "="); s[a[1]] = a[2]; t += a[2] } if (t > best) { best = t; out = ""; for (n in s) out = out " N" n "=" s[n] } } END { print best out }' /proc/$1/numa_maps; }
+${RAM_FN}
 ram_on() {
   end=$(( $(cut -d. -f1 /proc/uptime) + $3 ))
   while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do

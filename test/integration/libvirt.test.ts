@@ -12,10 +12,11 @@ import { DomainMover } from '../../src/apply/domain-mover.js';
 import { DomainMoves } from '../../src/daemon/domain-moves.js';
 import { ReservationLedger, type Reservation } from '../../src/model/reservations.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
+import { HostObserver } from '../../src/observe/host-observer.js';
 import type { RunningDaemon } from '../../src/daemon/daemon.js';
 import { numadvisorMain } from '../../src/cli/numadvisor-main.js';
 import { startTestDaemon } from '../helpers/daemon.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { fixture, tempDir } from '../helpers/fixtures.js';
 import { request } from '../helpers/http.js';
 import { libvirtAvailable, qemuDomainXml, startLibvirtd, stopLibvirtd, virsh, virshAsync, LIBVIRT_SOCK } from '../helpers/libvirtd.js';
 
@@ -58,10 +59,50 @@ describe.skipIf(!libvirtAvailable())('libvirt (real libvirtd)', () => {
         // not running
       }
     }
+    try {
+      virsh('undefine', 'nv-layout');
+    } catch {
+      // not defined (the test undefines it)
+    }
     await d?.close();
     await stopLibvirtd(true);
     t.cleanup();
   }, 60_000);
+
+  // Defined, never started (no QEMU): libvirt validates the XML against QEMU's capabilities at define time.
+  it('virsh define takes the XML `numadvisor advise --domain-xml` makes from a fixture host (memory-only cells included); dumpxml shows the cells and memnodes', async () => {
+    const snapshot = `${t.dir}/dl980.json`;
+    writeFileSync(snapshot, `${JSON.stringify(new HostObserver(new FsRoot(fixture('8node-dl980'))).snapshot())}\n`);
+    const xmlFile = `${t.dir}/nv-layout.xml`;
+    writeFileSync(
+      xmlFile,
+      qemuDomainXml('nv-layout', { vcpus: 24 })
+        .replace("<memory unit='MiB'>128</memory>", "<memory unit='GiB'>100</memory><currentMemory unit='MiB'>128</currentMemory>"),
+    );
+    let out = '';
+    let err = '';
+    const code = await numadvisorMain(['advise', '--domain-xml', xmlFile, '--snapshot', snapshot, '--policy', 'numadvisor'], { stdout: (s) => (out += s), stderr: (s) => (err += s) });
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const cells = [...out.matchAll(/<cell id='(\d+)'( cpus='[^']*')? memory='(\d+)'/g)];
+    expect(cells.length).toBeGreaterThan(2);
+    expect(cells.some((c) => c[2] === undefined)).toBe(true);
+    const merged = `${t.dir}/nv-layout.merged.xml`;
+    writeFileSync(merged, out);
+    virsh('define', merged);
+    try {
+      const dumped = virsh('dumpxml', 'nv-layout');
+      for (const [, id, cpus, mem] of cells) {
+        expect(dumped).toMatch(new RegExp(`<cell id='${id}'${cpus ?? ''} memory='${mem}' unit='KiB'/>`));
+        expect(dumped).toMatch(new RegExp(`<memnode cellid='${id}' mode='strict' nodeset='\\d+'/>`));
+      }
+      expect(dumped).toMatch(/<vcpupin vcpu='23' cpuset='\d+'\/>/);
+      expect(dumped).not.toContain("placement='auto'");
+    } finally {
+      virsh('undefine', 'nv-layout');
+    }
+    // libvirtd probes QEMU's capabilities on the first qemu:///system call after it starts (~15 s here).
+  }, 90_000);
 
   describe('our RPC client on test:///default', () => {
     it('AUTH_LIST + CONNECT_OPEN, calls, typed parameters, pins, events and libvirt\'s own errors', async () => {

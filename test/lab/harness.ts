@@ -20,6 +20,14 @@ export interface Topology {
   memMiBPerNode: number;
   /** SLIT, one row per node */
   distances: number[][];
+  /** Nodes (by id) with memory and no CPUs, as a CXL memory expander shows up; every other node gets cpusPerNode. */
+  memoryOnlyNodes?: number[];
+  /**
+   * ACPI HMAT (`-machine hmat=on`): each node's initiator (the CPU node nearest its memory) and, for each CPU node
+   * (row) and each node (column), the access latency in ns and bandwidth in MiB/s. QEMU wants an entry for every
+   * initiator–target pair.
+   */
+  hmat?: { initiator: number[]; latencyNs: number[][]; bandwidthMiBps: number[][] };
 }
 
 export const LAB_4NODE: Topology = {
@@ -46,6 +54,35 @@ export const LAB_4NODE_768MIB: Topology = {
   cpusPerNode: 1,
   memMiBPerNode: 768,
   distances: D4,
+};
+
+/**
+ * A CXL-style host: two CPU nodes (0, 1) with DRAM and two CPU-less memory nodes (2 behind node 0, 3 behind node 1),
+ * with an HMAT saying what SLIT cannot: the expanders are three times slower and a quarter of the bandwidth.
+ */
+export const LAB_CXL_HMAT: Topology = {
+  name: '2 CPU nodes + 2 memory-only nodes, HMAT',
+  cpusPerNode: 1,
+  // room on the CPU nodes for libvirtd, the daemon and one small TCG domain, as LAB_4NODE_768MIB
+  memMiBPerNode: 768,
+  distances: [
+    [10, 21, 14, 24],
+    [21, 10, 24, 14],
+    [14, 24, 10, 26],
+    [24, 14, 26, 10],
+  ],
+  memoryOnlyNodes: [2, 3],
+  hmat: {
+    initiator: [0, 1, 0, 1],
+    latencyNs: [
+      [80, 140, 250, 320],
+      [140, 80, 320, 250],
+    ],
+    bandwidthMiBps: [
+      [20480, 10240, 5120, 2560],
+      [10240, 20480, 2560, 5120],
+    ],
+  },
 };
 
 export const LAB_8NODE_DL980: Topology = {
@@ -170,11 +207,15 @@ export interface GuestResult {
 
 export function qemuArgs(topology: Topology, assets: Assets, runDir: string): string[] {
   const n = topology.distances.length;
-  const cpus = n * topology.cpusPerNode;
+  const memoryOnly = new Set(topology.memoryOnlyNodes ?? []);
+  const cpuNodes = Array.from({ length: n }, (_, i) => i).filter((i) => !memoryOnly.has(i));
+  const cpus = cpuNodes.length * topology.cpusPerNode;
+  const hmat = topology.hmat;
   const args = [
     '-accel', 'tcg,thread=multi',
+    ...(hmat ? ['-machine', 'pc,hmat=on'] : []),
     '-m', `${n * topology.memMiBPerNode}M`,
-    '-smp', `${cpus},sockets=${n},cores=${topology.cpusPerNode},threads=1`,
+    '-smp', `${cpus},sockets=${cpuNodes.length},cores=${topology.cpusPerNode},threads=1`,
     '-display', 'none', '-monitor', 'none', '-serial', `file:${path.join(runDir, 'console.log')}`,
     '-no-reboot', '-nic', 'none',
     '-kernel', assets.kernel,
@@ -186,13 +227,29 @@ export function qemuArgs(topology: Topology, assets: Assets, runDir: string): st
     '-device', 'virtio-9p-pci,fsdev=p,mount_tag=project',
   ];
   for (let i = 0; i < n; i++) {
-    const first = i * topology.cpusPerNode;
-    const last = first + topology.cpusPerNode - 1;
     args.push('-object', `memory-backend-ram,id=m${i},size=${topology.memMiBPerNode}M`);
-    args.push('-numa', `node,nodeid=${i},cpus=${first === last ? first : `${first}-${last}`},memdev=m${i}`);
+    const initiator = hmat ? `,initiator=${hmat.initiator[i] ?? i}` : '';
+    const k = cpuNodes.indexOf(i);
+    if (k < 0) {
+      args.push('-numa', `node,nodeid=${i},memdev=m${i}${initiator}`);
+      continue;
+    }
+    const first = k * topology.cpusPerNode;
+    const last = first + topology.cpusPerNode - 1;
+    args.push('-numa', `node,nodeid=${i},cpus=${first === last ? first : `${first}-${last}`},memdev=m${i}${initiator}`);
   }
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) args.push('-numa', `dist,src=${i},dst=${j},val=${(topology.distances[i] as number[])[j]}`);
+  }
+  if (hmat) {
+    for (const [row, i] of cpuNodes.entries()) {
+      for (let j = 0; j < n; j++) {
+        const latency = (hmat.latencyNs[row] as number[])[j] as number;
+        const bandwidth = (hmat.bandwidthMiBps[row] as number[])[j] as number;
+        args.push('-numa', `hmat-lb,initiator=${i},target=${j},hierarchy=memory,data-type=access-latency,latency=${latency}`);
+        args.push('-numa', `hmat-lb,initiator=${i},target=${j},hierarchy=memory,data-type=access-bandwidth,bandwidth=${bandwidth}M`);
+      }
+    }
   }
   return args;
 }

@@ -162,6 +162,12 @@ ${d.immediate ? "  <memoryBacking><allocation mode='immediate'/></memoryBacking>
 </domain>`;
 }
 
+/**
+ * Shell: `ram PID` prints the guest RAM's pages per node — QEMU's largest mapping in numa_maps — as
+ * "<pages> N<node>=<pages> …". With a timeout: a QEMU stuck in reclaim holds whoever reads its numa_maps.
+ */
+export const RAM_FN = `ram() { timeout 10 awk '{t=0; delete s; for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "="); s[a[1]] = a[2]; t += a[2] } if (t > best) { best = t; out = ""; for (n in s) out = out " N" n "=" s[n] } } END { print best out }' /proc/$1/numa_maps; }`;
+
 /** Shell: write `text` to `file` in the guest (a quoted here-document: nothing in it is expanded). */
 export const writeFileInGuest = (file: string, text: string): string => `cat > '${file}' <<'NUMADVISOR_EOF'\n${text}\nNUMADVISOR_EOF\n`;
 

@@ -17,7 +17,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseIdList } from '../../src/topology/idlist.js';
 import { LAB_4NODE_1GIB, labAssets } from './harness.js';
-import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, writeFileInGuest, writeTouchKernel } from './libvirt-guest.js';
+import { labDomainXml, RAM_FN, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, writeFileInGuest, writeTouchKernel } from './libvirt-guest.js';
 
 const skip = libvirtLabUnavailable();
 if (skip) console.warn(`lab memory guard skipped: ${skip}`);
@@ -96,9 +96,7 @@ describe.skipIf(skip !== undefined)('the lab: the memory guard against a strict-
       'cache',
       libvirtPrelude(),
       `cp ${kernel} /var/lib/libvirt/images/touch.bin`,
-      // `ram PID`: the guest RAM's pages per node (QEMU's largest mapping in numa_maps) as "<pages> N<node>=<pages> …".
-      // (With a timeout: a QEMU stuck in reclaim holds whoever reads its numa_maps.)
-      `ram() { timeout 10 awk '{t=0; delete s; for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "="); s[a[1]] = a[2]; t += a[2] } if (t > best) { best = t; out = ""; for (n in s) out = out " N" n "=" s[n] } } END { print best out }' /proc/$1/numa_maps; }`,
+      RAM_FN,
       `node_free() { awk '/MemFree/ { print int($4 / 1024) }' /sys/devices/system/node/node$1/meminfo; }`,
       // The hog: another tenant's memory on node $1, $2 MiB of it, that the OOM killer may not take (-1000), so the
       // kernel's choice shows what happens to the guest.

@@ -15,7 +15,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatIdList } from '../../src/topology/idlist.js';
 import { LAB_4NODE_1GIB, labAssets, type Topology } from './harness.js';
-import { labDomainXml, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest, writeSpinKernel } from './libvirt-guest.js';
+import { labDomainXml, RAM_FN, libvirtLabUnavailable, libvirtPrelude, runVmScenario, section, startNumadDaemon, VCPU_BUSY_FN, writeFileInGuest, writeSpinKernel } from './libvirt-guest.js';
 
 const skip = libvirtLabUnavailable();
 if (skip) console.warn(`lab VM move skipped: ${skip}`);
@@ -78,7 +78,7 @@ describe.skipIf(skip !== undefined)('the lab: a VM moved live across nodes throu
     // "<pages> N<node>=<pages> …"; `ram_on NODES SECONDS` waits until 95 % of them are on NODES (a comma list).
     // The whole process is reported too (the project's `processes`), but the shared libraries QEMU maps stay where
     // they were read: cpuset migration moves only pages this process alone maps.
-    const ramFns = `ram() { awk '{t=0; delete s; for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "="); s[a[1]] = a[2]; t += a[2] } if (t > best) { best = t; out = ""; for (n in s) out = out " N" n "=" s[n] } } END { print best out }' /proc/$1/numa_maps; }
+    const ramFns = `${RAM_FN}
 ram_on() {
   end=$(( $(cut -d. -f1 /proc/uptime) + $2 ))
   while [ $(cut -d. -f1 /proc/uptime) -lt $end ]; do

@@ -1,7 +1,7 @@
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, toPolicyNode } from '../../src/model/capacity.js';
+import { deriveCapacity, hugepageCapacity, hugepagePoolSizes, NUMAD_DEFAULT_CAPACITY_OPTIONS, toPolicyNode } from '../../src/model/capacity.js';
 import { idleHundredths, parseProcStat } from '../../src/observe/proc-stat.js';
 import { nodeIdleHundredths } from '../../src/model/cpu-idle.js';
 import { HostObserver } from '../../src/observe/host-observer.js';
@@ -111,5 +111,80 @@ describe("idle CPU in integer ticks (numad's arithmetic, numad.md §4.3)", () =>
     expect(nodeIdleHundredths([])).toBe(0);
     // Since-boot counters of a long-running 8192-CPU host stay exact.
     expect(nodeIdleHundredths(Array.from({ length: 8192 }, () => w(29_000_000_000, 100_000_000_000)))).toBe(8192 * 29);
+  });
+});
+
+describe('hugepage capacity (a request backed by hugepages of one size)', () => {
+  const G = 1_048_576;
+  /** two nodes with 2 MiB pools (512 and 1024 free) and 1 GiB pools (node 1 only); ordinary memory is untouched */
+  const withPools = (reserved?: { sizeKiB: number; reserved: number }[], surplus = 0) => {
+    const snap = synthSnapshot([{ cpus: 4 }, { cpus: 4 }], D2);
+    snap.nodes[0]!.hugepages = [{ sizeKiB: 2048, total: 1024, free: 512, surplus }];
+    snap.nodes[1]!.hugepages = [{ sizeKiB: 2048, total: 1024, free: 1024 }, { sizeKiB: G, total: 4, free: 3 }];
+    if (reserved) snap.hugepageReserved = reserved;
+    return snap;
+  };
+
+  it('lists the sizes of every node\'s pools, ascending', () => {
+    expect(hugepagePoolSizes(withPools())).toEqual([2048, G]);
+    expect(hugepagePoolSizes(synthSnapshot([{ cpus: 4 }], [[10]]))).toEqual([]);
+  });
+
+  it('each node\'s free memory is its free pages of the size, in MiB; CPU and the ordinary figures stay', () => {
+    const snap = withPools();
+    const caps = deriveCapacity(snap, opts());
+    const { caps: huge, pools } = hugepageCapacity(caps, snap, 2048);
+    expect(huge.map((c) => [c.memFreeMiB, c.memTotalMiB])).toEqual([[1024, 2048], [2048, 2048]]);
+    expect(huge.map((c) => c.cpuFreeHundredths)).toEqual(caps.map((c) => c.cpuFreeHundredths));
+    expect(pools).toEqual([
+      { node: 0, freePages: 512, kernelReservedPages: 0, freeMiB: 1024 },
+      { node: 1, freePages: 1024, kernelReservedPages: 0, freeMiB: 2048 },
+    ]);
+    // the ordinary capacity is not changed by it
+    expect(caps[0]!.memFreeMiB).toBe(deriveCapacity(snap, opts())[0]!.memFreeMiB);
+  });
+
+  it('a node without a pool of the size holds none of the memory', () => {
+    const snap = withPools();
+    const { caps } = hugepageCapacity(deriveCapacity(snap, opts()), snap, G);
+    expect(caps.map((c) => [c.hasMemory, c.memFreeMiB, c.memTotalMiB])).toEqual([[false, 0, 0], [true, 3072, 4096]]);
+    const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), { cpuHundredths: 100, memMiB: 2048 });
+    expect(advice.nodeset).toBe('1');
+  });
+
+  it('resv_hugepages are taken from the nodes in proportion to their free pages, rounded up per node', () => {
+    // 300 reserved of 1536 free: node 0 holds 1/3 of the free pages → 100, node 1 2/3 → 200
+    const snap = withPools([{ sizeKiB: 2048, reserved: 300 }]);
+    const { caps, pools } = hugepageCapacity(deriveCapacity(snap, opts()), snap, 2048);
+    expect(pools.map((p) => p.kernelReservedPages)).toEqual([100, 200]);
+    expect(caps.map((c) => c.memFreeMiB)).toEqual([(512 - 100) * 2, (1024 - 200) * 2]);
+    // rounding up: at least every reserved page is counted out host-wide, never fewer
+    const odd = withPools([{ sizeKiB: 2048, reserved: 7 }]);
+    const shares = hugepageCapacity(deriveCapacity(odd, opts()), odd, 2048).pools.map((p) => p.kernelReservedPages);
+    expect(shares).toEqual([3, 5]);
+    expect(shares[0]! + shares[1]!).toBeGreaterThanOrEqual(7);
+  });
+
+  it('a reserved count of another size, or more reserved than free, never goes below zero', () => {
+    const other = withPools([{ sizeKiB: G, reserved: 3 }]);
+    expect(hugepageCapacity(deriveCapacity(other, opts()), other, 2048).caps.map((c) => c.memFreeMiB)).toEqual([1024, 2048]);
+    expect(hugepageCapacity(deriveCapacity(other, opts()), other, G).caps.map((c) => c.memFreeMiB)).toEqual([0, 0]);
+    const over = withPools([{ sizeKiB: 2048, reserved: 5000 }]);
+    expect(hugepageCapacity(deriveCapacity(over, opts()), over, 2048).caps.map((c) => c.memFreeMiB)).toEqual([0, 0]);
+  });
+
+  it('surplus pages are not part of the persistent pool', () => {
+    const snap = withPools(undefined, 24);
+    expect(hugepageCapacity(deriveCapacity(snap, opts()), snap, 2048).caps[0]!.memTotalMiB).toBe((1024 - 24) * 2);
+  });
+
+  it('when no node has pages of the size, the memory nodes stay memory nodes (the answer does not fit)', () => {
+    const snap = withPools();
+    snap.nodes[1]!.hugepages = [{ sizeKiB: 2048, total: 0, free: 0 }];
+    snap.nodes[0]!.hugepages = [{ sizeKiB: 2048, total: 0, free: 0 }];
+    const { caps } = hugepageCapacity(deriveCapacity(snap, opts()), snap, 2048);
+    const advice = adviseNumad(caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), { cpuHundredths: 100, memMiB: 2 });
+    expect(advice.fits).toBe(false);
+    expect(advice.nodeset).toBe('0-1');
   });
 });

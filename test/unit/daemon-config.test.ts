@@ -80,6 +80,17 @@ describe('numadvisor daemon options', () => {
     await expect(guard('--memory-guard', 'widen')).rejects.toThrow(/--memory-guard widen .* needs --apply domains/);
   });
 
+  it('--pin-whole-cores (or NUMADVISOR_PIN_WHOLE_CORES=yes|no): off by default', async () => {
+    const base = ['--libvirt', 'none', '--socket', '/s.sock', '--state-dir', '/s'];
+    expect((await daemonConfigFromArgs(base, env)).pinWholeCores).toBeUndefined();
+    expect((await daemonConfigFromArgs([...base, '--pin-whole-cores'], env)).pinWholeCores).toBe(true);
+    expect((await daemonConfigFromArgs(base, { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'on' })).pinWholeCores).toBe(true);
+    expect((await daemonConfigFromArgs(base, { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'no' })).pinWholeCores).toBeUndefined();
+    // The option wins over the environment, as every option does.
+    expect((await daemonConfigFromArgs([...base, '--pin-whole-cores'], { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'no' })).pinWholeCores).toBe(true);
+    await expect(daemonConfigFromArgs(base, { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'sometimes' })).rejects.toBeInstanceOf(UsageError);
+  });
+
   it('--apply takes either order of processes,domains and spells it one way', () => {
     expect(parseApply('domains, processes')).toBe('processes,domains');
     expect(() => parseApply('processes,threads')).toThrow(UsageError);
@@ -133,6 +144,14 @@ describe("the numad command's daemon", () => {
     await expect(numadDaemonConfig(request, { ...env, NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB: '1G' })).rejects.toThrow(/^NUMADVISOR_MEMORY_GUARD_HEADROOM_MIB must be a whole number/);
   });
 
+  it('NUMADVISOR_PIN_WHOLE_CORES stands for --pin-whole-cores; off unless set', async () => {
+    const request = { fsRoot: '/', paths, settings, background: true };
+    expect((await numadDaemonConfig(request, { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'yes' })).pinWholeCores).toBe(true);
+    expect((await numadDaemonConfig(request, { ...env, NUMADVISOR_PIN_WHOLE_CORES: '0' })).pinWholeCores).toBeUndefined();
+    expect((await numadDaemonConfig(request, env)).pinWholeCores).toBeUndefined();
+    await expect(numadDaemonConfig(request, { ...env, NUMADVISOR_PIN_WHOLE_CORES: 'maybe' })).rejects.toThrow(/^NUMADVISOR_PIN_WHOLE_CORES takes yes or no/);
+  });
+
   it('is what `numadvisor daemon` builds from the same choices as options', async () => {
     const fromNumad = await numadDaemonConfig({ fsRoot: '/fx', paths, settings: { ...NUMAD_DEFAULTS, htPercent: 30 }, background: true }, env);
     const fromArgs = await daemonConfigFromArgs(
@@ -149,6 +168,7 @@ describe('the hand-over to the background daemon (JSON in its environment)', () 
       ...(await numadDaemonConfig({ fsRoot: '/fx', paths, settings: { ...NUMAD_DEFAULTS, reservedCpus: [3], includePids: [42] }, background: true }, env)),
       libvirt: { uri: 'qemu:///system', socketPath: '/l.sock', filter: { include: ['web1'], exclude: [] } },
       tcpPort: 8080,
+      pinWholeCores: true,
       requestDeadlines: { headersMs: 1000, requestMs: 2000 },
       logger: pino({ level: 'silent' }),
     };

@@ -96,6 +96,7 @@ describe('the catalogue', () => {
     ledgerBusy: { args: ['busy'], code: 'NUMADVISOR_ERR_BUSY', message: 'busy' },
     deadlinePassed: { args: ['late'], code: 'NUMADVISOR_ERR_DEADLINE', message: 'late' },
     usageError: { args: ['-C takes 0 or 1'], code: 'NUMADVISOR_ERR_USAGE', message: '-C takes 0 or 1' },
+    domainXmlUnusable: { args: ['no <vcpu> count'], code: 'NUMADVISOR_ERR_USAGE', message: 'domain XML: no <vcpu> count' },
     daemonConfigNotJson: { args: ['Unexpected end'], code: 'NUMADVISOR_ERR_USAGE', message: "the daemon's configuration is not JSON: Unexpected end" },
     daemonConfigInvalid: { args: ['stateDir: must be an absolute path'], code: 'NUMADVISOR_ERR_USAGE', message: "the daemon's configuration: stateDir: must be an absolute path" },
     daemonNotAccepting: { args: [], code: 'NUMADVISOR_ERR_DEADLINE', message: 'daemon did not accept the connection in time' },
@@ -127,6 +128,8 @@ describe('the catalogue', () => {
     libvirtCallFailed: { args: [remote, 23], code: 'NUMADVISOR_ERR_LIBVIRT', message: 'Domain not found' },
     notAUuid: { args: ['web1'], code: 'NUMADVISOR_ERR_BAD_REQUEST', message: 'not a UUID: web1' },
     noCpusToPin: { args: ['2-3'], code: 'NUMADVISOR_ERR_BAD_REQUEST', message: 'nodes 2-3 have no CPUs to pin to' },
+    noHugepagePool: { args: [4096, [2048, 1048576]], code: 'NUMADVISOR_ERR_BAD_REQUEST', message: 'hugepages: this host has no 4096 kB pool; its pools: 2048 kB, 1048576 kB' },
+    notWholeHugepages: { args: [1000, 1048576], code: 'NUMADVISOR_ERR_BAD_REQUEST', message: 'mem: 1000 MiB is not a whole number of 1048576 kB hugepages' },
     nothingToRollBack: { args: ['web1'], code: 'NUMADVISOR_ERR_NOT_FOUND', message: 'nothing to roll back for domain web1' },
     optimumFailed: { args: ['boot-storm', 'Infeasible'], code: 'NUMADVISOR_ERR_INTERNAL', message: 'optimum for boot-storm: HiGHS says Infeasible' },
   };

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ReservationLedger } from '../../src/model/reservations.js';
+import { parseReservation, ReservationLedger, type Reservation } from '../../src/model/reservations.js';
+import { ReservationSchema } from '../../src/model/reservation-schema.js';
 import { JOURNAL_FILE_NAME, ReservationStore, STATE_FILE_NAME } from '../../src/model/state-file.js';
 import { adviseNumad } from '../../src/policy/numad.js';
 import type { PolicyNode } from '../../src/policy/types.js';
@@ -148,5 +149,67 @@ describe('ledger expiry order', () => {
     expect(ledger.expire(45).map((r) => r.id).sort()).toEqual([rs[3]!.id, rs[4]!.id].sort());
     expect(ledger.list().map((r) => r.id).sort()).toEqual([rs[0]!.id, rs[6]!.id].sort());
     expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 2, memMiB: 2 });
+  });
+});
+
+describe('hugepage reservations', () => {
+  const small = () => adviseNumad(nodes, { cpuHundredths: 100, memMiB: 1024 });
+
+  it('the per-node sums keep ordinary memory apart from each page size', () => {
+    const ledger = new ReservationLedger();
+    const plain = ledger.reserve(small(), { nowMs: 0, ttlMs: 1000, client: 't' });
+    const huge = ledger.reserve(small(), { nowMs: 0, ttlMs: 1000, client: 't', hugepageSizeKiB: 2048 });
+    const gig = ledger.reserve(small(), { nowMs: 0, ttlMs: 1000, client: 't', hugepageSizeKiB: 1_048_576 });
+    expect(plain.hugepageSizeKiB).toBeUndefined();
+    expect(huge.hugepageSizeKiB).toBe(2048);
+    // CPU is CPU whatever backs the memory; MemFree is reduced by the ordinary reservation only
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 300, memMiB: 1024 });
+    expect(ledger.reservedHugepagesOn(0, 2048)).toBe(1024);
+    expect(ledger.reservedHugepagesOn(0, 1_048_576)).toBe(1024);
+    expect(ledger.reservedHugepagesOn(0, 64)).toBe(0);
+    // shrinking and releasing follow the same split; an update keeps the page size
+    const shrunk = ledger.update(huge.id, { perNode: [{ node: 0, cpuHundredths: 0, memMiB: 256 }] });
+    expect(shrunk?.hugepageSizeKiB).toBe(2048);
+    expect(ledger.reservedHugepagesOn(0, 2048)).toBe(256);
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 200, memMiB: 1024 });
+    ledger.release(huge.id);
+    ledger.release(gig.id);
+    expect([ledger.reservedHugepagesOn(0, 2048), ledger.reservedHugepagesOn(0, 1_048_576)]).toEqual([0, 0]);
+    expect(ledger.expire(1000).map((r) => r.id)).toEqual([plain.id]);
+    expect(ledger.reservedOn(0)).toEqual({ cpuHundredths: 0, memMiB: 0 });
+  });
+
+  it('an old reservation (no hugepageSizeKiB) parses unchanged, a new one keeps its size, a bad size is refused', () => {
+    const old = { id: 'x', createdAt: 'a', expiresAt: 'b', client: 'c', request: { cpuHundredths: 100, memMiB: 10 }, nodeset: '0', nodes: [0], perNode: [{ node: 0, cpuHundredths: 100, memMiB: 10 }] };
+    const parsed = parseReservation(old) as Reservation;
+    expect(parsed).toEqual(old);
+    expect('hugepageSizeKiB' in parsed).toBe(false);
+    expect((parseReservation({ ...old, hugepageSizeKiB: 2048 }) as Reservation).hugepageSizeKiB).toBe(2048);
+    expect(parseReservation({ ...old, hugepageSizeKiB: 0 })).toMatch(/hugepageSizeKiB/);
+    expect(parseReservation({ ...old, hugepageSizeKiB: '2048' })).toMatch(/hugepageSizeKiB/);
+    expect(ReservationSchema.safeParse({ ...old, hugepageSizeKiB: 2048 }).success).toBe(true);
+    expect(ReservationSchema.safeParse(old).success).toBe(true);
+  });
+
+  it('the journal keeps the page size, and a journal written before it restores as ordinary memory', async () => {
+    const t = tempDir();
+    try {
+      const ledger = new ReservationLedger();
+      const store = new ReservationStore(t.dir, () => ledger.list());
+      ledger.onChange((c) => (c.kind === 'put' ? store.put(c.reservation) : store.delete(c.reservation.id)));
+      const huge = ledger.reserve(small(), { nowMs: Date.now(), ttlMs: 60_000, client: 't', hugepageSizeKiB: 2048 });
+      await store.idle();
+      // a line as an older daemon wrote it: no hugepageSizeKiB
+      const plainLine = JSON.stringify({ op: 'put', r: { ...huge, id: '00000000-0000-4000-8000-000000000001', hugepageSizeKiB: undefined } });
+      writeFileSync(path.join(t.dir, JOURNAL_FILE_NAME), `${readFileSync(path.join(t.dir, JOURNAL_FILE_NAME), 'utf8')}${plainLine}\n`);
+      const again = new ReservationLedger();
+      expect(again.restore(new ReservationStore(t.dir, () => again.list()).load().reservations, Date.now())).toBe(2);
+      expect(again.get(huge.id)?.hugepageSizeKiB).toBe(2048);
+      expect(again.reservedHugepagesOn(0, 2048)).toBe(1024);
+      expect(again.reservedOn(0)).toEqual({ cpuHundredths: 200, memMiB: 1024 });
+      await store.close();
+    } finally {
+      t.cleanup();
+    }
   });
 });

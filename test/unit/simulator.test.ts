@@ -44,6 +44,43 @@ describe('placement quality (simulator)', () => {
     expect(sum('numadvisor', 'migratedMiB')).toBeLessThan(sum('numad', 'migratedMiB'));
   });
 
+  it('big VMs: a guest NUMA layout makes every cell local where the flat guest is half local; numbers stable', () => {
+    const flat = of('big-vms', 'numadvisor');
+    const laid = of('big-vms', 'numadvisor-layout');
+    const bigs = ['big1', 'big2', 'big3', 'big4'];
+    for (const name of bigs) {
+      const flatCells = flat?.guests.find((g) => g.name === name)?.cells ?? [];
+      expect(flatCells, name).toHaveLength(1);
+      expect(flatCells[0]?.nodes, name).toHaveLength(2);
+      expect(flatCells[0]?.localityPercent, name).toBeCloseTo(50, 1);
+      const cells = laid?.guests.find((g) => g.name === name)?.cells ?? [];
+      expect(cells, name).toHaveLength(2);
+      // one host node per cell, the two cells on two nodes, the guest's vCPUs and memory all placed, every cell local
+      expect(new Set(cells.flatMap((c) => c.nodes)).size, name).toBe(2);
+      expect(cells.reduce((a, c) => a + c.vcpus, 0), name).toBe(16);
+      expect(cells.reduce((a, c) => a + c.memMiB, 0), name).toBe(96 * 1024);
+      for (const c of cells) expect(c.localityPercent, name).toBe(100);
+    }
+    expect(laid?.metrics.localityPercent).toBe(100);
+    expect(laid?.metrics.oomRiskVms).toBe(0);
+    expect(of('big-vms', 'optimum-layout')?.metrics.localityPercent).toBe(100);
+    expect(of('dl980-mixed', 'numadvisor-layout')?.metrics.localityPercent).toBe(100);
+    expect(of('dl980-mixed', 'numadvisor-layout')?.metrics.oomRiskVms).toBe(0);
+    // Stable numbers (docs/quality.md): the flat runs equal the flat optimum; the layout's cells follow the walk's
+    // 63.9 + 32.1 GiB split, which fills the first node of each pair and costs CPU balance against the even optimum.
+    const rounded = (r: typeof laid): number[] => [r?.metrics.localityPercent ?? 0, r?.metrics.cpuMaxOverMean ?? 0, r?.metrics.memMaxOverMean ?? 0].map((x) => Math.round(x * 100) / 100);
+    expect(rounded(flat)).toEqual([55.56, 1.09, 1.04]);
+    expect(rounded(of('big-vms', 'optimum'))).toEqual([55.56, 1.09, 1.04]);
+    expect(rounded(laid)).toEqual([100, 1.27, 1.18]);
+    expect(rounded(of('big-vms', 'optimum-layout'))).toEqual([100, 1.09, 1.04]);
+    expect(laid?.metrics.moves).toBe(0);
+  });
+
+  it('scenarios without VMs larger than a node get no layout rows', () => {
+    expect(results.get('dbench')?.results.map((r) => r.strategy)).toEqual(['none', 'numad', 'numadvisor', 'optimum']);
+    expect(results.get('big-vms')?.results.map((r) => r.strategy)).toEqual(['none', 'numad', 'numadvisor', 'numadvisor-layout', 'optimum', 'optimum-layout']);
+  });
+
   it('is deterministic: the same scenario gives the same placement twice', () => {
     const a = new Simulator(SCENARIOS.dbench as NonNullable<(typeof SCENARIOS)['dbench']>, 'none').run();
     const b = new Simulator(SCENARIOS.dbench as NonNullable<(typeof SCENARIOS)['dbench']>, 'none').run();
