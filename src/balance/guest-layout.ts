@@ -70,32 +70,54 @@ export function apportion(total: number, weights: readonly number[]): number[] {
  * The layout for `req` on the answer `advice`, or undefined when the answer uses one host node (the guest then needs
  * no cells: a nodeset says it all) or cannot be laid out (no chosen node has CPUs, or fewer aligned memory units than
  * nodes). Cells follow the chosen nodes in id order, one per node that gives the guest memory or CPU.
+ *
+ * An answer that fits splits the vCPUs as the walk took idle CPU and the memory as it took memory (the numadvisor
+ * policy spreads a multi-node answer's memory evenly). An answer that does not fit (the host lacks idle CPU: the walk's
+ * figures are then whatever idle CPU was left) splits the vCPUs by each chosen CPU node's cores and gives each such
+ * cell the memory of its vCPUs, so that every vCPU's memory is on its own node; memory-only nodes keep what they gave.
  */
-export function guestLayout(req: GuestLayoutRequest, advice: Pick<Advice, 'perNode'>, hostCpus: readonly CoreCpu[]): GuestLayout | undefined {
+export function guestLayout(req: GuestLayoutRequest, advice: Pick<Advice, 'perNode'> & { fits?: boolean }, hostCpus: readonly CoreCpu[]): GuestLayout | undefined {
+  const fits = advice.fits !== false;
+  const cpuNodes = new Set(hostCpus.map((c) => c.node));
   const used = advice.perNode
-    .filter((p) => p.chosen && (p.takenCpuHundredths > 0 || p.takenMemMiB > 0))
+    .filter((p) => p.chosen && (p.takenCpuHundredths > 0 || p.takenMemMiB > 0 || (!fits && cpuNodes.has(p.node))))
     .sort((a, b) => a.node - b.node);
   if (used.length < 2 || req.vcpus < 1 || req.memKiB <= 0) return undefined;
-  const cpuNodes = new Set(hostCpus.map((c) => c.node));
   const reasons: string[] = [];
 
-  // vCPUs: in proportion to the CPU each node gave, over the nodes that have CPUs. A node that gave memory only
-  // (a memory-only node, or a CPU node the walk took memory from) gets a cell without vCPUs.
+  // vCPUs: over the nodes that have CPUs. A node that gave memory only (a memory-only node, or a CPU node the walk
+  // took memory from) gets a cell without vCPUs.
   const withCpu = used.map((p) => cpuNodes.has(p.node));
   if (!withCpu.some(Boolean)) return undefined;
-  const cpuWeight = used.map((p, i) => (withCpu[i] ? p.takenCpuHundredths : 0));
-  // No CPU taken anywhere (a memory-only request): the vCPUs follow the memory, over the nodes with CPUs.
-  const weights = cpuWeight.some((w) => w > 0) ? cpuWeight : used.map((p, i) => (withCpu[i] ? Math.max(p.takenMemMiB, 1) : 0));
+  const coresOn = (node: number): number => coresOf(hostCpus, [node]).length;
+  let weights: number[];
+  if (!fits) {
+    weights = used.map((p, i) => (withCpu[i] ? coresOn(p.node) : 0));
+    reasons.push('the answer does not fit (too little idle CPU): vCPUs split by each node\'s cores, each cell\'s memory with its vCPUs');
+  } else {
+    const cpuWeight = used.map((p, i) => (withCpu[i] ? p.takenCpuHundredths : 0));
+    // No CPU taken anywhere (a memory-only request): the vCPUs follow the memory, over the nodes with CPUs.
+    weights = cpuWeight.some((w) => w > 0) ? cpuWeight : used.map((p, i) => (withCpu[i] ? Math.max(p.takenMemMiB, 1) : 0));
+  }
   const granule = req.vcpuGranule !== undefined && req.vcpuGranule > 1 && req.vcpus % req.vcpuGranule === 0 ? req.vcpuGranule : 1;
   const vcpuCounts = apportion(req.vcpus / granule, weights).map((n) => n * granule);
   if (granule > 1) reasons.push(`guest cores of ${granule} threads stay whole in one cell`);
 
-  // Memory: in proportion to what each node gave, in whole aligned units, every cell at least one unit (QEMU
-  // refuses a NUMA node backed by a zero-sized memory backend).
+  // Memory: in proportion to what each node gave (or, for an answer that does not fit, to each CPU cell's vCPUs
+  // beside what memory-only nodes gave), in whole aligned units, every cell at least one unit (QEMU refuses a NUMA
+  // node backed by a zero-sized memory backend).
   const alignKiB = Math.max(CELL_ALIGN_KIB, req.hugepageKiB ?? 0);
   const units = Math.ceil(req.memKiB / alignKiB);
   if (units < used.length) return undefined;
-  const memUnits = apportion(units, used.map((p) => p.takenMemMiB > 0 ? p.takenMemMiB : 0).some((w) => w > 0) ? used.map((p) => p.takenMemMiB) : vcpuCounts);
+  let memWeights: number[];
+  if (!fits) {
+    const memOnlyMiB = used.reduce((a, p, i) => a + (withCpu[i] ? 0 : p.takenMemMiB), 0);
+    const cpuCellMiB = Math.max(0, req.memKiB / 1024 - memOnlyMiB);
+    memWeights = used.map((p, i) => (withCpu[i] ? (cpuCellMiB * (vcpuCounts[i] as number)) / req.vcpus : p.takenMemMiB));
+  } else {
+    memWeights = used.some((p) => p.takenMemMiB > 0) ? used.map((p) => p.takenMemMiB) : vcpuCounts;
+  }
+  const memUnits = apportion(units, memWeights);
   for (let i = 0; i < memUnits.length; i++) {
     if ((memUnits[i] as number) > 0) continue;
     const donor = memUnits.indexOf(Math.max(...memUnits));

@@ -180,6 +180,7 @@ export function planMoves(
     const request = {
       cpuHundredths: Math.min(Math.round((p.cpuUsedHundredths * 100) / u), p.threads * 100),
       memMiB: Math.round((p.rssMiB * 100) / Math.min(u, 100)),
+      relocating: true,
     };
     const advice = settings.policy.advise(biased, request);
     const to = advice.nodes;

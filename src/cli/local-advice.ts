@@ -1,6 +1,7 @@
 // The answer `numad -w` gives when the daemon cannot: read the host, measure CPU idle over a short window, run
 // numad's policy (policy/numad.ts, always: the daemon's --policy is not known here, and numad's answer is what a
-// `numad` command without numad's daemon should give; docs/numad-compatibility.md), log numad's line pair. With the daemon's state directory at hand the answer counts
+// `numad` command without numad's daemon should give; docs/numad-compatibility.md) — on a host with CPU-less memory
+// nodes first over the nodes with CPUs (policy/numadvisor.ts adviseWithTiers) — and log numad's line pair. With the daemon's state directory at hand the answer counts
 // every reservation the daemon and earlier local answers made, and is recorded in the spool, which the daemon
 // adopts (src/model/local-answers.ts); libvirt starting VMs in a burst while the daemon is stopped must not be told
 // "node 0" a thousand times.
@@ -12,6 +13,7 @@ import { recordLocalAnswer } from '../model/local-answers.js';
 import { reservationCheck } from '../model/reservation-check.js';
 import { ReservationLedger, RESERVATION_TTL_MS, type Reservation } from '../model/reservations.js';
 import { adviseNumad } from '../policy/numad.js';
+import { adviseWithTiers } from '../policy/numadvisor.js';
 import type { Advice, PlacementRequest } from '../policy/types.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 // The daemon's default, so a local answer counts reservations as the daemon would.
@@ -66,7 +68,7 @@ export async function adviseLocally(
   const caps = deriveCapacity(observer.snapshot(), capacity);
   const decide = (ledger: ReservationLedger): { advice: Advice; reservation: Reservation | undefined } => {
     const nodes = caps.map((c) => toPolicyNode(c, ledger.reservedOn(c.id), CPU_ALLOCATION_RATIO));
-    const advice = adviseNumad(nodes, request);
+    const advice = adviseWithTiers(nodes, request, adviseNumad);
     const reservation = ledger.reserve(advice, { nowMs: Date.now(), ttlMs: RESERVATION_TTL_MS, client: 'numad -w (local)' });
     return { advice, reservation };
   };

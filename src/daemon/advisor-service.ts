@@ -200,7 +200,8 @@ export class AdvisorService {
         reservedMemMiB: reserved.memMiB,
         availableCpuHundredths: policy.cpuFreeHundredths,
         availableMemMiB: policy.memFreeMiB,
-        hugepages: snap.nodes[i]?.hugepages ?? [],
+        // each pool with the MiB of it that answers hold (hugepage-backed reservations are kept apart from MemFree's)
+        hugepages: (snap.nodes[i]?.hugepages ?? []).map((p) => ({ ...p, reservedMiB: this.ledger.reservedHugepagesOn(cap.id, p.sizeKiB) })),
         ...nodeHardwareFacts(snap, cap.id),
       };
     });

@@ -28,6 +28,12 @@ export interface PlacementRequest {
    * would hold it? Without it, slower memory is used only when nothing else fits (docs/policy.md).
    */
   allowSlowTier?: boolean;
+  /**
+   * The rebalancer asks for a running process, whose memory is already somewhere: the node values carry numad's bias
+   * towards where it is (balance/plan.ts), and moving it costs a migration, so among single nodes the policy keeps
+   * numad's choice rather than the idlest node it would give a new VM.
+   */
+  relocating?: boolean;
 }
 
 export interface NodeScore {

@@ -44,7 +44,8 @@ export interface NodeView extends NodeCapacity {
   /** free after reservations: what the next answer can use */
   availableCpuHundredths: number;
   availableMemMiB: number;
-  hugepages: HostSnapshot['nodes'][number]['hugepages'];
+  /** each pool, with the MiB of it hugepage-backed answers hold */
+  hugepages: (HostSnapshot['nodes'][number]['hugepages'][number] & { reservedMiB?: number })[];
   /** today's hardware, each absent where the host does not export it */
   memoryTier?: number;
   hmat?: HostSnapshot['nodes'][number]['hmat'];

@@ -31,6 +31,11 @@ export const AdviceQuerySchema = z
     /** true: add `layout`, a guest NUMA layout for an answer over several nodes (null for one node). */
     layout: z.enum(['true', 'false', '1', '0']).default('false'),
     /**
+     * true: the memory may go to a slower tier (CPU-less memory nodes: CXL expanders, GPU memory) even when the CPU
+     * nodes' own memory holds it; by default slower memory is used only when nothing else fits (docs/policy.md).
+     */
+    slowtier: z.enum(['true', 'false', '1', '0']).default('false'),
+    /**
      * When the client gives up (Unix time in ms): past it the daemon reserves nothing and answers 503
      * NUMADVISOR_ERR_DEADLINE, because the client has answered itself (`numad -w` sends it).
      */
@@ -52,6 +57,8 @@ export const AdviceBodySchema = z
     explain: z.boolean().default(false),
     /** as the query's layout */
     layout: z.boolean().default(false),
+    /** as the query's slowtier */
+    allowSlowTier: z.boolean().default(false),
   })
   .strict();
 
@@ -142,7 +149,8 @@ export const NodeViewSchema = z.object({
   reservedMemMiB: z.number(),
   availableCpuHundredths: z.number(),
   availableMemMiB: z.number(),
-  hugepages: z.array(HugepagePoolSchema),
+  /** each hugepage pool; reservedMiB: what hugepage-backed answers hold of it (absent in older daemons) */
+  hugepages: z.array(HugepagePoolSchema.extend({ reservedMiB: z.number().int().nonnegative().optional() })),
   // Today's hardware: optional, a host may lack each (no memory tiering, no HMAT, no cache/ in sysfs).
   /** N of the memory_tierN that lists this node (smaller = faster) */
   memoryTier: z.number().int().optional(),

@@ -191,7 +191,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
     reply: FastifyReply,
     cpuHundredths: number,
     memMiB: number,
-    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined; hugepageSizeKiB?: number | undefined; layout?: boolean },
+    o: { reserve: boolean; ttlSeconds: number | undefined; client: string; explain: boolean; deadlineMs?: number | undefined; hugepageSizeKiB?: number | undefined; layout?: boolean; allowSlowTier?: boolean },
   ): Promise<AdviceResponse> => {
     checkLimits(cpuHundredths, memMiB, o.ttlSeconds);
     api.beforeAdvice();
@@ -200,7 +200,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
     const gone = (): boolean => req.raw.socket.destroyed || (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs);
     if (o.reserve && gone()) throw deadlinePassed('the client gave up before it could be answered; nothing was reserved');
     const { advice, reservation, layout } = await api.advise(
-      { cpuHundredths, memMiB },
+      { cpuHundredths, memMiB, ...(o.allowSlowTier ? { allowSlowTier: true } : {}) },
       { reserve: o.reserve, client: o.client, ...(o.ttlSeconds !== undefined ? { ttlMs: o.ttlSeconds * 1000 } : {}), ...(o.hugepageSizeKiB !== undefined ? { hugepageSizeKiB: o.hugepageSizeKiB } : {}), ...(o.layout ? { layout: true } : {}) },
     );
     if (reservation) {
@@ -247,7 +247,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
       const deadlineMs = q.deadline === undefined ? undefined : Number(q.deadline);
       nodeset = q.format === 'nodeset';
       const hugepageSizeKiB = q.hugepages === undefined ? undefined : Number(q.hugepages);
-      return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: !nodeset && yes(q.explain), deadlineMs, hugepageSizeKiB, layout: !nodeset && yes(q.layout) });
+      return answer(req, reply, cpusTextToHundredths(q.cpus), Number(q.mem), { reserve: yes(q.reserve), ttlSeconds: ttl, client: q.client ?? 'api', explain: !nodeset && yes(q.explain), deadlineMs, hugepageSizeKiB, layout: !nodeset && yes(q.layout), allowSlowTier: yes(q.slowtier) });
     });
     // The `numad -w` fast path reads this with curl from a shell: one line, nothing to parse.
     if (nodeset) return reply.type('text/plain; charset=utf-8').serializer((x: unknown) => String(x)).send(`${a.nodeset}\n`);
@@ -259,7 +259,7 @@ export function buildApp({ api, logger, tcp, requestDeadlines, metrics: sharedMe
       const b = parseInput(AdviceBodySchema, req.body);
       const hundredths = Math.round(b.cpus * 100);
       if (Math.abs(b.cpus * 100 - hundredths) > 1e-6) throw badRequest('cpus: at most two decimals');
-      return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain, hugepageSizeKiB: b.hugepagesKiB, layout: b.layout });
+      return answer(req, reply, hundredths, b.mem, { reserve: b.reserve, ttlSeconds: b.ttlSeconds, client: b.client ?? 'api', explain: b.explain, hugepageSizeKiB: b.hugepagesKiB, layout: b.layout, allowSlowTier: b.allowSlowTier });
     }),
   );
 

@@ -238,32 +238,18 @@ export function qualityReport(all: ScenarioResult[], plotFile: string | undefine
         'relocations, so the issue\'s "≤ 5 moves" cannot be met by any strategy for this scenario; the test asserts the minimum instead.',
     );
   }
-  const dl = all.find((r) => r.scenario.name === 'dl980-mixed');
   const dlOurs = get('dl980-mixed', 'numadvisor');
-  if (dl && dlOurs) {
-    const nodes = dl.scenario.host.nodes;
-    const perCore = dlOurs.cpuOn.map((c, i) => c / (nodes[i]?.cores ?? 1));
-    const hot = perCore.indexOf(Math.max(...perCore));
-    const cold = perCore.indexOf(Math.min(...perCore));
-    const on = (pos: number): string => dlOurs.guests.filter((g) => g.cells.some((c) => c.nodes.includes(nodes[pos]?.id ?? -1))).map((g) => g.name).join(', ');
+  const dlNumad = get('dl980-mixed', 'numad');
+  if (dlOurs && dlNumad) {
     lines.push(
       `- **DL980 mixed**: locality ${loc('dl980-mixed', 'numadvisor')} % = the optimum's ${loc('dl980-mixed', 'optimum')} % (the VMs larger than a node span two nodes in every strategy), ` +
-        `but CPU max/mean ${f(dlOurs.metrics.cpuMaxOverMean, 2)} against the optimum's ${f(get('dl980-mixed', 'optimum')?.metrics.cpuMaxOverMean ?? Number.NaN, 2)}. ` +
-        `Where: node ${nodes[hot]?.id} carries ${f(dlOurs.cpuOn[hot] ?? 0, 1)} CPUs on ${nodes[hot]?.cores} cores (${on(hot)}), node ${nodes[cold]?.id} ${f(dlOurs.cpuOn[cold] ?? 0, 1)} (${on(cold)}). ` +
-        'Why, in the daemon\'s code: (1) at placement, numad\'s node value (policy/numad.ts, step 2 in docs/policy.md) counts free memory beyond ' +
-        'the request 4× and idle CPU beyond it 1×, and a 4-vCPU request asks for 4 whole CPUs, which every node had: at mid1\'s start (200 s) nodes 6 and 7 ' +
-        '(64 GiB free, 8 idle cores) scored 872 M against 383 M for nodes 1 and 3 (24 GiB free, 6 idle cores), so mids 1–8 and smalls 1–6 went to nodes 6 ' +
-        'and 7 until their idle CPU fell below the request; the numadvisor policy keeps numad\'s answer whenever it is one node. (2) The big VMs\' ' +
-        'reservations hold the walk\'s split (63.9 GiB on the first node, 16.1 on the second) while a flat guest\'s pages land 40/40, so nodes 0, 2 and 4 ' +
-        'showed 0 GiB free until the 300 s TTL expired, through most mid starts. (3) The rebalancer: no node is above -u 85 (the busiest is at ' +
-        `${f((100 * (perCore[hot] ?? 0)), 0)} %), so every VM is "already localized" or "staying" (local, with the CPU it needs). From the end state three ` +
-        'relocations of 100 %-local VMs (a mid and a small off node 6, a small off node 7, to nodes 3–5; 16 GiB) give 1.07; the rules forbid them by ' +
-        'design (hysteresis below the utilization target), and a balance rule in the planner would fail probation, because the memory-weighted advice ' +
-        'sends the moved VM on to node 7, not where it went. The gap closes at placement instead, without any move: choosing, among single nodes that ' +
-        'hold the VM, the one with the most idle CPU per core (policy), and reserving a multi-node answer\'s memory evenly over its nodes (where a flat ' +
-        'guest\'s pages land), measured on a copy of this tree (2026-11-27): DL980 mixed 70.0 %, CPU max/mean 1.07, mem 1.12, 14 reference VMs, ' +
-        '0 moves, the optimum\'s numbers; every other scenario unchanged; the policy change alone gives 1.11. Those are changes to ' +
-        'policy/numadvisor.ts and the reservation split, not made here.',
+        `CPU max/mean ${f(dlOurs.metrics.cpuMaxOverMean, 2)} against the optimum's ${f(get('dl980-mixed', 'optimum')?.metrics.cpuMaxOverMean ?? Number.NaN, 2)} ` +
+        `(numad-like ${f(dlNumad.metrics.cpuMaxOverMean, 2)}), with ${dlOurs.metrics.moves} moves. This was the largest gap left (1.47) until two changes ` +
+        'at placement, found here and made in the daemon\'s code (policy/numadvisor.ts): (1) among single nodes that hold a VM, the one with the ' +
+        'largest share of its CPUs idle, where numad\'s node value (free memory beyond the request 4×, spare CPU 1×) sent every mid-size VM to the two ' +
+        'nodes with the most free memory; (2) a multi-node answer\'s memory reserved evenly over its nodes, where numad\'s walk reserved 63.9 GiB on the ' +
+        'first node and 16.1 on the second while the guest\'s pages land 40/40, so three nodes looked full until the reservations expired. The ' +
+        'rebalancer could not close the gap: no node is above its utilization target, so moving 100 %-local VMs is forbidden by design (hysteresis).',
     );
   }
   const bv = get('big-vms', 'numadvisor-layout');
@@ -273,10 +259,10 @@ export function qualityReport(all: ScenarioResult[], plotFile: string | undefine
       `- **big VMs**: a flat guest over two nodes is ${loc('big-vms', 'numadvisor')} % local overall (each big VM 50 %: its vCPUs run on both nodes and ` +
         `touch all its memory alike) in every strategy and in the optimum; with a guest NUMA layout (balance/guest-layout.ts: one cell per host node, ` +
         `its vCPUs pinned there, its memory bound there) every cell is 100 % local: ${loc('big-vms', 'numadvisor-layout')} % for numadvisor, ` +
-        `${loc('big-vms', 'optimum-layout')} % for the optimum with cells. The cells follow what the answer took per node, and numad\'s walk fills its first ` +
-        'node to the margin (63.9 + 32.1 GiB for 96 GiB), so the first node of each pair is full: small VMs can go only to the second nodes, and CPU ' +
-        `max/mean is ${m('numadvisor-layout', 'cpuMaxOverMean')} (mem ${m('numadvisor-layout', 'memMaxOverMean')}) against ${m('numadvisor', 'cpuMaxOverMean')} flat ` +
-        `and ${m('optimum-layout', 'cpuMaxOverMean')} for the optimum\'s even cells. In DL980 mixed the layout gives ${loc('dl980-mixed', 'numadvisor-layout')} % ` +
+        `${loc('big-vms', 'optimum-layout')} % for the optimum with cells. The cells follow what the answer took per node, and the policy spreads a ` +
+        `multi-node answer's memory evenly, so CPU max/mean is ${m('numadvisor-layout', 'cpuMaxOverMean')} (mem ${m('numadvisor-layout', 'memMaxOverMean')}) ` +
+        `against ${m('numadvisor', 'cpuMaxOverMean')} flat and ${m('optimum-layout', 'cpuMaxOverMean')} for the optimum's cells (numad's walk filled the first node ` +
+        `of each pair with 63.9 of 96 GiB: 1.27). In DL980 mixed the layout gives ${loc('dl980-mixed', 'numadvisor-layout')} % ` +
         `(flat ${loc('dl980-mixed', 'numadvisor')} %).`,
     );
   }

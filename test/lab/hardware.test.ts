@@ -42,23 +42,32 @@ const nodesOf = (line: string): number[] => parseIdList(line.trim());
 describe.skipIf(skip !== undefined)('the lab: CPU-less memory nodes, HMAT, hugepage pools and guest NUMA layouts on a real kernel', () => {
   it('readers, answers that always include a CPU node, a hugepage-backed answer, and a two-cell guest on two host nodes', async () => {
     const hw = LAB_CXL_HMAT.hmat as NonNullable<typeof LAB_CXL_HMAT.hmat>;
-    const domain = labDomainXml({ name: 'nv-cells', memMiB: 96, vcpus: 2, mode: 'strict', kernel: '/tmp/spin.bin', immediate: true });
+    const domain = labDomainXml({ name: 'nv-cells', memMiB: 96, vcpus: 2, mode: 'strict', kernel: '/var/lib/libvirt/images/spin.bin', immediate: true });
+    const hugeDomain = labDomainXml({ name: 'nv-huge', memMiB: 64, vcpus: 1, mode: 'strict', kernel: '/var/lib/libvirt/images/spin.bin' }).replace(
+      '</numatune>',
+      "</numatune>\n  <memoryBacking><hugepages><page size='2048' unit='KiB'/></hugepages></memoryBacking>",
+    );
     const lines = [
       // 40 × 2 MiB pages on node 1 only: node 0 has more free memory, but no pool.
       'echo 40 > /sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages',
       section('l3', 'for c in /sys/devices/system/cpu/cpu[0-9]*; do [ -f $c/cache/index3/level ] && echo "$(basename $c) $(cat $c/cache/index3/level) $(cat $c/cache/index3/id 2>/dev/null || echo -) $(cat $c/cache/index3/shared_cpu_list)"; done'),
       section('snapshot', `${NV} snapshot --sample-ms 0`),
-      // No daemon yet: the command's own local answers.
-      section('local 1:100', 'dist/numad -w 1:100'),
-      section('local 2:100', 'dist/numad -w 2:100'),
-      section('local 1:1400', 'dist/numad -w 1:1400'),
+      // No daemon yet: the command's own local answers, with a state directory of their own so that the daemon does
+      // not adopt them as reservations (each answer is asked on the same free memory).
+      ...['1:100', '2:100', '1:1400', '1:3500'].map((r) => section(`local ${r}`, `NUMADVISOR_STATE_DIR=/tmp/local-$$ dist/numad -w ${r}`)),
+      // Persistent domains (virsh define) need a writable /etc/libvirt/qemu (the guest's root is read-only), and
+      // hugepage-backed ones a hugetlbfs, which libvirt finds in /proc/mounts when it starts.
+      'mount -t tmpfs tmpfs /etc/libvirt/qemu || exit 40',
+      'mkdir -p /dev/hugepages && mount -t hugetlbfs hugetlbfs /dev/hugepages || exit 41',
       libvirtPrelude({ numad: 'ours' }),
       startNumadDaemon('-i 15'),
       section('nodes', `curl -s --unix-socket ${SOCK} http://localhost/v1/nodes`),
+      // Through the daemon: numad -w once (it reserves what it took), then unreserved questions on the same memory.
       section('daemon 1:100', 'dist/numad -w 1:100'),
-      section('daemon 1:1400', 'dist/numad -w 1:1400'),
+      section('daemon 1:1400', `curl -s --unix-socket ${SOCK} 'http://localhost/v1/advice?cpus=1&mem=1400&reserve=false&format=nodeset'`),
+      section('daemon 1:3500', `curl -s --unix-socket ${SOCK} 'http://localhost/v1/advice?cpus=1&mem=3500&reserve=false'`),
       section('hugepages', `curl -s --unix-socket ${SOCK} 'http://localhost/v1/advice?cpus=1&mem=64&hugepages=2048&reserve=false'`),
-      writeSpinKernel(),
+      `cp ${writeSpinKernel()} /var/lib/libvirt/images/spin.bin`,
       writeFileInGuest('/tmp/cells.xml', domain),
       section('layout', `${NV} advise --domain-xml /tmp/cells.xml > /tmp/cells-layout.xml && cat /tmp/cells-layout.xml`),
       section('define', 'virsh -c qemu:///system define /tmp/cells-layout.xml && virsh -c qemu:///system start nv-cells'),
@@ -67,16 +76,30 @@ describe.skipIf(skip !== undefined)('the lab: CPU-less memory nodes, HMAT, hugep
       section('vcpupin', 'virsh -c qemu:///system vcpupin nv-cells'),
       section('qemu numa_maps', `pid=$(cat /run/libvirt/qemu/nv-cells.pid); awk '{for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "="); pages[a[1]] += a[2] } } END { for (n in pages) print n, int(pages[n] * 4 / 1024) }' /proc/$pid/numa_maps | sort -n`),
       'virsh -c qemu:///system destroy nv-cells >/dev/null; virsh -c qemu:///system undefine nv-cells >/dev/null',
+      // A hugepage-backed domain started by libvirt: `numad -w 1:64` carries no page size; the daemon finds the
+      // defined domain it belongs to and places it by the pools (node 1 has the only one).
+      writeFileInGuest('/tmp/huge.xml', hugeDomain),
+      section('huge define', 'virsh -c qemu:///system define /tmp/huge.xml && sleep 2 && virsh -c qemu:///system start nv-huge'),
+      'sleep 2',
+      section('huge numatune', 'virsh -c qemu:///system numatune nv-huge'),
+      section('huge pools', 'for n in 0 1; do echo "$n $(cat /sys/devices/system/node/node$n/hugepages/hugepages-2048kB/free_hugepages)"; done'),
+      section('huge reasons', `curl -s --unix-socket ${SOCK} http://localhost/v1/reservations`),
+      'virsh -c qemu:///system destroy nv-huge >/dev/null; virsh -c qemu:///system undefine nv-huge >/dev/null',
       // The real numad beside ours, on the same kernel: its answers are a documented difference (docs/policy.md).
       'dist/numad -i 0; sleep 2',
       // libvirtPrelude bound our command over /usr/bin/numad; under it is Debian's numad.
       'umount /usr/bin/numad; REAL=/usr/bin/numad',
-      section('real', '$REAL -S 0 -H 0 -i 15 && sleep 3 && for r in 1:100 2:100 1:1400; do echo "$r $(timeout 20 $REAL -w $r)"; done; $REAL -i 0'),
+      section('real', '$REAL -S 0 -H 0 -i 15 && sleep 3 && for r in 1:100 2:100 1:1400 1:3500; do echo "$r $(timeout 20 $REAL -w $r)"; done; $REAL -i 0'),
     ];
     const r = await runVmScenario('hardware lab', LAB_CXL_HMAT, lines, 600_000);
     expect(r.code, `${r.stderr}\n${r.stdout.slice(-4000)}`).toBe(0);
     const s = (name: string): string => r.sections.get(name) ?? '';
-    console.log(`hardware lab answers: local ${['1:100', '2:100', '1:1400'].map((k) => `${k}→${s(`local ${k}`).trim()}`).join(' ')}; daemon 1:100→${s('daemon 1:100').trim()} 1:1400→${s('daemon 1:1400').trim()}; real numad: ${s('real').trim().replace(/\n/g, '; ')}`);
+    const spill = JSON.parse(s('daemon 1:3500')) as { nodeset: string; reasons: string[] };
+    const line = (k: string): string => `${k}→${s(k).trim()}`;
+    console.log(
+      `hardware lab answers: ${['local 1:100', 'local 2:100', 'local 1:1400', 'local 1:3500', 'daemon 1:100', 'daemon 1:1400'].map(line).join(' ')} daemon 1:3500→${spill.nodeset}; ` +
+        `real numad: ${s('real').trim().replace(/\n/g, '; ')}`,
+    );
 
     // Readers against the kernel's own files.
     const snap = JSON.parse(s('snapshot')) as Snapshot;
@@ -101,15 +124,20 @@ describe.skipIf(skip !== undefined)('the lab: CPU-less memory nodes, HMAT, hugep
       if (id !== '-') expect(c?.l3Id, cpu).toBe(Number(id));
     }
 
-    // Answers: never only memory-only nodes; DRAM first while it holds the request.
-    for (const k of ['local 1:100', 'local 2:100', 'local 1:1400', 'daemon 1:100', 'daemon 1:1400']) {
-      const nodes = nodesOf(s(k));
-      expect(nodes.length, k).toBeGreaterThan(0);
-      expect(nodes.some((n) => CPU_NODES.includes(n)), `${k}: ${s(k)}`).toBe(true);
+    // Answers: never only memory-only nodes; the CPU nodes' own memory while it holds the request, then the memory
+    // attached to them. (The local answers are numad's policy over the CPU nodes first: cli/local-advice.ts.)
+    const cpuOnly = (k: string): boolean => nodesOf(s(k)).every((n) => CPU_NODES.includes(n));
+    for (const k of ['local 1:100', 'local 2:100', 'local 1:1400', 'local 1:3500', 'daemon 1:100', 'daemon 1:1400']) {
+      expect(nodesOf(s(k)).some((n) => CPU_NODES.includes(n)), `${k}: ${s(k)}`).toBe(true);
     }
-    expect(nodesOf(s('local 1:100')).every((n) => CPU_NODES.includes(n))).toBe(true);
+    for (const k of ['local 1:100', 'local 2:100', 'local 1:1400', 'daemon 1:100', 'daemon 1:1400']) expect(cpuOnly(k), `${k}: ${s(k)}`).toBe(true);
     expect(nodesOf(s('local 2:100'))).toEqual([0, 1]);
-    expect(nodesOf(s('daemon 1:100')).every((n) => CPU_NODES.includes(n))).toBe(true);
+    expect(nodesOf(s('daemon 1:100')), s('daemon 1:100')).toHaveLength(1);
+    expect(nodesOf(s('daemon 1:1400')), s('daemon 1:1400')).toEqual([0, 1]);
+    // 3500 MiB is more than both CPU nodes' DRAM: the rest goes to the CPU-less nodes, and the reasons say how much.
+    expect(nodesOf(spill.nodeset).some((n) => CPU_NODES.includes(n)), spill.nodeset).toBe(true);
+    expect(nodesOf(spill.nodeset).some((n) => !CPU_NODES.includes(n)), spill.nodeset).toBe(true);
+    expect(spill.reasons[0], spill.reasons.join('\n')).toMatch(/^memory tiers: the CPU nodes' own memory is \d+ MiB short of it; .* MiB on node [23]/);
 
     const nodesView = JSON.parse(s('nodes')) as { nodes: { id: number; hmat?: { access0?: HmatAccess } }[] };
     expect(nodesView.nodes.find((n) => n.id === 2)?.hmat?.access0?.readLatencyNs).toBe(250);
@@ -129,6 +157,13 @@ describe.skipIf(skip !== undefined)('the lab: CPU-less memory nodes, HMAT, hugep
     expect(xml).toMatch(/<memnode cellid='1' mode='strict' nodeset='1'\/>/);
     expect(s('vcpupin')).toMatch(/\b0\s+0\s*\n/);
     expect(s('vcpupin')).toMatch(/\b1\s+1\s*\n/);
+    // The hugepage-backed domain: placed on node 1 by its pool, and QEMU took its 32 pages there.
+    expect(s('huge define'), s('huge define')).toMatch(/Domain 'nv-huge' started/);
+    expect(s('huge numatune')).toMatch(/numa_nodeset\s*:\s*1\s*$/m);
+    expect(s('huge pools').trim().split('\n')).toEqual(['0 0', '1 8']);
+    const held = JSON.parse(s('huge reasons')) as { reservations: { hugepageSizeKiB?: number; nodeset: string; domain?: { name: string } }[] };
+    expect(held.reservations.find((r) => r.domain?.name === 'nv-huge'), s('huge reasons')).toMatchObject({ hugepageSizeKiB: 2048, nodeset: '1' });
+
     const perNode = new Map(s('qemu numa_maps').trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]));
     for (const [id, , kib] of cells) expect(perNode.get(id as number) ?? 0, s('qemu numa_maps')).toBeGreaterThanOrEqual(Math.floor((kib as number) / 1024) - 2);
   });

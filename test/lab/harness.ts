@@ -20,6 +20,8 @@ export interface Topology {
   memMiBPerNode: number;
   /** SLIT, one row per node */
   distances: number[][];
+  /** Memory of each node in MiB when the nodes differ (memMiBPerNode is then unused). */
+  memMiB?: number[];
   /** Nodes (by id) with memory and no CPUs, as a CXL memory expander shows up; every other node gets cpusPerNode. */
   memoryOnlyNodes?: number[];
   /**
@@ -63,8 +65,9 @@ export const LAB_4NODE_768MIB: Topology = {
 export const LAB_CXL_HMAT: Topology = {
   name: '2 CPU nodes + 2 memory-only nodes, HMAT',
   cpusPerNode: 1,
-  // room on the CPU nodes for libvirtd, the daemon and one small TCG domain, as LAB_4NODE_768MIB
-  memMiBPerNode: 768,
+  memMiBPerNode: 1024,
+  // the CPU nodes: room for libvirtd, the daemon and a small TCG domain with ~1 GiB left for answers; 1 GiB expanders
+  memMiB: [1536, 1536, 1024, 1024],
   distances: [
     [10, 21, 14, 24],
     [21, 10, 24, 14],
@@ -211,10 +214,12 @@ export function qemuArgs(topology: Topology, assets: Assets, runDir: string): st
   const cpuNodes = Array.from({ length: n }, (_, i) => i).filter((i) => !memoryOnly.has(i));
   const cpus = cpuNodes.length * topology.cpusPerNode;
   const hmat = topology.hmat;
+  const memOf = (i: number): number => topology.memMiB?.[i] ?? topology.memMiBPerNode;
+  const totalMiB = Array.from({ length: n }, (_, i) => memOf(i)).reduce((a, b) => a + b, 0);
   const args = [
     '-accel', 'tcg,thread=multi',
     ...(hmat ? ['-machine', 'pc,hmat=on'] : []),
-    '-m', `${n * topology.memMiBPerNode}M`,
+    '-m', `${totalMiB}M`,
     '-smp', `${cpus},sockets=${cpuNodes.length},cores=${topology.cpusPerNode},threads=1`,
     '-display', 'none', '-monitor', 'none', '-serial', `file:${path.join(runDir, 'console.log')}`,
     '-no-reboot', '-nic', 'none',
@@ -227,7 +232,7 @@ export function qemuArgs(topology: Topology, assets: Assets, runDir: string): st
     '-device', 'virtio-9p-pci,fsdev=p,mount_tag=project',
   ];
   for (let i = 0; i < n; i++) {
-    args.push('-object', `memory-backend-ram,id=m${i},size=${topology.memMiBPerNode}M`);
+    args.push('-object', `memory-backend-ram,id=m${i},size=${memOf(i)}M`);
     const initiator = hmat ? `,initiator=${hmat.initiator[i] ?? i}` : '';
     const k = cpuNodes.indexOf(i);
     if (k < 0) {

@@ -66,12 +66,13 @@ describe('placement quality (simulator)', () => {
     expect(of('big-vms', 'optimum-layout')?.metrics.localityPercent).toBe(100);
     expect(of('dl980-mixed', 'numadvisor-layout')?.metrics.localityPercent).toBe(100);
     expect(of('dl980-mixed', 'numadvisor-layout')?.metrics.oomRiskVms).toBe(0);
-    // Stable numbers (docs/quality.md): the flat runs equal the flat optimum; the layout's cells follow the walk's
-    // 63.9 + 32.1 GiB split, which fills the first node of each pair and costs CPU balance against the even optimum.
+    // Stable numbers (docs/quality.md): the flat runs equal the flat optimum, and so do the layouts: the policy spreads
+    // a multi-node answer's memory evenly (numad's walk filled the first node with 63.9 of 96 GiB, and the cells that
+    // followed it cost CPU balance: 1.27 against the optimum's 1.09).
     const rounded = (r: typeof laid): number[] => [r?.metrics.localityPercent ?? 0, r?.metrics.cpuMaxOverMean ?? 0, r?.metrics.memMaxOverMean ?? 0].map((x) => Math.round(x * 100) / 100);
     expect(rounded(flat)).toEqual([55.56, 1.09, 1.04]);
     expect(rounded(of('big-vms', 'optimum'))).toEqual([55.56, 1.09, 1.04]);
-    expect(rounded(laid)).toEqual([100, 1.27, 1.18]);
+    expect(rounded(laid)).toEqual([100, 1.09, 1.04]);
     expect(rounded(of('big-vms', 'optimum-layout'))).toEqual([100, 1.09, 1.04]);
     expect(laid?.metrics.moves).toBe(0);
   });

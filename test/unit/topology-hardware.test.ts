@@ -376,7 +376,7 @@ describe('GET /v1/nodes (the service builds each node view)', () => {
     expect(views.map((v) => v.l3Groups?.length)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(views[0]!.isolatedCpus).toEqual([2, 3, 50, 51]);
     expect(views[1]!.isolatedCpus).toEqual([]);
-    expect(views[1]!.hugepages[0]).toEqual({ sizeKiB: 2048, total: 4096, free: 1920, surplus: 64 });
+    expect(views[1]!.hugepages[0]).toEqual({ sizeKiB: 2048, total: 4096, free: 1920, surplus: 64, reservedMiB: 0 });
     expect(views.map((v) => v.memoryTier)).toEqual([4, 4, 4, 4, 4, 4]);
     // The schema keeps the new keys (other fields of the view are other tests' business).
     for (const v of views) expect(NodeViewSchema.parse(v)).toMatchObject({ memoryTier: v.memoryTier, l3Groups: v.l3Groups, isolatedCpus: v.isolatedCpus, hugepages: v.hugepages });
