@@ -5,7 +5,7 @@
 // balancing and allocator do that work. numad cannot say any of this (it answers a nodeset only).
 // Pure: the answer, the request and the host's CPUs in, the layout out.
 import type { Advice } from '../policy/types.js';
-import { assignVcpus, coresOf, type CoreCpu } from './vcpu-assignment.js';
+import { assignVcpus, coresOf, l3MapOf, type CoreCpu, type PinOptions } from './vcpu-assignment.js';
 
 /**
  * Cell sizes are multiples of this (KiB) without hugepages: libvirt rounds each cell up to 1 MiB on x86 before it
@@ -76,7 +76,13 @@ export function apportion(total: number, weights: readonly number[]): number[] {
  * figures are then whatever idle CPU was left) splits the vCPUs by each chosen CPU node's cores and gives each such
  * cell the memory of its vCPUs, so that every vCPU's memory is on its own node; memory-only nodes keep what they gave.
  */
-export function guestLayout(req: GuestLayoutRequest, advice: Pick<Advice, 'perNode'> & { fits?: boolean }, hostCpus: readonly CoreCpu[]): GuestLayout | undefined {
+export function guestLayout(
+  req: GuestLayoutRequest,
+  advice: Pick<Advice, 'perNode'> & { fits?: boolean },
+  hostCpus: readonly CoreCpu[],
+  /** as for a domain move: no pins on isolated/nohz_full CPUs, a cell's vCPUs in as few L3 groups as hold them */
+  pinning: Pick<PinOptions, 'isolatedCpus' | 'wholeCores'> = {},
+): GuestLayout | undefined {
   const fits = advice.fits !== false;
   const cpuNodes = new Set(hostCpus.map((c) => c.node));
   const used = advice.perNode
@@ -89,7 +95,9 @@ export function guestLayout(req: GuestLayoutRequest, advice: Pick<Advice, 'perNo
   // took memory from) gets a cell without vCPUs.
   const withCpu = used.map((p) => cpuNodes.has(p.node));
   if (!withCpu.some(Boolean)) return undefined;
-  const coresOn = (node: number): number => coresOf(hostCpus, [node]).length;
+  const isolated = pinning.isolatedCpus ?? new Set<number>();
+  const pinOptions: PinOptions = { ...pinning, l3Of: l3MapOf(hostCpus) };
+  const coresOn = (node: number): number => coresOf(hostCpus, [node], isolated).length;
   let weights: number[];
   if (!fits) {
     weights = used.map((p, i) => (withCpu[i] ? coresOn(p.node) : 0));
@@ -135,7 +143,7 @@ export function guestLayout(req: GuestLayoutRequest, advice: Pick<Advice, 'perNo
     const n = vcpuCounts[id] as number;
     const vcpus = Array.from({ length: n }, (_, k) => next + k);
     next += n;
-    const pins = n > 0 ? assignVcpus(n, coresOf(hostCpus, [p.node])) : [];
+    const pins = n > 0 ? assignVcpus(n, coresOf(hostCpus, [p.node], isolated), new Set(), pinOptions) : [];
     if (!withCpu[id]) reasons.push(`cell ${id} on node ${p.node} has memory only: node ${p.node} has no CPUs`);
     return { id, hostNode: p.node, vcpus, memKiB: (memUnits[id] as number) * alignKiB, vcpuPins: vcpus.map((vcpu, k) => ({ vcpu, cpus: pins[k] ?? [] })) };
   });

@@ -37,6 +37,8 @@ export const ADVISE_OPTIONS = {
   cpus: { type: 'string', arg: 'N[.NN]', help: 'CPUs asked for, at most two decimals; required, except with --domain-xml' },
   mem: { type: 'string', arg: 'MIB', defaultText: '0', help: 'memory asked for, in MiB' },
   policy: { type: 'string', arg: POLICIES.join('|'), defaultText: ADVISE_POLICY, help: 'placement policy' },
+  hugepages: { type: 'string', arg: 'KIB', help: "the memory is hugepages of this size (e.g. 2048): placed by each node's free pages of it, as the API's hugepages=" },
+  'slow-tier': { type: 'boolean', help: "the memory may go to a slower tier (CPU-less memory nodes) though the CPU nodes' own would hold it, as the API's slowtier=true" },
   'nodeset-only': { type: 'boolean', help: 'print only the nodeset, as numad -w does' },
   'domain-xml': { type: 'string', arg: 'FILE|-', help: "a libvirt domain XML: ask for its vCPUs and memory, print it with the answer merged in (a guest NUMA layout when it spans nodes) for virsh define" },
   fragment: { type: 'boolean', help: 'with --domain-xml: print only the pieces to paste (<numa>, <numatune>, <cputune> pins)' },

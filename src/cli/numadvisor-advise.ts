@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { capacityOptions, intOption } from '../config/option-values.js';
 import { defaultPaths } from '../config/paths.js';
-import { usageError } from '../errors.js';
+import { noHugepagePool, notWholeHugepages, usageError } from '../errors.js';
 import { parsePolicy } from '../config/daemon-config.js';
-import { deriveCapacity, toPolicyNode } from '../model/capacity.js';
+import { deriveCapacity, hugepagePolicyNodes, hugepagePoolSizes, toPolicyNode } from '../model/capacity.js';
 import { HostSnapshotSchema, type HostSnapshot } from '../model/snapshot.js';
 import { advise } from '../policy/registry.js';
 import { CPUS_TEXT, cpusTextToHundredths } from '../policy/request-units.js';
-import type { Advice } from '../policy/types.js';
+import type { Advice, PlacementRequest } from '../policy/types.js';
 import { guestLayout } from '../balance/guest-layout.js';
 import type { CoreCpu } from '../balance/vcpu-assignment.js';
 import { mergeLayout, mergeNodeset, readDomainSize, renderFragments, type DomainSize } from '../libvirt/guest-layout-xml.js';
@@ -39,10 +39,21 @@ function readSnapshot(file: string): HostSnapshot {
   return snap.data;
 }
 
-function adviseOffline(snap: HostSnapshot, values: AdviseValues, request: { cpuHundredths: number; memMiB: number }): Advice {
+/**
+ * The answer from a snapshot, as the daemon would give it with no reservations; a hugepage-backed domain is placed by
+ * the snapshot's pools of its page size when it has any (model/capacity.ts hugepagePolicyNodes).
+ */
+function adviseOffline(snap: HostSnapshot, values: AdviseValues, request: PlacementRequest, hugepageKiB?: number): Advice {
   const policy = parsePolicy(values.policy ?? ADVISE_POLICY);
   const caps = deriveCapacity(snap, capacityOptions(values));
-  return advise(policy, caps.map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1)), request);
+  const none = (): { cpuHundredths: number; memMiB: number } => ({ cpuHundredths: 0, memMiB: 0 });
+  if (hugepageKiB !== undefined && hugepagePoolSizes(snap).includes(hugepageKiB)) {
+    const { nodes } = hugepagePolicyNodes(caps, snap, hugepageKiB, none, 1);
+    const answer = advise(policy, nodes, request);
+    answer.reasons.unshift(`hugepages ${hugepageKiB} kB: placed by each node's free pages of that size in the snapshot`);
+    return answer;
+  }
+  return advise(policy, caps.map((c) => toPolicyNode(c, none(), 1)), request);
 }
 
 export async function cmdAdvise(args: string[], io: Io): Promise<number> {
@@ -58,7 +69,16 @@ export async function cmdAdvise(args: string[], io: Io): Promise<number> {
     throw usageError('advise needs --cpus N with at most two decimals');
   }
   const memMiB = intOption('mem', values.mem, 0, 0, 1_073_741_824);
-  const advice = adviseOffline(readSnapshot(values.snapshot), values, { cpuHundredths: cpusTextToHundredths(values.cpus), memMiB });
+  const snap = readSnapshot(values.snapshot);
+  let hugepageKiB: number | undefined;
+  if (values.hugepages !== undefined) {
+    hugepageKiB = intOption('hugepages', values.hugepages, 0, 1, 16 * 1024 * 1024);
+    const sizes = hugepagePoolSizes(snap);
+    if (!sizes.includes(hugepageKiB)) throw noHugepagePool(hugepageKiB, sizes);
+    if ((memMiB * 1024) % hugepageKiB !== 0) throw notWholeHugepages(memMiB, hugepageKiB);
+  }
+  const request = { cpuHundredths: cpusTextToHundredths(values.cpus), memMiB, ...(values['slow-tier'] ? { allowSlowTier: true } : {}) };
+  const advice = adviseOffline(snap, values, request, hugepageKiB);
   io.stdout(values['nodeset-only'] ? `${advice.nodeset}\n` : `${JSON.stringify(advice, null, 2)}\n`);
   return 0;
 }
@@ -84,33 +104,45 @@ async function adviseDomainXml(values: AdviseValues, file: string, io: Io): Prom
   const request = { cpuHundredths: size.vcpus * 100, memMiB: Math.ceil(size.memKiB / 1024) };
   let advice: Advice;
   let hostCpus: readonly CoreCpu[];
-  let defaultHugepageKiB: number;
+  let hugepageKiB: number | undefined;
+  let isolated: number[];
   if (values.snapshot !== undefined) {
     const snap = readSnapshot(values.snapshot);
-    advice = adviseOffline(snap, values, request);
+    // <hugepages/> without a <page>: the host's default size
+    hugepageKiB = size.hugepageKiB === null ? snap.meminfo.hugepageSizeKiB : size.hugepageKiB;
+    advice = adviseOffline(snap, values, request, hugepageKiB);
     hostCpus = snap.cpus;
-    defaultHugepageKiB = snap.meminfo.hugepageSizeKiB;
+    isolated = [...(snap.isolatedCpus ?? []), ...(snap.nohzFullCpus ?? [])];
   } else {
+    const shape = readHostShape(new FsRoot(defaultFsRoot()));
+    hugepageKiB = size.hugepageKiB === null ? shape.hugepageSizeKiB : size.hugepageKiB;
     const socketPath = path.resolve(values.socket ?? defaultPaths().socket);
-    const body = { cpus: request.cpuHundredths / 100, mem: request.memMiB, reserve: false, client: 'numadvisor advise' };
+    const body = { cpus: request.cpuHundredths / 100, mem: request.memMiB, reserve: false, client: 'numadvisor advise', ...(hugepageKiB !== undefined ? { hugepagesKiB: hugepageKiB } : {}) };
     const deadlines = { connectMs: 1000, replyMs: 5000 };
     advice = JSON.parse(await requestDaemon(socketPath, 'POST', '/v1/advice', body, deadlines)) as Advice;
     // The daemon runs on this host: its cores are this host's, less the CPUs its -R keeps for the host.
     const { nodes } = JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/nodes', undefined, deadlines)) as { nodes: { cpus: number[] }[] };
     const usable = new Set(nodes.flatMap((n) => n.cpus));
-    const shape = readHostShape(new FsRoot(defaultFsRoot()));
     hostCpus = shape.cpus.filter((c) => usable.has(c.id));
-    defaultHugepageKiB = shape.hugepageSizeKiB;
+    isolated = [...(shape.isolatedCpus ?? []), ...(shape.nohzFullCpus ?? [])];
   }
-  const hugepageKiB = size.hugepageKiB === null ? defaultHugepageKiB : size.hugepageKiB;
-  io.stdout(domainXmlAnswer(xml, size, advice, hostCpus, hugepageKiB, values.fragment === true));
+  io.stdout(domainXmlAnswer(xml, size, advice, hostCpus, hugepageKiB, values.fragment === true, new Set(isolated)));
   return 0;
 }
 
 /** The XML (or with `fragment` the pieces) for an answer; exported for the tests. */
-export function domainXmlAnswer(xml: string, size: DomainSize, advice: Pick<Advice, 'nodes' | 'nodeset' | 'perNode' | 'fits'>, hostCpus: readonly CoreCpu[], hugepageKiB: number | undefined, fragment: boolean): string {
+export function domainXmlAnswer(
+  xml: string,
+  size: DomainSize,
+  advice: Pick<Advice, 'nodes' | 'nodeset' | 'perNode' | 'fits'>,
+  hostCpus: readonly CoreCpu[],
+  hugepageKiB: number | undefined,
+  fragment: boolean,
+  /** isolcpus= and nohz_full= CPUs: no vCPU pins there */
+  isolatedCpus: ReadonlySet<number> = new Set(),
+): string {
   const fits = advice.fits ? '' : ' (the answer does NOT fit: the host lacks the memory or idle CPU asked for)';
-  const layout = guestLayout({ vcpus: size.maxVcpus, memKiB: size.memKiB, hugepageKiB, vcpuGranule: size.threadsPerCore }, advice, hostCpus);
+  const layout = guestLayout({ vcpus: size.maxVcpus, memKiB: size.memKiB, hugepageKiB, vcpuGranule: size.threadsPerCore }, advice, hostCpus, { isolatedCpus });
   if (!layout) {
     // One node (or nothing a layout can be made of): the memory goes there, strictly, and no guest cells are needed.
     const comment =

@@ -2,12 +2,11 @@
 // The API (advisor-api-impl.ts, for the routes) and the rebalancer call this; it is the only code that combines
 // measurement with reservations. It answers in the API's own types (server/advisor-api.ts), defined once there.
 import type { HostObserver } from '../observe/host-observer.js';
-import { deriveCapacity, hugepageCapacity, hugepagePoolSizes, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
+import { deriveCapacity, hugepageCapacity, hugepagePolicyNodes, hugepagePoolSizes, memoryNodeset, toPolicyNode, type CapacityOptions, type NodeCapacity } from '../model/capacity.js';
 import { nodeHardwareFacts, type HostSnapshot } from '../model/snapshot.js';
 import { ReservationLedger, type Reservation } from '../model/reservations.js';
 import { DEFAULT_POLICY, policyNamed, type PolicyName } from '../policy/registry.js';
 import type { PlacementRequest, Policy, PolicyNode } from '../policy/types.js';
-import { NODE_MEMORY_MARGIN_MIB } from '../policy/numad.js';
 import { LOG_NOTICE, preplacementLines, type NumadLog } from '../log/numad-log.js';
 import { ledgerBusy, noHugepagePool, notWholeHugepages, stateError } from '../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -342,14 +341,13 @@ export class AdvisorService {
    * hugepageCapacity) less earlier hugepage answers of the same size; CPU less every reservation, as always.
    */
   private freshHugepagePolicyNodes(sizeKiB: number): { nodes: PolicyNode[]; reasons: string[] } {
-    const { caps, pools } = hugepageCapacity(this.freshCapacity(), this.heldSnapshot(), sizeKiB);
-    const available = caps.map((cap) =>
-      toPolicyNode(cap, { cpuHundredths: this.ledger.reservedOn(cap.id).cpuHundredths, memMiB: this.ledger.reservedHugepagesOn(cap.id, sizeKiB) }, this.options.cpuAllocationRatio),
+    const { nodes, available, pools } = hugepagePolicyNodes(
+      this.freshCapacity(),
+      this.heldSnapshot(),
+      sizeKiB,
+      (node) => ({ cpuHundredths: this.ledger.reservedOn(node).cpuHundredths, memMiB: this.ledger.reservedHugepagesOn(node, sizeKiB) }),
+      this.options.cpuAllocationRatio,
     );
-    // The walk leaves numad's 100 MiB on every node it takes from, for the kernel's own allocations out of MemFree. A
-    // pool serves nothing else and can be used to its last page (pools are often sized to their guests exactly), so the
-    // margin is given back here: the walk then takes at most what the pool has.
-    const nodes = available.map((n) => (n.memFreeMiB > 0 ? { ...n, memFreeMiB: n.memFreeMiB + NODE_MEMORY_MARGIN_MIB } : n));
     const reasons = pools.map((p, i) => {
       const held = this.ledger.reservedHugepagesOn(p.node, sizeKiB);
       const notes = [
@@ -423,11 +421,14 @@ export class AdvisorService {
     this.numadLog?.log(LOG_NOTICE, ...preplacementLines(request.cpuHundredths, request.memMiB, memoryNodeset(this.freshCapacity()), advice.nodeset));
     if (!opts.layout) return { advice, reservation };
     // The API knows CPUs, not vCPUs: a guest asking for 1.5 CPUs has 2 vCPUs. Pins avoid the CPUs -R keeps for the host.
+    // Isolated and nohz_full CPUs get no pins, as in a domain move (daemon/domain-moves.ts hostPinning).
     const usable = new Set(this.heldCapacity().flatMap((c) => c.cpus));
+    const snap = this.heldSnapshot();
     const layout = guestLayout(
       { vcpus: Math.ceil(request.cpuHundredths / 100), memKiB: request.memMiB * 1024, hugepageKiB: hugepageSizeKiB },
       advice,
-      this.heldSnapshot().cpus.filter((c) => usable.has(c.id)),
+      snap.cpus.filter((c) => usable.has(c.id)),
+      { isolatedCpus: new Set([...(snap.isolatedCpus ?? []), ...(snap.nohzFullCpus ?? [])]) },
     );
     return { advice, reservation, layout };
   }

@@ -3,6 +3,7 @@
 import type { HostSnapshot, SnapshotCpu } from './snapshot.js';
 import { nodeIdleHundredths, type IdleTicks } from './cpu-idle.js';
 import type { PolicyNode } from '../policy/types.js';
+import { NODE_MEMORY_MARGIN_MIB } from '../policy/numad.js';
 import { formatIdList } from '../topology/idlist.js';
 
 export interface CapacityOptions {
@@ -162,4 +163,25 @@ export function hugepageCapacity(caps: readonly NodeCapacity[], snapshot: HostSn
     };
   });
   return { caps: out, pools };
+}
+
+/**
+ * The policy's view for a request backed by hugepages of `sizeKiB`: each node's pool of that size (hugepageCapacity)
+ * less what `reserved` says earlier hugepage answers of that size hold there (`memMiB`), CPU less every reservation
+ * (`cpuHundredths`). The walk leaves numad's 100 MiB on every node it takes from, for the kernel's own allocations out
+ * of MemFree; a pool serves nothing else and can be used to its last page (pools are often sized to their guests
+ * exactly), so the margin is given back here and the walk takes at most what the pool has. `available` is each
+ * node's view before that (what the answer's reasons show).
+ */
+export function hugepagePolicyNodes(
+  caps: readonly NodeCapacity[],
+  snapshot: HostSnapshot,
+  sizeKiB: number,
+  reserved: (node: number) => { cpuHundredths: number; memMiB: number },
+  ratio: number,
+): { nodes: PolicyNode[]; available: PolicyNode[]; pools: HugepagePoolView[] } {
+  const { caps: pooled, pools } = hugepageCapacity(caps, snapshot, sizeKiB);
+  const available = pooled.map((cap) => toPolicyNode(cap, reserved(cap.id), ratio));
+  const nodes = available.map((n) => (n.memFreeMiB > 0 ? { ...n, memFreeMiB: n.memFreeMiB + NODE_MEMORY_MARGIN_MIB } : n));
+  return { nodes, available, pools };
 }

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { apportion, CELL_ALIGN_KIB, guestLayout, type GuestLayout } from '../../src/balance/guest-layout.js';
 import type { CoreCpu } from '../../src/balance/vcpu-assignment.js';
-import { domainXmlAnswer } from '../../src/cli/numadvisor-advise.js';
+import { cmdAdvise, domainXmlAnswer } from '../../src/cli/numadvisor-advise.js';
 import { parseDomainXml } from '../../src/libvirt/domain-xml.js';
 import { mergeLayout, mergeNodeset, readDomainSize, renderFragments } from '../../src/libvirt/guest-layout-xml.js';
 import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, toPolicyNode } from '../../src/model/capacity.js';
@@ -124,6 +125,31 @@ describe('guest layouts from fixture hosts', () => {
     const snap = snapshotOf('4node-westmere-ex');
     const layout = guestLayout({ vcpus: 10, memKiB: 4 << 20, vcpuGranule: 2 }, { perNode: [taken(0, 500, 2048), taken(1, 500, 2048), taken(2, 100, 0)] }, snap.cpus) as GuestLayout;
     for (const c of layout.cells) expect(c.vcpus.length % 2).toBe(0);
+  });
+
+  it('pins stay off isolated and nohz_full CPUs and inside one L3 group per cell where it holds them (gnr-snc3, epyc-nps4)', () => {
+    const gnr = snapshotOf('gnr-snc3');
+    const isolated = new Set([...(gnr.isolatedCpus ?? []), ...(gnr.nohzFullCpus ?? [])]);
+    expect(isolated.size).toBeGreaterThan(0);
+    const layout = guestLayout({ vcpus: 16, memKiB: 8 << 20 }, { perNode: [taken(0, 800, 4096), taken(1, 800, 4096)] }, gnr.cpus, { isolatedCpus: isolated }) as GuestLayout;
+    const pinned = layout.cells.flatMap((c) => c.vcpuPins.flatMap((p) => p.cpus));
+    expect(pinned.length).toBeGreaterThan(0);
+    expect(pinned.filter((c) => isolated.has(c))).toEqual([]);
+    // EPYC NPS4: 8 CCX of 4 cores per node; a cell of 4 vCPUs fits one CCX.
+    const epyc = snapshotOf('epyc-nps4');
+    const l3 = new Map(epyc.cpus.map((c) => [c.id, c.l3Id]));
+    const small = guestLayout({ vcpus: 8, memKiB: 4 << 20 }, { perNode: [taken(0, 400, 2048), taken(1, 400, 2048)] }, epyc.cpus) as GuestLayout;
+    for (const cell of small.cells) expect(new Set(cell.vcpuPins.flatMap((p) => p.cpus).map((c) => l3.get(c))).size, `cell ${cell.id}`).toBe(1);
+  });
+
+  it('an answer that does not fit (too little idle CPU): vCPUs by cores, each cell\'s memory with its vCPUs', () => {
+    const snap = snapshotOf('4node-westmere-ex');
+    // the walk took whatever idle CPU was left (noise) and all the memory from node 0
+    const layout = guestLayout({ vcpus: 20, memKiB: 10 << 20 }, { fits: false, perNode: [taken(0, 30, 10240), taken(1, 5, 0), { ...taken(2, 0, 0), chosen: false }] }, snap.cpus) as GuestLayout;
+    expect(layout.cells.map((c) => [c.hostNode, c.vcpus.length, c.memKiB])).toEqual([
+      [0, 10, 5 << 20],
+      [1, 10, 5 << 20],
+    ]);
   });
 });
 
@@ -247,5 +273,49 @@ describe('the API: layout=true', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('numadvisor advise offline: --hugepages and --slow-tier', () => {
+  const snapFile = (name: string): string => {
+    const file = `${tmpdir()}/nv-advise-${name}-${process.pid}.json`;
+    writeFileSync(file, JSON.stringify(snapshotOf(name)));
+    return file;
+  };
+  const run = async (args: string[]): Promise<{ out: string; err?: Error }> => {
+    let out = '';
+    try {
+      await cmdAdvise(args, { stdout: (t) => (out += t), stderr: () => undefined });
+      return { out };
+    } catch (err) {
+      return { out, err: err as Error };
+    }
+  };
+
+  it('a hugepage-backed request is placed by the pools of its size; a size without a pool is refused with the sizes there are', async () => {
+    const file = snapFile('2node-2s12c24t');
+    // node 0 has 2 free 1 GiB pages, node 1 has 4: 4 GiB fits node 1 only, although node 0 would hold it in MemFree
+    const huge = JSON.parse((await run(['--snapshot', file, '--cpus', '2', '--mem', '4096', '--hugepages', '1048576'])).out) as Advice;
+    expect(huge.nodeset).toBe('1');
+    expect(huge.reasons[0]).toMatch(/^hugepages 1048576 kB: placed by each node's free pages/);
+    const bad = await run(['--snapshot', file, '--cpus', '2', '--mem', '4096', '--hugepages', '4096']);
+    expect(bad.err?.message).toMatch(/no 4096 kB pool; its pools: 2048 kB, 1048576 kB/);
+    const odd = await run(['--snapshot', file, '--cpus', '2', '--mem', '1000', '--hugepages', '1048576']);
+    expect(odd.err?.message).toMatch(/whole/);
+  });
+
+  it('--slow-tier lets memory go to CPU-less nodes only when asked; by default DRAM holds what it can', async () => {
+    const file = snapFile('cxl-2s2c');
+    const plain = JSON.parse((await run(['--snapshot', file, '--cpus', '4', '--mem', '4096', '--policy', 'numadvisor'])).out) as Advice;
+    expect(plain.nodes.every((n) => n < 2)).toBe(true);
+    expect(plain.reasons[0]).toMatch(/^memory tiers: the CPU nodes' own memory \(the fastest tier\) holds it/);
+    const big = JSON.parse((await run(['--snapshot', file, '--cpus', '4', '--mem', '200000', '--policy', 'numadvisor'])).out) as Advice;
+    expect(big.nodes.some((n) => n < 2) && big.nodes.some((n) => n >= 2)).toBe(true);
+    // More than one socket's DRAM: by default both sockets' DRAM; with --slow-tier one socket and its own CXL memory.
+    const both = JSON.parse((await run(['--snapshot', file, '--cpus', '4', '--mem', '80000', '--policy', 'numadvisor'])).out) as Advice;
+    expect(both.nodeset).toBe('0-1');
+    const local = JSON.parse((await run(['--snapshot', file, '--cpus', '4', '--mem', '80000', '--policy', 'numadvisor', '--slow-tier'])).out) as Advice;
+    expect(local.nodeset).toBe('1,3');
+    expect(local.reasons[0]).toMatch(/^memory tiers: the request allows a slower tier; 53148 MiB on the CPU nodes' own memory \(1\), 26852 MiB on node 3/);
   });
 });
