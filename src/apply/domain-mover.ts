@@ -40,7 +40,8 @@ const PIN_FLAGS = 0;
 export interface DomainChange {
   /** the nodeset the memory moves to live; undefined when the memory stays where it is */
   memoryNodes: number[] | undefined;
-  /** one CPU set per vCPU; empty: the pins stay as they are (a nodeset-only change, the memory guard's) */
+  /** one CPU set per vCPU; empty: the vCPU pins stay as they are (a nodeset-only change, the memory guard's; a guest an
+   * administrator pinned onto isolated CPUs) */
   vcpus: number[][];
   emulator: number[];
   iothreads: { id: number; cpus: number[] }[];
