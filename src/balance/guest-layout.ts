@@ -107,6 +107,8 @@ export function guestLayout(
     // No CPU taken anywhere (a memory-only request): the vCPUs follow the memory, over the nodes with CPUs.
     weights = cpuWeight.some((w) => w > 0) ? cpuWeight : used.map((p, i) => (withCpu[i] ? Math.max(p.takenMemMiB, 1) : 0));
   }
+  // no usable core on any CPU node (all isolated or kept): no cell can run a vCPU
+  if (weights.every((w) => w <= 0)) return undefined;
   const granule = req.vcpuGranule !== undefined && req.vcpuGranule > 1 && req.vcpus % req.vcpuGranule === 0 ? req.vcpuGranule : 1;
   const vcpuCounts = apportion(req.vcpus / granule, weights).map((n) => n * granule);
   if (granule > 1) reasons.push(`guest cores of ${granule} threads stay whole in one cell`);
@@ -147,6 +149,8 @@ export function guestLayout(
     if (!withCpu[id]) reasons.push(`cell ${id} on node ${p.node} has memory only: node ${p.node} has no CPUs`);
     return { id, hostNode: p.node, vcpus, memKiB: (memUnits[id] as number) * alignKiB, vcpuPins: vcpus.map((vcpu, k) => ({ vcpu, cpus: pins[k] ?? [] })) };
   });
+  // a cell whose node has no usable core (isolated, kept) would leave its vCPUs unpinned and the emulator nowhere
+  if (cells.some((c) => c.vcpus.length > 0 && c.vcpuPins.every((p) => p.cpus.length === 0))) return undefined;
   reasons.unshift(
     `guest NUMA layout: ${cells.length} cells, ${cells.map((c) => `cell ${c.id} → node ${c.hostNode} (${c.vcpus.length} vCPUs, ${c.memKiB} KiB)`).join(', ')}`,
   );

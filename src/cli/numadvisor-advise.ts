@@ -49,7 +49,7 @@ function adviseOffline(snap: HostSnapshot, values: AdviseValues, request: Placem
   const none = (): { cpuHundredths: number; memMiB: number } => ({ cpuHundredths: 0, memMiB: 0 });
   if (hugepageKiB !== undefined && hugepagePoolSizes(snap).includes(hugepageKiB)) {
     const { nodes } = hugepagePolicyNodes(caps, snap, hugepageKiB, none, 1);
-    const answer = advise(policy, nodes, request);
+    const answer = advise(policy, nodes, { ...request, ...(hugepageKiB % 1024 === 0 ? { memUnitMiB: hugepageKiB / 1024 } : {}) });
     answer.reasons.unshift(`hugepages ${hugepageKiB} kB: placed by each node's free pages of that size in the snapshot`);
     return answer;
   }
@@ -111,17 +111,22 @@ async function adviseDomainXml(values: AdviseValues, file: string, io: Io): Prom
     // <hugepages/> without a <page>: the host's default size
     hugepageKiB = size.hugepageKiB === null ? snap.meminfo.hugepageSizeKiB : size.hugepageKiB;
     advice = adviseOffline(snap, values, request, hugepageKiB);
-    hostCpus = snap.cpus;
+    // pins only on the CPUs the answer counted: not those -R keeps for the host (nor isolated ones, below)
+    const counted = new Set(deriveCapacity(snap, capacityOptions(values)).flatMap((c) => c.cpus));
+    hostCpus = snap.cpus.filter((c) => counted.has(c.id));
     isolated = [...(snap.isolatedCpus ?? []), ...(snap.nohzFullCpus ?? [])];
   } else {
     const shape = readHostShape(new FsRoot(defaultFsRoot()));
     hugepageKiB = size.hugepageKiB === null ? shape.hugepageSizeKiB : size.hugepageKiB;
     const socketPath = path.resolve(values.socket ?? defaultPaths().socket);
-    const body = { cpus: request.cpuHundredths / 100, mem: request.memMiB, reserve: false, client: 'numadvisor advise', ...(hugepageKiB !== undefined ? { hugepagesKiB: hugepageKiB } : {}) };
     const deadlines = { connectMs: 1000, replyMs: 5000 };
-    advice = JSON.parse(await requestDaemon(socketPath, 'POST', '/v1/advice', body, deadlines)) as Advice;
     // The daemon runs on this host: its cores are this host's, less the CPUs its -R keeps for the host.
-    const { nodes } = JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/nodes', undefined, deadlines)) as { nodes: { cpus: number[] }[] };
+    const { nodes } = JSON.parse(await requestDaemon(socketPath, 'GET', '/v1/nodes', undefined, deadlines)) as { nodes: { cpus: number[]; hugepages: { sizeKiB: number }[] }[] };
+    // The page size goes with the request when the host has a pool of it and the memory is whole pages, as offline;
+    // otherwise the answer counts ordinary memory (the daemon would refuse it with a 400).
+    const pooled = hugepageKiB !== undefined && hugepageKiB > 0 && nodes.some((n) => n.hugepages.some((p) => p.sizeKiB === hugepageKiB)) && (request.memMiB * 1024) % hugepageKiB === 0;
+    const body = { cpus: request.cpuHundredths / 100, mem: request.memMiB, reserve: false, client: 'numadvisor advise', ...(pooled ? { hugepagesKiB: hugepageKiB } : {}) };
+    advice = JSON.parse(await requestDaemon(socketPath, 'POST', '/v1/advice', body, deadlines)) as Advice;
     const usable = new Set(nodes.flatMap((n) => n.cpus));
     hostCpus = shape.cpus.filter((c) => usable.has(c.id));
     isolated = [...(shape.isolatedCpus ?? []), ...(shape.nohzFullCpus ?? [])];

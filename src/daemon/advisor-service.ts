@@ -412,7 +412,9 @@ export class AdvisorService {
     this.ledger.expire(now);
     const { sizeKiB: hugepageSizeKiB, reasons } = this.hugepageChoice(request, opts);
     const pools = hugepageSizeKiB === undefined ? undefined : this.freshHugepagePolicyNodes(hugepageSizeKiB);
-    const advice = this.policy.advise(pools?.nodes ?? this.freshPolicyNodes(), request);
+    // hugepages: a multi-node answer splits the memory in whole pages (policy: memUnitMiB)
+    const unit = hugepageSizeKiB !== undefined && hugepageSizeKiB % 1024 === 0 ? { memUnitMiB: hugepageSizeKiB / 1024 } : {};
+    const advice = this.policy.advise(pools?.nodes ?? this.freshPolicyNodes(), { ...request, ...unit });
     advice.reasons.unshift(...reasons, ...(pools?.reasons ?? []));
     const reservation = opts.reserve
       ? this.ledger.reserve(advice, { nowMs: now, ttlMs: opts.ttlMs ?? this.options.reservationTtlMs, client: opts.client, hugepageSizeKiB })

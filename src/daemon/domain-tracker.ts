@@ -41,6 +41,8 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
    * events, dropped on UNDEFINED, so a `numad -w` is matched to its domain without a libvirt call on its path.
    */
   readonly defined = new Map<string, DefinedDomain>();
+  /** every running domain's UUID, excluded ones too (a running domain is never the one `numad -w` is asked for) */
+  private readonly running = new Set<string>();
   /** what each bound reservation held when bound, per node, so shrinking is relative to the promise */
   private readonly promised = new Map<string, Reservation['perNode']>();
   /** pins we are about to make: their TUNABLE events are not an administrator's */
@@ -94,7 +96,7 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   startingCandidates(vcpus: number, memMiB: number): StartingDomain[] {
     const out: StartingDomain[] = [];
     for (const [uuid, d] of this.defined) {
-      if (d.asksNumad && d.vcpus === vcpus && d.memoryMiB === memMiB && !this.domains.has(uuid)) out.push({ name: d.name, hugepageSizesKiB: d.hugepageSizesKiB });
+      if (d.asksNumad && d.vcpus === vcpus && d.memoryMiB === memMiB && !this.running.has(uuid) && !this.domains.has(uuid)) out.push({ name: d.name, hugepageSizesKiB: d.hugepageSizesKiB });
     }
     return out;
   }
@@ -125,6 +127,8 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   async resync(): Promise<void> {
     const running = await this.client.listDomains(true);
     const seen = new Set<string>();
+    this.running.clear();
+    for (const d of running) this.running.add(d.uuid);
     for (const d of running) {
       seen.add(d.uuid);
       await this.load(d);
@@ -188,10 +192,15 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
     if (e.event === LIFECYCLE.DEFINED) await this.loadDefinition(e.domain);
     else if (e.event === LIFECYCLE.UNDEFINED) this.defined.delete(e.domain.uuid);
     else if (e.event === LIFECYCLE.STARTED) {
+      this.running.add(e.domain.uuid);
       const d = await this.load(e.domain);
       this.bind(d, d.pid === undefined ? {} : { startedMs: readProcessStartMs(this.fs, d.pid, this.clock()) });
     } else if (e.event === LIFECYCLE.STOPPED || e.event === LIFECYCLE.CRASHED) {
+      this.running.delete(e.domain.uuid);
       this.forget(e.domain.uuid);
+      // A transient domain (virsh create) is gone once stopped, with no UNDEFINED event: read its definition again,
+      // which drops it from the cache when libvirt no longer has it.
+      if (this.defined.has(e.domain.uuid)) await this.loadDefinition(e.domain);
     }
   }
 

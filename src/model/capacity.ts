@@ -35,6 +35,8 @@ export interface NodeCapacity {
   /** kernel memory tier and HMAT access0 initiators, for policy/memory-tiers.ts (absent where the host has none) */
   memoryTier?: number;
   initiators?: number[];
+  /** set where the counted CPUs mislead: true for memory with no CPU in the hardware, false for DRAM whose CPUs are all kept (PolicyNode.memoryOnly) */
+  memoryOnly?: boolean;
 }
 
 const kibToMiB = (kib: number): number => Math.floor(kib / 1024);
@@ -52,8 +54,11 @@ function cpuIdleTicks(cpu: SnapshotCpu | undefined): IdleTicks {
 
 export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions): NodeCapacity[] {
   const cpuById = new Map(snapshot.cpus.map((c) => [c.id, c]));
+  // isolcpus= and nohz_full= CPUs are kept for what the administrator put there (real-time guests): never capacity to
+  // hand out, like -R's. They are idle to the scheduler, so counting them made their node look the idlest.
+  const isolated = new Set([...(snapshot.isolatedCpus ?? []), ...(snapshot.nohzFullCpus ?? [])]);
   return snapshot.nodes.map((node) => {
-    const counted = node.cpus.filter((c) => !options.reservedCpus.has(c));
+    const counted = node.cpus.filter((c) => !options.reservedCpus.has(c) && !isolated.has(c));
     // Cores are counted per node from each CPU's own package/core ids (numad uses cpu0's sibling count for all).
     const cores = new Set(counted.map((c) => {
       const t = cpuById.get(c);
@@ -82,6 +87,9 @@ export function deriveCapacity(snapshot: HostSnapshot, options: CapacityOptions)
       distances: node.distances,
       ...(node.memoryTier !== undefined ? { memoryTier: node.memoryTier } : {}),
       ...(node.hmat?.access0 !== undefined ? { initiators: node.hmat.access0.initiators } : {}),
+      // a slower tier only when the hardware has no CPU there, not when -R or isolcpus took them all
+      // (set only where counted CPUs alone would say otherwise, so other hosts' capacity is what it was)
+      ...(node.hasMemory && node.cpus.length === 0 ? { memoryOnly: true } : node.hasMemory && counted.length === 0 ? { memoryOnly: false } : {}),
     };
   });
 }
@@ -104,6 +112,7 @@ export function toPolicyNode(cap: NodeCapacity, reserved: { cpuHundredths: numbe
     distances: cap.distances,
     ...(cap.memoryTier !== undefined ? { memoryTier: cap.memoryTier } : {}),
     ...(cap.initiators !== undefined ? { initiators: cap.initiators } : {}),
+    ...(cap.memoryOnly !== undefined ? { memoryOnly: cap.memoryOnly } : {}),
   };
 }
 

@@ -209,7 +209,8 @@ export class ReservationLedger {
       createdAt: new Date(opts.nowMs).toISOString(),
       expiresAt: new Date(expiresAtMs).toISOString(),
       client: opts.client,
-      request: { ...advice.request },
+      // the request's size only: its options (allowSlowTier, memUnitMiB, …) are the policy's business, not the ledger's
+      request: { cpuHundredths: advice.request.cpuHundredths, memMiB: advice.request.memMiB },
       nodeset: advice.nodeset,
       nodes: [...advice.nodes],
       perNode,

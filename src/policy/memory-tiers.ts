@@ -41,13 +41,22 @@ export function hasMemoryTiers(nodes: readonly PolicyNode[]): boolean {
 }
 
 /**
+ * Memory with no CPU in the hardware (CXL, GPU memory): the slower tier. A DRAM node whose CPUs are all kept from guests
+ * (-R, isolcpus) has no CPU for the policy (hasCpu false) but is not memory-only: `memoryOnly` says which is which
+ * when the capacity model set it; without it (the simulator, hand-made nodes) no CPU means memory-only.
+ */
+export function isMemoryOnly(node: PolicyNode): boolean {
+  return node.hasMemory && (node.memoryOnly ?? !node.hasCpu);
+}
+
+/**
  * A memory node's speed rank (smaller = faster). With kernel tiers: its memoryTier (a memory node the kernel did not
  * place in a tier ranks last). Without: a node with CPUs ranks 0, a CPU-less one 1, the kernel's own default when it
  * has no HMAT figures (dax/kmem memory goes below DRAM).
  */
 export function memoryRank(node: PolicyNode, tiered: boolean): number {
   if (tiered) return node.memoryTier ?? FAR;
-  return node.hasCpu ? 0 : 1;
+  return isMemoryOnly(node) ? 1 : 0;
 }
 
 /**
@@ -82,10 +91,10 @@ export function splitTiers(nodes: readonly PolicyNode[]): TierSplit | undefined 
   const fast: number[] = [];
   const memoryOnly: number[] = [];
   nodes.forEach((n, i) => {
-    if (n.hasCpu) fast.push(i);
-    else if (n.hasMemory) memoryOnly.push(i);
+    if (isMemoryOnly(n)) memoryOnly.push(i);
+    else if (n.hasCpu || n.hasMemory) fast.push(i);
   });
-  if (fast.length === 0 || memoryOnly.length === 0) return undefined;
+  if (!fast.some((i) => (nodes[i] as PolicyNode).hasCpu) || memoryOnly.length === 0) return undefined;
   const tiered = hasMemoryTiers(nodes);
   const slow: SlowNode[] = memoryOnly.map((index) => {
     const at = attachToCpuNode(nodes, index) as { cpuIndex: number; via: AttachedVia };

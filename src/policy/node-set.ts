@@ -64,6 +64,8 @@ export function chooseNodeSet(nodes: readonly PolicyNode[], req: PlacementReques
     let memHave = 0;
     let cpuHave = 0;
     let cost = 0;
+    // an answer must hold memory (a cpuset's mems cannot be empty), even for a request of 0 MiB
+    let hasMemory = false;
     let next = seed;
     for (;;) {
       set.push(next);
@@ -71,7 +73,8 @@ export function chooseNodeSet(nodes: readonly PolicyNode[], req: PlacementReques
       cost += added[next] as number;
       memHave += mem[next] as number;
       cpuHave += cpu[next] as number;
-      if (memHave >= req.memMiB && cpuHave >= req.cpuHundredths) break;
+      hasMemory ||= (nodes[next] as PolicyNode).hasMemory;
+      if (memHave >= req.memMiB && cpuHave >= req.cpuHundredths && hasMemory) break;
       for (let j = 0; j < n; j++) if (!inSet[j]) added[j] = (added[j] as number) + Math.floor((nodeDistance(nodes, next, j) + nodeDistance(nodes, j, next)) / 2);
       next = -1;
       for (let j = 0; j < n; j++) {
@@ -88,7 +91,7 @@ export function chooseNodeSet(nodes: readonly PolicyNode[], req: PlacementReques
       }
       if (next < 0) break;
     }
-    if (memHave < req.memMiB || cpuHave < req.cpuHundredths) continue;
+    if (memHave < req.memMiB || cpuHave < req.cpuHundredths || !hasMemory) continue;
     const free = memHave;
     const better =
       best === undefined ||

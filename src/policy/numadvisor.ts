@@ -72,9 +72,12 @@ function evenMemory(nodes: readonly PolicyNode[], advice: Advice): Advice {
   if (!advice.fits || advice.nodes.length < 2 || advice.request.memMiB <= 0) return advice;
   const members = advice.perNode.filter((p) => p.chosen).map((p) => nodes.find((n) => n.id === p.node) as PolicyNode).filter((n) => n.hasMemory);
   if (members.length < 2) return advice;
-  const room = new Map(members.map((n) => [n.id, usableMemMiB(n)]));
+  // in whole units (hugepages: whole pages of each node's pool); a request that is not whole units keeps the walk's split
+  const unit = Math.max(1, Math.floor(advice.request.memUnitMiB ?? 1));
+  if (advice.request.memMiB % unit !== 0) return advice;
+  const room = new Map(members.map((n) => [n.id, Math.floor(usableMemMiB(n) / unit)]));
   const share = new Map<number, number>();
-  let left = advice.request.memMiB;
+  let left = advice.request.memMiB / unit;
   let open = [...members].sort((a, b) => (room.get(a.id) as number) - (room.get(b.id) as number) || a.id - b.id);
   while (open.length > 0 && left > 0) {
     const each = Math.ceil(left / open.length);
@@ -95,7 +98,7 @@ function evenMemory(nodes: readonly PolicyNode[], advice: Advice): Advice {
     open = [];
   }
   if (left > 0) return advice;
-  return { ...advice, perNode: advice.perNode.map((p) => (share.has(p.node) ? { ...p, takenMemMiB: share.get(p.node) as number } : p)) };
+  return { ...advice, perNode: advice.perNode.map((p) => (share.has(p.node) ? { ...p, takenMemMiB: (share.get(p.node) as number) * unit } : p)) };
 }
 
 /** The policy on a host whose nodes are all one tier (what numadvisor answered before memory tiers). */
@@ -185,7 +188,7 @@ function spillAnswer(nodes: readonly PolicyNode[], req: PlacementRequest, split:
     const usable = usableMemMiB(c) + slow.reduce((a, s) => a + usableMemMiB(s), 0);
     return {
       id: c.id,
-      hasCpu: true,
+      hasCpu: c.hasCpu,
       hasMemory,
       cpuTotalHundredths: c.cpuTotalHundredths,
       cpuFreeHundredths: c.cpuFreeHundredths,

@@ -18,6 +18,11 @@ export interface PolicyNode {
   memoryTier?: number;
   /** HMAT access0 initiators of this node's memory: the CPU nodes nearest to it (policy/memory-tiers.ts attaches a CPU-less node to the lowest of them). */
   initiators?: number[];
+  /**
+   * The node has memory and no CPU at all in the hardware (a CXL expander, GPU memory), as opposed to a node whose
+   * CPUs are only kept from guests (-R, isolcpus): hasCpu is false for both. Absent: decided by hasCpu.
+   */
+  memoryOnly?: boolean;
 }
 
 export interface PlacementRequest {
@@ -34,6 +39,11 @@ export interface PlacementRequest {
    * numad's choice rather than the idlest node it would give a new VM.
    */
   relocating?: boolean;
+  /**
+   * The memory comes in whole units of this many MiB (hugepages of 2 MiB or 1 GiB): a multi-node answer splits it in
+   * whole units, so what each node is given is whole pages of its pool. Absent: 1 MiB.
+   */
+  memUnitMiB?: number;
 }
 
 export interface NodeScore {

@@ -213,20 +213,28 @@ describe('GET/POST /v1/advice with hugepages (daemon on the 2-node fixture)', ()
   interface Body {
     nodeset: string;
     reasons: string[];
-    reservation: { hugepageSizeKiB?: number } | null;
+    reservation: { hugepageSizeKiB?: number; request?: { cpuHundredths: number; memMiB: number } } | null;
     error?: { code: string; message: string };
   }
 
   it('answers from the pool of the size asked for, GET and POST', async () => {
     const g = await request(sock, 'GET', '/v1/advice?cpus=2&mem=1536&hugepages=2048&reserve=false');
-    expect(g.status).toBe(200);
+    expect(g.status, JSON.stringify(g.body)).toBe(200);
     const gb = g.body as Body;
     expect(gb.nodeset).toBe('1');
     expect(gb.reasons).toContain('hugepages 2048 kB: node 0 has 512 free, 1024 MiB available');
     const p = await request(sock, 'POST', '/v1/advice', { cpus: 2, mem: 4096, hugepagesKiB: G });
-    expect(p.status).toBe(200);
+    expect(p.status, JSON.stringify(p.body)).toBe(200);
     expect((p.body as Body).nodeset).toBe('1');
     expect((p.body as Body).reservation?.hugepageSizeKiB).toBe(G);
+  });
+
+  it('a reserving answer with request options (slowtier, whole pages) stores only the request size in the ledger', async () => {
+    const p = await request(sock, 'POST', '/v1/advice', { cpus: 1, mem: 2048, hugepagesKiB: G, allowSlowTier: true });
+    expect(p.status, JSON.stringify(p.body)).toBe(200);
+    expect((p.body as Body).reservation?.request).toEqual({ cpuHundredths: 100, memMiB: 2048 });
+    const g = await request(sock, 'GET', '/v1/advice?cpus=1&mem=64&slowtier=true');
+    expect(g.status, JSON.stringify(g.body)).toBe(200);
   });
 
   it.each([

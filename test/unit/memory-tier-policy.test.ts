@@ -15,7 +15,7 @@ import { fixture } from '../helpers/fixtures.js';
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { HostObserver } from '../../src/observe/host-observer.js';
 import { ReservationLedger } from '../../src/model/reservations.js';
-import { NUMAD_DEFAULT_CAPACITY_OPTIONS } from '../../src/model/capacity.js';
+import { deriveCapacity, NUMAD_DEFAULT_CAPACITY_OPTIONS, toPolicyNode } from '../../src/model/capacity.js';
 import { AdvisorService } from '../../src/daemon/advisor-service.js';
 
 const GiB = 1024;
@@ -307,5 +307,46 @@ describe('fixture trees, through the daemon\'s own capacity path', () => {
     expect(spill.fits).toBe(true);
     expect(spill.nodes.slice(0, 2)).toEqual([0, 1]);
     expect(spill.nodes.every((id) => nodes[id]?.hasMemory)).toBe(true);
+  });
+});
+
+describe('review fixes: kept CPUs, hugepage units, empty memory requests', () => {
+  it('isolated and nohz_full CPUs are not capacity; a DRAM node whose CPUs are all kept is not a slower tier', () => {
+    const snap = new HostObserver(new FsRoot(fixture('gnr-snc3'))).snapshot();
+    const kept = new Set([...(snap.isolatedCpus ?? []), ...(snap.nohzFullCpus ?? [])]);
+    expect(kept.size).toBeGreaterThan(0);
+    const caps = deriveCapacity(snap, NUMAD_DEFAULT_CAPACITY_OPTIONS);
+    for (const c of caps) expect(c.cpus.filter((cpu) => kept.has(cpu)), `node ${c.id}`).toEqual([]);
+    // -R takes every CPU of node 0 of the CXL fixture: its DRAM stays fast memory, only the CXL nodes are memory-only
+    const cxl = new HostObserver(new FsRoot(fixture('cxl-2s2c'))).snapshot();
+    const reserved = new Set(cxl.nodes[0]?.cpus);
+    const nodes = deriveCapacity(cxl, { ...NUMAD_DEFAULT_CAPACITY_OPTIONS, reservedCpus: reserved }).map((c) => toPolicyNode(c, { cpuHundredths: 0, memMiB: 0 }, 1));
+    expect(nodes.map((n) => [n.id, n.hasCpu, n.memoryOnly])).toEqual([
+      [0, false, false],
+      [1, true, undefined],
+      [2, false, true],
+      [3, false, true],
+    ]);
+    const split = splitTiers(nodes);
+    expect(split?.fast).toEqual([0, 1]);
+    expect(split?.slow.map((s) => s.index).sort()).toEqual([2, 3]);
+  });
+
+  it('a multi-node hugepage answer is split in whole pages (1 GiB pages: 2 + 1, not 1.5 + 1.5)', () => {
+    // two nodes, each with 2 GiB of 1 GiB pages (+ the 100 MiB margin the pool view gives back)
+    const host = hostOf([{ cpus: 8, memGiB: 2 }, { cpus: 8, memGiB: 2 }], [[10, 20], [20, 10]]).map((n) => ({ ...n, memFreeMiB: n.memFreeMiB + 100 }));
+    const a = adviseNumadvisor(host, { cpuHundredths: 200, memMiB: 3 * GiB, memUnitMiB: GiB });
+    expect(a.fits).toBe(true);
+    expect(a.perNode.filter((p) => p.chosen).map((p) => p.takenMemMiB).sort()).toEqual([GiB, 2 * GiB]);
+    // ordinary memory on the same nodes: even
+    const b = adviseNumadvisor(host, { cpuHundredths: 200, memMiB: 3 * GiB });
+    expect(b.perNode.filter((p) => p.chosen).map((p) => p.takenMemMiB)).toEqual([1536, 1536]);
+  });
+
+  it('a node set for a request of no memory still holds a memory node', () => {
+    // node 0: CPUs and memory; nodes 1 and 2: CPUs only, nearer each other than to node 0
+    const host = hostOf([{ cpus: 4, memGiB: 16 }, { cpus: 4 }, { cpus: 4 }], [[10, 30, 30], [30, 10, 12], [30, 12, 10]]);
+    const choice = chooseNodeSet(host, { cpuHundredths: 600, memMiB: 0 });
+    expect(choice?.nodes.some((i) => host[i]?.hasMemory)).toBe(true);
   });
 });
