@@ -26,6 +26,11 @@ export interface StatusNodes {
     reservedMemMiB: number;
     availableCpuHundredths: number;
     availableMemMiB: number;
+    /** today's hardware, where the host shows it (GET /v1/nodes) */
+    memoryTier?: number;
+    hmat?: { access0?: { readLatencyNs?: number } };
+    hugepages?: { sizeKiB: number; total: number; free: number; reservedMiB?: number }[];
+    isolatedCpus?: number[];
   }[];
 }
 
@@ -100,6 +105,13 @@ export function relativeDuration(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
 }
 
+/** A hugepage size as people write it: 2M, 1G, 64k. */
+function pageSize(kib: number): string {
+  if (kib % 1048576 === 0) return `${kib / 1048576}G`;
+  if (kib % 1024 === 0) return `${kib / 1024}M`;
+  return `${kib}k`;
+}
+
 /** Per-node capacity: memory in MiB, CPU in cores, with a Total column; the last line explains reserved CPU. */
 export function nodeCapacityLines(v: StatusNodes): string[] {
   const nodes = [...v.nodes].sort((a, b) => a.id - b.id);
@@ -107,6 +119,22 @@ export function nodeCapacityLines(v: StatusNodes): string[] {
   const mem = (label: string, f: (n: StatusNodes['nodes'][number]) => number) => ({ label, cells: [...nodes.map((n) => String(f(n))), String(sum(f))] });
   const cpu = (label: string, f: (n: StatusNodes['nodes'][number]) => number) => ({ label, cells: [...nodes.map((n) => cores(f(n))), cores(sum(f))] });
   const ratio = v.options.cpuAllocationRatio;
+  // Rows for today's hardware, each only where some node shows it (a plain host's table is unchanged).
+  const hardware: { label: string; cells: string[] }[] = [];
+  const perNode = (label: string, f: (n: StatusNodes['nodes'][number]) => number | undefined, total: boolean): void => {
+    if (!nodes.some((n) => f(n) !== undefined)) return;
+    const cells = nodes.map((n) => (f(n) === undefined ? '-' : String(f(n))));
+    hardware.push({ label, cells: [...cells, total ? String(nodes.reduce((a, n) => a + (f(n) ?? 0), 0)) : ''] });
+  };
+  perNode('MemTier', (n) => n.memoryTier, false);
+  perNode('LatencyNs', (n) => n.hmat?.access0?.readLatencyNs, false);
+  const sizes = [...new Set(nodes.flatMap((n) => (n.hugepages ?? []).filter((p) => p.total > 0).map((p) => p.sizeKiB)))].sort((a, b) => a - b);
+  for (const size of sizes) {
+    const pool = (n: StatusNodes['nodes'][number]) => n.hugepages?.find((p) => p.sizeKiB === size);
+    perNode(`HugeFree ${pageSize(size)}`, (n) => { const p = pool(n); return p === undefined ? undefined : Math.floor((p.free * size) / 1024); }, true);
+    if (nodes.some((n) => (pool(n)?.reservedMiB ?? 0) > 0)) perNode(`HugeRsvd ${pageSize(size)}`, (n) => pool(n)?.reservedMiB, true);
+  }
+  if (nodes.some((n) => (n.isolatedCpus ?? []).length > 0)) perNode('IsolatedCPUs', (n) => n.isolatedCpus?.length ?? 0, true);
   return [
     'Per-node capacity (memory in MiBs, CPU in cores):',
     ...numastatTable(
@@ -120,9 +148,13 @@ export function nodeCapacityLines(v: StatusNodes): string[] {
         cpu('CPUFree', (n) => n.cpuFreeHundredths),
         cpu('CPUReserved*', (n) => n.reservedCpuHundredths),
         cpu('CPUAvailable', (n) => n.availableCpuHundredths),
+        ...hardware,
       ],
-      [4],
+      hardware.length > 0 ? [4, 8] : [4],
     ),
+    ...(hardware.length > 0
+      ? ['  MemTier: the kernel\'s memory tier (smaller is faster); LatencyNs: HMAT read latency from the nearest CPUs; HugeFree/HugeRsvd: MiB of free hugepages per page size, and what answers hold of them; IsolatedCPUs: isolcpus/nohz_full CPUs, never handed out.']
+      : []),
     `* vCPUs held by reservations; each counts as 1/${ratio} of a core (--cpu-allocation-ratio ${ratio}), so CPUAvailable = CPUFree (measured idle) - CPUReserved/${ratio}.`,
     `  CPUTotal counts hyperthread siblings at ${v.options.htPercent}% of a core (-t)${v.options.reservedCpus ? ` and leaves out CPUs ${v.options.reservedCpus} (-R)` : ''}.`,
   ];

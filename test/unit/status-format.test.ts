@@ -101,6 +101,24 @@ describe('numastat-style tables', () => {
     expect(lines).toContain('CPUAvailable                8.00            7.00           15.00');
     expect(lines.join('\n')).toMatch(/^\* vCPUs held by reservations; each counts as 1\/4 of a core \(--cpu-allocation-ratio 4\), so CPUAvailable = CPUFree \(measured idle\) - CPUReserved\/4\.$/m);
   });
+
+  it('today\'s hardware rows only where a node shows it: tier, HMAT latency, hugepage pools, isolated CPUs', () => {
+    expect(nodeCapacityLines(NODES).join('\n')).not.toMatch(/MemTier|HugeFree|IsolatedCPUs/);
+    const cxl: StatusNodes = {
+      options: NODES.options,
+      nodes: [
+        node(0, { memoryTier: 4, hmat: { access0: { readLatencyNs: 80 } }, hugepages: [{ sizeKiB: 2048, total: 512, free: 256, reservedMiB: 128 }, { sizeKiB: 1048576, total: 0, free: 0 }], isolatedCpus: [1] }),
+        node(2, { cpus: [], memoryTier: 5, hmat: { access0: { readLatencyNs: 250 } }, hugepages: [] }),
+      ],
+    };
+    const lines = nodeCapacityLines(cxl);
+    expect(lines).toContain('MemTier                        4               5');
+    expect(lines).toContain('LatencyNs                     80             250');
+    expect(lines).toContain('HugeFree 2M                  512               -             512');
+    expect(lines).toContain('HugeRsvd 2M                  128               -             128');
+    expect(lines).toContain('IsolatedCPUs                   1               0               1');
+    expect(lines.join('\n')).not.toMatch(/HugeFree 1G/);
+  });
 });
 
 describe('domains × nodes', () => {
