@@ -7,6 +7,8 @@ import { parseNumaStat, parseProcCgroup, isLibvirtDomainCgroup } from '../../src
 import { FsRoot } from '../../src/topology/fsroot.js';
 import { movedLine } from '../../src/apply/process-mover.js';
 import { policyNamed } from '../../src/policy/registry.js';
+import type { Policy } from '../../src/policy/types.js';
+import { formatIdList } from '../../src/topology/idlist.js';
 import { D4 } from '../helpers/slit.js';
 import { copyFixture, tempDir } from '../helpers/fixtures.js';
 import { writeFakeProc } from '../helpers/fake-procs.js';
@@ -173,6 +175,26 @@ describe('planMoves', () => {
     const move = planMoves(nodes, [p], settings, new Map([[12, rec]]), 5000).moves[0];
     expect(move?.reason).toMatch(/^probation passed: the advice \([0-9,-]+\) still covers 3; migrating 15000 MiB$/);
     expect(move).toMatchObject({ kind: 'memory', to: [3], toNodeset: '3', cpus: nodes[3]?.cpus, migrateMiB: 15_000, localityBeforePercent: 50 });
+  });
+
+  it('probation on a 3-node advice survives one marginal node flipping while the centre stays; not a bigger change', () => {
+    // The lab case: CPUs went to 0-1,3; the next advice is 0,2-3 (the third node flipped between two equally near).
+    const answering = (ids: number[], centre: number): Policy => ({
+      ...settings.policy,
+      advise: (ns, req) => ({ ...settings.policy.advise(ns, req), nodes: ids, nodeset: formatIdList(ids), centre }),
+    });
+    const rec: MoveRecord = { pid: 13, comm: 'p13', from: [0, 1, 2, 3], to: [0, 1, 3], phase: 'cpu', atMs: 0, cpus: [0, 1, 3].flatMap((n) => nodes[n]?.cpus ?? []) };
+    const p = proc({ pid: 13, cpusAllowed: rec.cpus, memoryMiBByNode: { '0': 2000, '2': 2096 } });
+    const flipped = planMoves(nodes, [p], { ...settings, policy: answering([0, 2, 3], 0) }, new Map([[13, rec]]), 5000).moves[0];
+    expect(flipped).toMatchObject({ kind: 'memory', to: [0, 1, 3], migrateMiB: 2096 });
+    expect(flipped?.reason).toMatch(/keeps its centre and all but one of 0-1,3/);
+    // the centre moved off the record's nodes: revert
+    expect(planMoves(nodes, [p], { ...settings, policy: answering([0, 2, 3], 2) }, new Map([[13, rec]]), 5000).moves[0]?.kind).toBe('revert');
+    // two of three nodes changed: revert
+    expect(planMoves(nodes, [p], { ...settings, policy: answering([0, 2], 0) }, new Map([[13, rec]]), 5000).moves[0]?.kind).toBe('revert');
+    // a 2-node record gets no such slack
+    const rec2: MoveRecord = { ...rec, to: [0, 1], cpus: [0, 1].flatMap((n) => nodes[n]?.cpus ?? []) };
+    expect(planMoves(nodes, [proc({ ...p, cpusAllowed: rec2.cpus })], { ...settings, policy: answering([0, 2], 0) }, new Map([[13, rec2]]), 5000).moves[0]?.kind).toBe('revert');
   });
 
   it('libvirt domains are planned but marked not applicable (advised only)', () => {
