@@ -10,7 +10,7 @@ import { parseIdList } from '../topology/idlist.js';
 import type { Reservation, ReservationLedger } from '../model/reservations.js';
 import { domainSelected, type DomainFilter } from '../model/domain-filter.js';
 import { askedNumad, pickAnswer, RESYNC_BIND_WINDOW_MS, sameHolding, shrinkBoundReservation } from '../model/reservation-binding.js';
-import { readMemoryMiBByNode, readProcessStartMs, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
+import { readMemoryMiBByNodeAsync, readProcessStartMs, readQemuPid, readQemuStatusXml, readQemuThreads } from '../observe/qemu-processes.js';
 import { LIFECYCLE, type Domain, type LibvirtClient, type LifecycleEvent, type TunableEvent } from '../libvirt/client.js';
 import { parseDomainXml, parseStatusXml } from '../libvirt/domain-xml.js';
 import type { TrackedDomain, TunableAnnouncer } from '../libvirt/tracked-domain.js';
@@ -41,6 +41,8 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
    * events, dropped on UNDEFINED, so a `numad -w` is matched to its domain without a libvirt call on its path.
    */
   readonly defined = new Map<string, DefinedDomain>();
+  /** QEMU pids whose numa_maps read has not returned yet (readGuestMemories) */
+  private readonly pendingReads = new Set<number>();
   /** every running domain's UUID, excluded ones too (a running domain is never the one `numad -w` is asked for) */
   private readonly running = new Set<string>();
   /** what each bound reservation held when bound, per node, so shrinking is relative to the promise */
@@ -240,18 +242,49 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   }
 
   /**
-   * Shrink bound reservations by what their guests have materialised on each node (numa_maps of the QEMU process),
-   * and drop their CPU part once the guest's CPU use is measured: measured use and the reservation must not both
-   * count the same MiB or CPU. Returns what it read, by domain UUID: reading numa_maps walks the guest's page tables,
-   * so the memory guard later in the same cycle uses these instead of reading them again.
+   * Each running guest's memory per node (numa_maps of its QEMU process), by domain UUID, read off the event loop
+   * (readMemoryMiBByNodeAsync) for the guests `wanted` says, all at once, waiting at most `deadlineMs`. A guest whose
+   * read does not finish in time is left out (and logged), and is not read again while that read is still pending:
+   * a stuck read holds one of libuv's four pool threads, and the daemon's other file reads need the rest.
    */
-  materialise(): Map<string, Map<number, number>> {
+  async readGuestMemories(wanted: (d: TrackedDomain) => boolean, deadlineMs: number): Promise<Map<string, Map<number, number>>> {
     const read = new Map<string, Map<number, number>>();
+    const slow: string[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
+      timer.unref();
+    });
+    const reads = [...this.domains.values()]
+      .filter((d) => d.pid !== undefined && wanted(d))
+      .map(async (d) => {
+        const pid = d.pid as number;
+        if (this.pendingReads.has(pid)) {
+          slow.push(`${d.name} (pid ${pid}, still reading since an earlier cycle)`);
+          return;
+        }
+        this.pendingReads.add(pid);
+        const reading = readMemoryMiBByNodeAsync(this.fs, pid).finally(() => this.pendingReads.delete(pid));
+        const result = await Promise.race([reading, deadline.then(() => 'late' as const)]);
+        if (result === 'late') slow.push(`${d.name} (pid ${pid})`);
+        else if (result !== undefined) read.set(d.uuid, result);
+      });
+    await Promise.all(reads);
+    clearTimeout(timer);
+    if (slow.length > 0) this.logger.warn({ domains: slow, deadlineMs }, 'guest memory: numa_maps not read in time (a guest in reclaim?); left out this cycle');
+    return read;
+  }
+
+  /**
+   * Shrink bound reservations by what their guests have materialised on each node (`read`: readGuestMemories'
+   * numa_maps of each QEMU process), and drop their CPU part once the guest's CPU use is measured: measured use and
+   * the reservation must not both count the same MiB or CPU. A guest missing from `read` is left as it is this cycle.
+   */
+  materialise(read: ReadonlyMap<string, ReadonlyMap<number, number>>): void {
     for (const d of this.domains.values()) {
       if (!d.reservationId || d.pid === undefined) continue;
       const promised = this.promised.get(d.reservationId);
-      const used = readMemoryMiBByNode(this.fs, d.pid);
-      if (used !== undefined) read.set(d.uuid, used);
+      const used = read.get(d.uuid);
       if (!promised || used === undefined) continue;
       const current = this.ledger.get(d.reservationId);
       if (!current) {
@@ -264,12 +297,6 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
       const next = this.ledger.update(d.reservationId, { perNode });
       if (!next) d.reservationId = undefined;
     }
-    return read;
-  }
-
-  /** The guest's memory on each node now (its QEMU process's numa_maps), for the memory guard; undefined when unreadable. */
-  readGuestMemory(d: TrackedDomain): Map<number, number> | undefined {
-    return d.pid === undefined ? undefined : readMemoryMiBByNode(this.fs, d.pid);
   }
 
   /** The apply path announces its own pins so their TUNABLE events are not taken for an administrator's. */

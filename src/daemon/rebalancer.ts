@@ -23,6 +23,12 @@ export type { DomainSide } from './rebalance-actions.js';
 /** The longest delay setTimeout honours (a signed 32-bit count of milliseconds, about 24.8 days). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * How long a cycle waits for the guests' numa_maps. A healthy read takes milliseconds even for a large guest; a guest
+ * in reclaim can hold it for minutes (the lab's memory guard), and a cycle that waited that long would decide nothing.
+ */
+export const GUEST_MEMORY_DEADLINE_MS = 2000;
+
 /** What a cycle reads from the daemon's AdvisorService. */
 export interface RebalancerService {
   readonly nodeCount: number;
@@ -192,7 +198,18 @@ export class Rebalancer {
    */
   async cycle(): Promise<boolean> {
     this.cycles++;
-    const observed = this.observe();
+    // Guest memory first, off the event loop: bound guests (their reservations shrink) and guests bound by strict or
+    // restrictive mode (the memory guard); the rest of the cycle uses what came back in time.
+    const side = this.domains;
+    const guestMemory =
+      side === undefined
+        ? new Map<string, Map<number, number>>()
+        : await side.tracker.readGuestMemories(
+            (d) => d.reservationId !== undefined || (this.guardSettings.mode !== 'off' && d.nodeset.length > 0 && (d.numaMode === 'strict' || d.numaMode === 'restrictive')),
+            GUEST_MEMORY_DEADLINE_MS,
+          );
+    if (this.stopped) return false;
+    const observed = this.observe(guestMemory);
     if (!observed) return false;
     this.noteGuestMemory(observed.guestMemory);
     const guardChange = this.guard(observed.nowMs, observed.input !== undefined, observed.guestMemory);
@@ -233,7 +250,7 @@ export class Rebalancer {
       mode: d.numaMode,
       nodeset: d.nodeset,
       memoryMiB: d.spec.memoryMiB,
-      touchedMiBByNode: bound.includes(d) ? (guestMemory.get(d.uuid) ?? side.tracker.readGuestMemory(d)) : undefined,
+      touchedMiBByNode: bound.includes(d) ? guestMemory.get(d.uuid) : undefined,
       excluded: d.excluded,
       adminNodeset: d.spec.numatune?.placement === 'static' && !ours.has(d.uuid),
     }));
@@ -299,13 +316,13 @@ export class Rebalancer {
   }
 
   /** Readings, local answers and guest memory every cycle; the process scan and its candidates' memory when planning is possible. */
-  private observe(): Observation | undefined {
+  private observe(guestMemory: ReadonlyMap<string, Map<number, number>>): Observation | undefined {
     const service = this.o.service;
     service.sampleCpu();
     // Answers `numad -w` gave while we could not are capacity promised: count them within a cycle even if idle.
     service.adoptLocalAnswers();
     this.domains?.tracker.client.poke();
-    const guestMemory: ReadonlyMap<string, Map<number, number>> = this.domains?.tracker.materialise() ?? new Map();
+    this.domains?.tracker.materialise(guestMemory);
     // numad never examines processes on a single-node host: there is nowhere to move them.
     if (service.nodeCount < 2) return undefined;
     const s = this.o.settings();

@@ -69,7 +69,25 @@ export function readProcessStartMs(fs: FsRoot, pid: number, nowMs: number): numb
 /** The process's memory per node in MiB (fractional; numa_maps counts pages), undefined when the process is gone. */
 export function readMemoryMiBByNode(fs: FsRoot, pid: number): Map<number, number> | undefined {
   const text = fs.readTextMaybe(`/proc/${pid}/numa_maps`);
-  if (text === undefined) return undefined;
+  return text === undefined ? undefined : memoryMiBByNode(text);
+}
+
+/**
+ * readMemoryMiBByNode off the event loop. Reading numa_maps walks the process's page tables under its mmap lock: a
+ * QEMU thrashing in reclaim held a reader for minutes in the lab (docs/lab.md, the memory guard), and a synchronous
+ * read there stopped every answer. The read runs on libuv's thread pool; the daemon waits for it with a deadline.
+ */
+export async function readMemoryMiBByNodeAsync(fs: FsRoot, pid: number): Promise<Map<number, number> | undefined> {
+  let text: string;
+  try {
+    text = await fs.readTextAsync(`/proc/${pid}/numa_maps`);
+  } catch {
+    return undefined;
+  }
+  return memoryMiBByNode(text);
+}
+
+function memoryMiBByNode(text: string): Map<number, number> {
   const perNodeMiB = new Map<number, number>();
   for (const [node, kib] of parseNumaMaps(text).perNodeKiB) perNodeMiB.set(node, kib / 1024);
   return perNodeMiB;

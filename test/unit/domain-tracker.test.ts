@@ -2,7 +2,8 @@
 // a private fs root holds their status XML and QEMU processes' /proc/<pid>/stat, so every start time is exact. The
 // same rule against a real libvirtd: test/integration/libvirt.test.ts.
 import { EventEmitter } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -150,7 +151,45 @@ describe('DomainTracker: a domain takes its own numad answer', () => {
     const pid = tracker.byNameOrUuid('grow')?.pid as number;
     // 8192 pages of 4 KiB on node 0: 32 MiB of the 128 promised; node 1 is not the reservation's.
     writeFileSync(path.join(root, `proc/${pid}/numa_maps`), '7f0000000000 default anon=8192 dirty=8192 N0=8192 N1=16 kernelpagesize_kB=4\n');
-    tracker.materialise();
+    tracker.materialise(await tracker.readGuestMemories(() => true, 2000));
+    expect(ledger.get(own.id)?.perNode).toEqual([{ node: 0, cpuHundredths: 50, memMiB: 96 }]);
+  });
+
+  it('a numa_maps read that blocks (a guest in reclaim) is given up at the deadline and not started again while it hangs', async () => {
+    const { ledger, tracker, answer, start, root } = setup();
+    const own = answer(T - 1_000, 2, '0');
+    start({ name: 'stuck', vcpus: 2, placement: 'auto', nodeset: '0', startedAt: T });
+    start({ name: 'fine', vcpus: 1, placement: 'auto', nodeset: '0', startedAt: T });
+    await tracker.resync();
+    const stuck = tracker.byNameOrUuid('stuck')?.pid as number;
+    const fine = tracker.byNameOrUuid('fine')?.pid as number;
+    writeFileSync(path.join(root, `proc/${fine}/numa_maps`), '7f0000000000 default anon=256 N0=256 kernelpagesize_kB=4\n');
+    // A FIFO without a writer: opening it for reading blocks in the kernel, as a read of a thrashing QEMU's numa_maps
+    // blocks on its mmap lock. The read runs on libuv's pool; the event loop must stay free.
+    const fifo = path.join(root, `proc/${stuck}/numa_maps`);
+    execFileSync('mkfifo', [fifo]);
+    const before = ledger.get(own.id)?.perNode;
+    const t0 = Date.now();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 20);
+    const first = await tracker.readGuestMemories(() => true, 300);
+    clearInterval(ticker);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(ticks).toBeGreaterThan(5);
+    expect([...first.keys()]).toEqual([tracker.byNameOrUuid('fine')?.uuid]);
+    tracker.materialise(first);
+    expect(ledger.get(own.id)?.perNode).toEqual(before);
+    // Still hanging: not read again (it would take another pool thread), answered at once.
+    const t1 = Date.now();
+    const second = await tracker.readGuestMemories(() => true, 300);
+    expect(Date.now() - t1).toBeLessThan(250);
+    expect(second.has(tracker.byNameOrUuid('stuck')?.uuid as string)).toBe(false);
+    // Released (the reclaim ended): EOF, nothing on any node; the next cycle reads it again.
+    closeSync(openSync(fifo, 'w'));
+    await new Promise((r) => setTimeout(r, 50));
+    rmSync(fifo);
+    writeFileSync(fifo, '7f0000000000 default anon=8192 N0=8192 kernelpagesize_kB=4\n');
+    tracker.materialise(await tracker.readGuestMemories(() => true, 2000));
     expect(ledger.get(own.id)?.perNode).toEqual([{ node: 0, cpuHundredths: 50, memMiB: 96 }]);
   });
 });

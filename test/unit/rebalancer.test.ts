@@ -504,7 +504,8 @@ describe('memory guard in the cycle: evaluated every cycle, acted on through the
       client: { poke: () => undefined },
       materialise: () => undefined,
       byPid: () => undefined,
-      readGuestMemory: () => guest.memory,
+      // the tracker reads the guests the cycle asks for (off the event loop, with a deadline: domain-tracker.test.ts)
+      readGuestMemories: async (wanted: (d: TrackedDomain) => boolean) => new Map(wanted(web) ? [[web.uuid, guest.memory]] : []),
     } as unknown as DomainSide['tracker'];
     const mechanism = fakeMechanism();
     const domains: DomainSide = { tracker, mover: new DomainMoves(mechanism, () => []), apply: o.apply ?? true };
