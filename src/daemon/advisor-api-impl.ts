@@ -127,7 +127,7 @@ export function buildAdvisorApi({ service, control, rebalancer, domains }: Advis
     numadSettings: () => control.settings,
     applyNumadOps: (ops) => control.apply(ops),
     processes: () => rebalancer.scanner.tracked,
-    plan: () => ({ apply: rebalancer.mode, plan: rebalancer.planNow() }),
+    plan: async () => ({ apply: rebalancer.mode, plan: await rebalancer.planNow() }),
     health: () => ({ startedAtMs: service.startedAtMs, nodeCount: service.nodeCount, reservationCount: service.ledger.size }),
     metrics: async (): Promise<MetricsView> => {
       const nodes = await service.viewNodesForMetrics();

@@ -52,7 +52,7 @@ export interface MemoryGuardReport {
 }
 
 /** What a cycle uses of observe/'s ProcessScanner. */
-export type ProcessScans = Pick<ProcessScanner, 'scan' | 'measureMemory' | 'tracked'>;
+export type ProcessScans = Pick<ProcessScanner, 'scan' | 'measureMemoryAsync' | 'tracked'>;
 
 /** Runs the next cycle later (a Node.js timer in the daemon; tests pass their own). */
 export interface CycleTimer {
@@ -186,9 +186,10 @@ export class Rebalancer {
    * Plan from the current process table without acting (GET /v1/plan). Not free: it reads each candidate's memory
    * per node and freshens the node readings (freshPolicyNodes), as a cycle does; it moves nothing.
    */
-  planNow(): Plan {
+  async planNow(): Promise<Plan> {
     const s = this.o.settings();
-    return planMoves(this.planNodes(), this.measureCandidates(this.scanner.tracked, s), this.planSettings(s), this.history, this.clock());
+    const processes = await this.measureCandidates(this.scanner.tracked, s);
+    return planMoves(this.planNodes(), processes, this.planSettings(s), this.history, this.clock());
   }
 
   /**
@@ -209,7 +210,8 @@ export class Rebalancer {
             GUEST_MEMORY_DEADLINE_MS,
           );
     if (this.stopped) return false;
-    const observed = this.observe(guestMemory);
+    const observed = await this.observe(guestMemory);
+    if (this.stopped) return false;
     if (!observed) return false;
     this.noteGuestMemory(observed.guestMemory);
     const guardChange = this.guard(observed.nowMs, observed.input !== undefined, observed.guestMemory);
@@ -316,7 +318,7 @@ export class Rebalancer {
   }
 
   /** Readings, local answers and guest memory every cycle; the process scan and its candidates' memory when planning is possible. */
-  private observe(guestMemory: ReadonlyMap<string, Map<number, number>>): Observation | undefined {
+  private async observe(guestMemory: ReadonlyMap<string, Map<number, number>>): Promise<Observation | undefined> {
     const service = this.o.service;
     service.sampleCpu();
     // Answers `numad -w` gave while we could not are capacity promised: count them within a cycle even if idle.
@@ -332,7 +334,8 @@ export class Rebalancer {
     if (!scanned.some((p) => isCandidate(p))) return { nowMs, input: undefined, guestMemory };
     service.refreshMemory();
     const nodes = this.planNodes();
-    return { nowMs, input: { nodes, processes: this.measureCandidates(scanned, s), settings: this.planSettings(s) }, guestMemory };
+    const processes = await this.measureCandidates(scanned, s);
+    return { nowMs, input: { nodes, processes, settings: this.planSettings(s) }, guestMemory };
   }
 
   /** The plan (kept for GET /v1/plan) and the move to act on, if any: the first, and a swap only once confirmed. */
@@ -357,16 +360,33 @@ export class Rebalancer {
   }
 
   /** Per-node memory of each candidate; a VM libvirt runs carries its exclusion and whether its pins are numad's. */
-  private measureCandidates(tracked: TrackedProcess[], s: NumadSettings): PlanProcess[] {
-    return tracked.map((p) => {
-      // A VM excluded by name or UUID is neither advised nor moved, like a pid given to -x.
-      const dom = p.isLibvirtDomain ? this.domains?.tracker.byPid(p.pid) : undefined;
-      const owned = dom !== undefined && dom.spec.vcpuPlacement === 'auto' && dom.adminPins.vcpus.length === 0 && !dom.adminPins.emulator;
-      const q: TrackedProcess & { placementOwned?: boolean } = dom ? { ...p, excluded: p.excluded || dom.excluded, placementOwned: owned } : p;
-      if (!isCandidate(q)) return q;
-      const measured = this.scanner.measureMemory(q.pid, s.keepInterleaved);
-      return measured ? { ...measured, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q;
+  private async measureCandidates(tracked: TrackedProcess[], s: NumadSettings): Promise<PlanProcess[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), GUEST_MEMORY_DEADLINE_MS);
+      timer.unref();
     });
+    const late: number[] = [];
+    const measured = await Promise.all(
+      tracked.map(async (p): Promise<PlanProcess | undefined> => {
+        // A VM excluded by name or UUID is neither advised nor moved, like a pid given to -x.
+        const dom = p.isLibvirtDomain ? this.domains?.tracker.byPid(p.pid) : undefined;
+        const owned = dom !== undefined && dom.spec.vcpuPlacement === 'auto' && dom.adminPins.vcpus.length === 0 && !dom.adminPins.emulator;
+        const q: TrackedProcess & { placementOwned?: boolean } = dom ? { ...p, excluded: p.excluded || dom.excluded, placementOwned: owned } : p;
+        if (!isCandidate(q)) return q;
+        // off the event loop and with the guests' deadline: a candidate whose memory cannot be read in time (stuck in
+        // reclaim) sits this cycle out rather than being planned without its memory
+        const m = await Promise.race([this.scanner.measureMemoryAsync(q.pid, s.keepInterleaved), deadline]);
+        if (m === 'late') {
+          late.push(q.pid);
+          return undefined;
+        }
+        return m ? { ...m, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q;
+      }),
+    );
+    clearTimeout(timer);
+    if (late.length > 0) this.o.logger.warn({ pids: late, deadlineMs: GUEST_MEMORY_DEADLINE_MS }, 'process memory: numa_maps not read in time; left out of this cycle');
+    return measured.filter((p): p is PlanProcess => p !== undefined);
   }
 }
 

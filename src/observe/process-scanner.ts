@@ -2,7 +2,7 @@
 // (-S 0); CPU use as the peak of the last 8 utime+stime deltas; RSS and size; per-node memory only for candidates.
 import type { FsRoot } from '../topology/fsroot.js';
 import { parseNumaMaps, parsePidStatus, rssMiB } from './processes.js';
-import { isLibvirtDomainCgroup, readOwnCgroupNuma } from './cgroup-numa.js';
+import { isLibvirtDomainCgroup, readOwnCgroupNuma, readOwnCgroupNumaAsync } from './cgroup-numa.js';
 import { CANDIDATE_MIN_CPU_HUNDREDTHS, PROCESS_MIN_RSS_MIB } from '../policy/numad.js';
 import { defaultProcScan, selectedStat, type ProcScan, type SelectedStat } from './proc-scan.js';
 
@@ -162,6 +162,34 @@ export class ProcessScanner {
     }
     const text = this.fs.readTextMaybe(`/proc/${pid}/numa_maps`);
     if (text === undefined) {
+      this.table.delete(pid);
+      return undefined;
+    }
+    const maps = parseNumaMaps(text, this.opts.basePageKiB, this.opts.defaultHugeKiB);
+    e.info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+    e.info.memorySource = 'numa_maps';
+    e.info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
+    return e.info;
+  }
+
+  /**
+   * measureMemory off the event loop (the cgroup's memory.numa_stat, else numa_maps, read asynchronously): numa_maps
+   * walks the process's page tables under its mmap lock and can hang for as long as the process is stuck in reclaim.
+   */
+  async measureMemoryAsync(pid: number, needInterleave = false): Promise<TrackedProcess | undefined> {
+    if (!this.table.has(pid)) return undefined;
+    const fromCgroup = needInterleave ? undefined : await readOwnCgroupNumaAsync(this.fs, pid, this.opts.basePageKiB);
+    const e = this.table.get(pid);
+    if (!e) return undefined;
+    if (fromCgroup && fromCgroup.size > 0) {
+      e.info.memoryMiBByNode = Object.fromEntries([...fromCgroup].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+      e.info.memorySource = 'cgroup';
+      return e.info;
+    }
+    let text: string;
+    try {
+      text = await this.fs.readTextAsync(`/proc/${pid}/numa_maps`);
+    } catch {
       this.table.delete(pid);
       return undefined;
     }

@@ -207,7 +207,7 @@ export interface AdvisorApi {
   applyNumadOps(ops: NumadOp[]): NumadOptionsResult;
   processes(): ProcessView[];
   /** what the rebalancer would do now */
-  plan(): PlanResult;
+  plan(): Promise<PlanResult> | PlanResult;
   health(): HealthView;
   /**
    * GET /metrics. Never reads the host synchronously (a scrape must not hold up an answer): node memory older than a

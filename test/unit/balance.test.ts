@@ -218,7 +218,7 @@ describe('cgroup per-node memory', () => {
 
 describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /proc (%s pass over /proc)', (kind) => {
   const scanner = (root: string): ProcessScanner => new ProcessScanner(new FsRoot(root), 4, 2048, procScan(kind, new FsRoot(root)));
-  it('tracks processes over 300 MiB, peak CPU of the sample ring, per-node memory from cgroup or numa_maps', () => {
+  it('tracks processes over 300 MiB, peak CPU of the sample ring, per-node memory from cgroup or numa_maps', async () => {
     const t = tempDir();
     try {
       const root = copyFixture('4node-westmere-ex', t.dir);
@@ -237,6 +237,10 @@ describe.each(['native', 'typescript'] as const)('ProcessScanner on a fixture /p
       expect(tracked.find((p) => p.pid === 400)).toMatchObject({ comm: 'my db (main) x', cpuUsedHundredths: 0, excluded: true });
       expect(s.measureMemory(300)).toMatchObject({ memorySource: 'cgroup', memoryMiBByNode: { '0': 0, '1': 2048, '2': 0, '3': 0 } });
       expect(s.measureMemory(400)).toMatchObject({ memorySource: 'numa_maps', memoryMiBByNode: { '0': 512, '2': 512 } });
+      // the rebalancer's path: the same, read off the event loop
+      expect(await s.measureMemoryAsync(300)).toMatchObject({ memorySource: 'cgroup', memoryMiBByNode: { '0': 0, '1': 2048, '2': 0, '3': 0 } });
+      expect(await s.measureMemoryAsync(400)).toMatchObject({ memorySource: 'numa_maps', memoryMiBByNode: { '0': 512, '2': 512 } });
+      expect(await s.measureMemoryAsync(99999)).toBeUndefined();
       // The peak of the ring survives a quiet sample.
       const quiet = s.scan(2000, settings_);
       expect(quiet.find((p) => p.pid === 300)?.cpuUsedHundredths).toBe(300);

@@ -84,7 +84,7 @@ class FakeScanner implements ProcessScans {
     this.calls.push('scan');
     return this.table;
   }
-  measureMemory(pid: number): TrackedProcess | undefined {
+  async measureMemoryAsync(pid: number): Promise<TrackedProcess | undefined> {
     this.calls.push(`measureMemory ${pid}`);
     return this.table.find((p) => p.pid === pid);
   }
@@ -213,7 +213,7 @@ describe('rebalancer cycle: observe → plan → act', () => {
     expect(await reb.cycle()).toBe(false);
     expect(lines).toHaveLength(1);
     expect(reb.lastPlan?.skipped[0]?.reason).toMatch(/^advised 0 s ago/);
-    expect(reb.planNow().skipped[0]?.reason).toMatch(/^advised 0 s ago/);
+    expect((await reb.planNow()).skipped[0]?.reason).toMatch(/^advised 0 s ago/);
   });
 
   it('probation: the CPU step first, the memory step on a later cycle, then numad\'s moved line', async () => {
@@ -279,7 +279,7 @@ describe("issue #13: `daemon --policy numad` answered with numad's walk but reba
     expect(ours.reb.lastPlan?.moves[0]).toMatchObject({ kind: 'cpu', to: [1] });
     expect(ours.lines).toEqual(['Advising pid 7 (db) move from nodes (0-3) to nodes (1)']);
     // GET /v1/plan plans by the same policy.
-    expect(setup({ policy: numadPolicy }).reb.planNow().moves[0]?.to).toEqual([0, 1]);
+    expect((await setup({ policy: numadPolicy }).reb.planNow()).moves[0]?.to).toEqual([0, 1]);
   });
 
   it('answers and the planner take the policy from one registry, by name', () => {
