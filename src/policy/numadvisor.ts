@@ -1,14 +1,18 @@
-// numadvisor's policy: numad's (policy/numad.ts) with three changes.
+// numadvisor's policy: numad's (policy/numad.ts) with these changes (docs/policy.md, measured in docs/quality.md).
 // 1. A host short of idle CPU everywhere. numad spreads a VM over more nodes until their idle CPU adds up to its vCPU
 //    count. On a busy host that adds no CPU (every node is short; the VM competes for CPU wherever it runs) but it
 //    makes most of the VM's memory remote and binds it strictly to several nodes. So when the VM's memory fits one
-//    node, and its vCPU count fits one node's CPUs, the answer is the single node the walk values most (numad's
-//    magnitude), not the spread. Measured in the simulator (docs/quality.md).
-// 2. VMs larger than a node: the node set is also chosen by distance (policy/node-set.ts, O(n³)), and answers when it
+//    node, and its vCPU count fits one node's CPUs, the answer is a single node, not the spread.
+// 2. That single node, for a new VM, is the one with the largest share of its CPUs idle (numad's value prefers free
+//    memory 4:1 and piled VMs onto two nodes); the rebalancer (req.relocating) keeps numad's value, biased to where a
+//    process's memory already is.
+// 3. A multi-node answer's memory is spread evenly over its nodes (numad's walk fills the first one), in whole pages
+//    for hugepages (req.memUnitMiB).
+// 4. VMs larger than a node: the node set is also chosen by distance (policy/node-set.ts, O(n³)), and answers when it
 //    is tighter than numad's walk (a smaller sum of pairwise distances); otherwise the walk's answer stands.
-// 3. Hosts with CPU-less memory nodes (CXL, GPU memory): the VM's memory goes to the fastest tier that holds it, and a
-//    memory-only node is never the whole answer (policy/memory-tiers.ts, docs/policy.md "Memory tiers").
-// Hosts without CPU-less memory nodes are answered exactly as by 1 and 2 alone.
+// 5. Hosts with CPU-less memory nodes (CXL, GPU memory): the VM's memory goes to the fastest tier that holds it, and a
+//    memory-only node is never the whole answer (policy/memory-tiers.ts, adviseWithTiers).
+// Hosts without CPU-less memory nodes are answered by 1-4 alone.
 import { formatIdList } from '../topology/idlist.js';
 import { adviseNumad, NODE_MEMORY_MARGIN_MIB, nodeMagnitude } from './numad.js';
 import { describeSlowNode, splitTiers, subsetNodes, type TierSplit } from './memory-tiers.js';
