@@ -110,12 +110,16 @@ unit: build
 # registry and passes them to `make test`. The build is shared (the addons are Node-API). The binary's directory goes
 # first in PATH (vitest's workers and the tests' child processes run on it, as does `node` in scripts) and
 # NUMADVISOR_NODE_BIN points dist/numad's fallback to the Node.js client at it. All versions run; then it fails if any did.
+# Left out on these: TEST_NODES_SKIP, the real-libvirtd file (160 s a run, most of it QEMU domains starting under TCG;
+# our RPC client's Node-sensitive part, XDR and framing, is in the unit suite on every version): CI stays under 30 min.
 TEST_NODES ?=
+TEST_NODES_SKIP ?= test/integration/libvirt.test.ts
 test-nodes: build
 	@failed=; for n in $(TEST_NODES); do \
 	  $(call node_check,$$n) || exit 1; \
-	  echo "=== unit and integration tests on Node.js $$($$n -v) ($$n)"; \
+	  echo "=== unit and integration tests on Node.js $$($$n -v) ($$n), without $(TEST_NODES_SKIP)"; \
 	  PATH="$$(dirname $$n):$$PATH" NUMADVISOR_NODE_BIN=$$n $$n node_modules/vitest/vitest.mjs run --config test/vitest.config.ts \
+	    $(foreach f,$(TEST_NODES_SKIP),--exclude $(f)) \
 	    || failed="$$failed $$($$n -v)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "unit and integration tests failed on Node.js$$failed"; exit 1; fi
