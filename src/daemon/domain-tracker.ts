@@ -19,6 +19,9 @@ import type { StartingDomain } from './advisor-service.js';
 /** virDomainGetXMLDesc's VIR_DOMAIN_XML_INACTIVE: the persistent definition, what the next start will use. */
 const VIR_DOMAIN_XML_INACTIVE = 2;
 
+/** numa_maps reads of guests at once (readGuestMemories), hanging ones included: two of libuv's four pool threads. */
+export const GUEST_READS_IN_FLIGHT = 2;
+
 /** What a `numad -w` needs of a defined domain to tell whether it is the one starting (startingCandidates). */
 interface DefinedDomain {
   name: string;
@@ -250,27 +253,39 @@ export class DomainTracker extends EventEmitter<TrackerEvents> implements Tunabl
   async readGuestMemories(wanted: (d: TrackedDomain) => boolean, deadlineMs: number): Promise<Map<string, Map<number, number>>> {
     const read = new Map<string, Map<number, number>>();
     const slow: string[] = [];
+    let late = false;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, deadlineMs);
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => {
+        late = true;
+        resolve('late');
+      }, deadlineMs);
       timer.unref();
     });
-    const reads = [...this.domains.values()]
-      .filter((d) => d.pid !== undefined && wanted(d))
-      .map(async (d) => {
+    const queue = [...this.domains.values()].filter((d) => d.pid !== undefined && wanted(d));
+    // At most GUEST_READS_IN_FLIGHT reads at a time, counting reads still hanging from earlier cycles: each holds one
+    // of libuv's four pool threads, and the ledger's journal writes (fdatasync) need the others to answer at all.
+    const worker = async (): Promise<void> => {
+      for (let d = queue.shift(); d !== undefined && !late; d = queue.shift()) {
         const pid = d.pid as number;
         if (this.pendingReads.has(pid)) {
           slow.push(`${d.name} (pid ${pid}, still reading since an earlier cycle)`);
+          continue;
+        }
+        if (this.pendingReads.size >= GUEST_READS_IN_FLIGHT) {
+          queue.unshift(d);
           return;
         }
         this.pendingReads.add(pid);
         const reading = readMemoryMiBByNodeAsync(this.fs, pid).finally(() => this.pendingReads.delete(pid));
-        const result = await Promise.race([reading, deadline.then(() => 'late' as const)]);
+        const result = await Promise.race([reading, deadline]);
         if (result === 'late') slow.push(`${d.name} (pid ${pid})`);
         else if (result !== undefined) read.set(d.uuid, result);
-      });
-    await Promise.all(reads);
+      }
+    };
+    await Promise.all(Array.from({ length: GUEST_READS_IN_FLIGHT }, worker));
     clearTimeout(timer);
+    for (const d of queue) slow.push(`${d.name} (pid ${d.pid}, not read: ${late ? 'deadline passed' : 'earlier reads still hanging'})`);
     if (slow.length > 0) this.logger.warn({ domains: slow, deadlineMs }, 'guest memory: numa_maps not read in time (a guest in reclaim?); left out this cycle');
     return read;
   }

@@ -98,6 +98,8 @@ interface Observation {
 export class Rebalancer {
   /** what the planner remembers of moves advised or made (dwell, probation), per pid */
   private readonly history = new Map<number, MoveRecord>();
+  /** candidates whose memory read has not returned yet (measureCandidates) */
+  private readonly measuring = new Set<number>();
   private readonly swaps = new SwapConfirmation();
   private readonly actions: RebalanceActions;
   private readonly clock: () => number;
@@ -367,26 +369,39 @@ export class Rebalancer {
       timer.unref();
     });
     const late: number[] = [];
-    const measured = await Promise.all(
-      tracked.map(async (p): Promise<PlanProcess | undefined> => {
-        // A VM excluded by name or UUID is neither advised nor moved, like a pid given to -x.
-        const dom = p.isLibvirtDomain ? this.domains?.tracker.byPid(p.pid) : undefined;
-        const owned = dom !== undefined && dom.spec.vcpuPlacement === 'auto' && dom.adminPins.vcpus.length === 0 && !dom.adminPins.emulator;
-        const q: TrackedProcess & { placementOwned?: boolean } = dom ? { ...p, excluded: p.excluded || dom.excluded, placementOwned: owned } : p;
-        if (!isCandidate(q)) return q;
-        // off the event loop and with the guests' deadline: a candidate whose memory cannot be read in time (stuck in
-        // reclaim) sits this cycle out rather than being planned without its memory
-        const m = await Promise.race([this.scanner.measureMemoryAsync(q.pid, s.keepInterleaved), deadline]);
-        if (m === 'late') {
-          late.push(q.pid);
-          return undefined;
-        }
-        return m ? { ...m, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q;
-      }),
-    );
+    const out: PlanProcess[] = [];
+    // One read at a time (a cgroup's numa_stat is quick; numa_maps may hang): at most one libuv pool thread is ever
+    // held by a stuck read here, and once the deadline has passed the remaining candidates sit the cycle out.
+    let expired = false;
+    for (const p of tracked) {
+      // A VM excluded by name or UUID is neither advised nor moved, like a pid given to -x.
+      const dom = p.isLibvirtDomain ? this.domains?.tracker.byPid(p.pid) : undefined;
+      const owned = dom !== undefined && dom.spec.vcpuPlacement === 'auto' && dom.adminPins.vcpus.length === 0 && !dom.adminPins.emulator;
+      const q: TrackedProcess & { placementOwned?: boolean } = dom ? { ...p, excluded: p.excluded || dom.excluded, placementOwned: owned } : p;
+      if (!isCandidate(q)) {
+        out.push(q);
+        continue;
+      }
+      // while a read from an earlier cycle still hangs, no other is started (each would hold another pool thread)
+      let m: TrackedProcess | undefined | 'late' = 'late';
+      const pending = this.measuring.size > 0;
+      if (!expired && !pending) {
+        this.measuring.add(q.pid);
+        const reading = this.scanner.measureMemoryAsync(q.pid, s.keepInterleaved).finally(() => this.measuring.delete(q.pid));
+        m = await Promise.race([reading, deadline]);
+      }
+      if (m === 'late') {
+        // a candidate whose memory could not be read in time (stuck in reclaim) sits this cycle out rather than
+        // being planned without its memory
+        if (!pending) expired = true;
+        late.push(q.pid);
+        continue;
+      }
+      out.push(m ? { ...m, excluded: q.excluded, ...(dom ? { placementOwned: q.placementOwned } : {}) } : q);
+    }
     clearTimeout(timer);
     if (late.length > 0) this.o.logger.warn({ pids: late, deadlineMs: GUEST_MEMORY_DEADLINE_MS }, 'process memory: numa_maps not read in time; left out of this cycle');
-    return measured.filter((p): p is PlanProcess => p !== undefined);
+    return out;
   }
 }
 
