@@ -155,21 +155,13 @@ export class ProcessScanner {
     if (!e) return undefined;
     // A cgroup's numa_stat cannot tell interleaved pages apart; -K 1 needs numa_maps.
     const fromCgroup = needInterleave ? undefined : readOwnCgroupNuma(this.fs, pid, this.opts.basePageKiB);
-    if (fromCgroup && fromCgroup.size > 0) {
-      e.info.memoryMiBByNode = Object.fromEntries([...fromCgroup].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
-      e.info.memorySource = 'cgroup';
-      return e.info;
-    }
+    if (fromCgroup && fromCgroup.size > 0) return this.noteCgroupMemory(e.info, fromCgroup);
     const text = this.fs.readTextMaybe(`/proc/${pid}/numa_maps`);
     if (text === undefined) {
       this.table.delete(pid);
       return undefined;
     }
-    const maps = parseNumaMaps(text, this.opts.basePageKiB, this.opts.defaultHugeKiB);
-    e.info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
-    e.info.memorySource = 'numa_maps';
-    e.info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
-    return e.info;
+    return this.noteNumaMaps(e.info, text);
   }
 
   /**
@@ -181,11 +173,7 @@ export class ProcessScanner {
     const fromCgroup = needInterleave ? undefined : await readOwnCgroupNumaAsync(this.fs, pid, this.opts.basePageKiB);
     const e = this.table.get(pid);
     if (!e) return undefined;
-    if (fromCgroup && fromCgroup.size > 0) {
-      e.info.memoryMiBByNode = Object.fromEntries([...fromCgroup].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
-      e.info.memorySource = 'cgroup';
-      return e.info;
-    }
+    if (fromCgroup && fromCgroup.size > 0) return this.noteCgroupMemory(e.info, fromCgroup);
     let text: string;
     try {
       text = await this.fs.readTextAsync(`/proc/${pid}/numa_maps`);
@@ -193,11 +181,23 @@ export class ProcessScanner {
       this.table.delete(pid);
       return undefined;
     }
+    return this.noteNumaMaps(e.info, text);
+  }
+
+  /** A process's memory per node from its cgroup's numa_stat (KiB per node), for both measureMemory paths. */
+  private noteCgroupMemory(info: TrackedProcess, perNodeKiB: ReadonlyMap<number, number>): TrackedProcess {
+    info.memoryMiBByNode = Object.fromEntries([...perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+    info.memorySource = 'cgroup';
+    return info;
+  }
+
+  /** A process's memory per node from the text of its numa_maps, for both measureMemory paths. */
+  private noteNumaMaps(info: TrackedProcess, text: string): TrackedProcess {
     const maps = parseNumaMaps(text, this.opts.basePageKiB, this.opts.defaultHugeKiB);
-    e.info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
-    e.info.memorySource = 'numa_maps';
-    e.info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
-    return e.info;
+    info.memoryMiBByNode = Object.fromEntries([...maps.perNodeKiB].map(([n, kib]) => [String(n), Math.floor(kib / 1024)]));
+    info.memorySource = 'numa_maps';
+    info.interleavedMiB = Math.floor(maps.interleavedKiB / 1024);
+    return info;
   }
 
   /** release the files the scan keeps open */
